@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# The whole test suite, from a fresh machine: installs what it needs, builds once
+# (release profile, shared by the unit tests and the shell tests), runs the unit
+# tests, then every tests/*.sh against the real binary.
+#
+# CARGO_TARGET_DIR defaults to a cache outside the clone so repeated runs reuse the
+# ~15 min grpcio-sys build; a machine without it still builds from scratch.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-/var/tmp/rbd-csi-target}
+export RBD_CSI_BIN=$CARGO_TARGET_DIR/release/rbd-csi
+
+scripts/install-deps.sh
+
+echo "== build"
+cargo build --release --locked
+echo "== unit tests"
+cargo test --release --locked 2>&1 | tee "$CARGO_TARGET_DIR/unit-tests.log"
+
+echo "== shell tests"
+passed=0 failed=0 failed_names=()
+for t in tests/*.sh; do
+  [ "$(basename "$t")" = lib.sh ] && continue
+  echo "-- $t"
+  if bash "$t"; then passed=$((passed + 1)); else failed=$((failed + 1)); failed_names+=("$t"); fi
+done
+echo
+[ $failed -gt 0 ] && echo "failed: ${failed_names[*]}"
+echo "shell: $passed passed, $failed failed"
+[ $failed -eq 0 ]

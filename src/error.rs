@@ -1,0 +1,142 @@
+//! The crate's error type and the one place that turns an error into a gRPC status.
+
+use std::fmt;
+
+use grpcio::{RpcStatus, RpcStatusCode};
+
+use crate::queue::QueueError;
+
+/// Every failure a request can end in. Each variant carries enough context (path,
+/// volume, errno) for the operator; `status()` decides the gRPC code.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Error {
+    /// The request is malformed: a missing or bad field.
+    InvalidArgument(String),
+    /// The volume, snapshot or node object does not exist.
+    NotFound(String),
+    /// A different object with the same name exists.
+    AlreadyExists(String),
+    /// The system is not in a state that allows the operation (e.g. a device holds data).
+    FailedPrecondition(String),
+    /// The requested size is outside what is allowed.
+    OutOfRange(String),
+    /// Not enough room (space, capacity).
+    ResourceExhausted(String),
+    /// This driver does not implement the call (yet).
+    Unimplemented(String),
+    /// The backend or a dependency is not usable right now; the caller may retry.
+    Unavailable(String),
+    /// The serial queue refused or could not finish the job.
+    Queue(QueueError),
+    /// A system call failed.
+    Sys { op: String, path: String, errno: i32 },
+    /// An unexpected internal failure.
+    Internal(String),
+}
+
+impl Error {
+    pub fn invalid(msg: impl Into<String>) -> Self {
+        Error::InvalidArgument(msg.into())
+    }
+
+    pub fn internal(msg: impl Into<String>) -> Self {
+        Error::Internal(msg.into())
+    }
+
+    /// A failed syscall `op` on `path` with the errno from `err`.
+    pub fn sys(op: &str, path: impl fmt::Display, err: nix::Error) -> Self {
+        Error::Sys { op: op.to_string(), path: path.to_string(), errno: err as i32 }
+    }
+
+    /// The gRPC code of this error.
+    pub fn code(&self) -> RpcStatusCode {
+        match self {
+            Error::InvalidArgument(_) => RpcStatusCode::INVALID_ARGUMENT,
+            Error::NotFound(_) => RpcStatusCode::NOT_FOUND,
+            Error::AlreadyExists(_) => RpcStatusCode::ALREADY_EXISTS,
+            Error::FailedPrecondition(_) => RpcStatusCode::FAILED_PRECONDITION,
+            Error::OutOfRange(_) => RpcStatusCode::OUT_OF_RANGE,
+            Error::ResourceExhausted(_) => RpcStatusCode::RESOURCE_EXHAUSTED,
+            Error::Unimplemented(_) => RpcStatusCode::UNIMPLEMENTED,
+            Error::Unavailable(_) => RpcStatusCode::UNAVAILABLE,
+            Error::Queue(q) => match q {
+                QueueError::Full { .. } => RpcStatusCode::RESOURCE_EXHAUSTED,
+                QueueError::DeadlinePassed => RpcStatusCode::DEADLINE_EXCEEDED,
+                QueueError::ShuttingDown => RpcStatusCode::UNAVAILABLE,
+                QueueError::Panicked(_) => RpcStatusCode::INTERNAL,
+            },
+            Error::Sys { .. } => RpcStatusCode::INTERNAL,
+            Error::Internal(_) => RpcStatusCode::INTERNAL,
+        }
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::InvalidArgument(m)
+            | Error::NotFound(m)
+            | Error::AlreadyExists(m)
+            | Error::FailedPrecondition(m)
+            | Error::OutOfRange(m)
+            | Error::ResourceExhausted(m)
+            | Error::Unimplemented(m)
+            | Error::Unavailable(m)
+            | Error::Internal(m) => f.write_str(m),
+            Error::Queue(q) => write!(f, "{q}"),
+            Error::Sys { op, path, errno } => {
+                let desc = nix::errno::Errno::from_raw(*errno).desc();
+                write!(f, "{op} {path}: {desc} (errno {errno})")
+            }
+        }
+    }
+}
+
+impl std::error::Error for Error {}
+
+impl From<QueueError> for Error {
+    fn from(e: QueueError) -> Self {
+        Error::Queue(e)
+    }
+}
+
+/// The status sent to the client for `err`: its code and its message.
+pub fn status(err: &Error) -> RpcStatus {
+    RpcStatus::with_message(err.code(), err.to_string())
+}
+
+/// Upper-case gRPC code name as the CSI spec and grpc tools print it ("NOT_FOUND").
+pub fn code_name(code: RpcStatusCode) -> String {
+    // grpcio's Debug form is "<number>-<NAME>".
+    let dbg = format!("{code:?}");
+    match dbg.split_once('-') {
+        Some((_, name)) => name.to_string(),
+        None => dbg,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn queue_errors_map_to_retryable_codes() {
+        assert_eq!(Error::from(QueueError::Full { limit: 3 }).code(), RpcStatusCode::RESOURCE_EXHAUSTED);
+        assert_eq!(Error::from(QueueError::ShuttingDown).code(), RpcStatusCode::UNAVAILABLE);
+        assert_eq!(Error::from(QueueError::DeadlinePassed).code(), RpcStatusCode::DEADLINE_EXCEEDED);
+        assert_eq!(Error::from(QueueError::Panicked("x".into())).code(), RpcStatusCode::INTERNAL);
+    }
+
+    #[test]
+    fn sys_error_message_names_op_path_and_errno() {
+        let e = Error::sys("mount", "/a/b", nix::errno::Errno::ENOENT);
+        assert_eq!(e.code(), RpcStatusCode::INTERNAL);
+        assert_eq!(e.to_string(), "mount /a/b: No such file or directory (errno 2)");
+    }
+
+    #[test]
+    fn code_names_are_spec_spelling() {
+        assert_eq!(code_name(RpcStatusCode::RESOURCE_EXHAUSTED), "RESOURCE_EXHAUSTED");
+        assert_eq!(code_name(RpcStatusCode::UNIMPLEMENTED), "UNIMPLEMENTED");
+    }
+}

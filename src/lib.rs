@@ -1,0 +1,20 @@
+//! rbd-csi: a CSI v1 driver for Ceph RBD images (and an embedded local backend),
+//! built on threads: a grpcio server hands every request to a per-volume serial queue.
+//!
+//! `main.rs` only parses flags and calls into this library, so tests reach everything.
+
+pub mod backend;
+pub mod client;
+pub mod error;
+pub mod generated;
+pub mod json;
+pub mod oneshot;
+pub mod options;
+pub mod queue;
+pub mod rpc;
+pub mod server;
+
+pub use generated::csi;
+
+/// The plugin version reported by GetPluginInfo.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");

@@ -1,0 +1,212 @@
+//! Flags of `rbd-csi serve`, parsed with getopts into `ServeOptions`.
+
+use std::path::PathBuf;
+use std::str::FromStr;
+use std::time::Duration;
+
+use getopts::Options;
+
+/// Which CSI services this process serves (Identity always).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    All,
+    Node,
+    Controller,
+}
+
+impl Mode {
+    pub fn has_controller(self) -> bool {
+        matches!(self, Mode::All | Mode::Controller)
+    }
+    pub fn has_node(self) -> bool {
+        matches!(self, Mode::All | Mode::Node)
+    }
+}
+
+impl FromStr for Mode {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "all" => Ok(Mode::All),
+            "node" => Ok(Mode::Node),
+            "controller" => Ok(Mode::Controller),
+            _ => Err(format!("--mode must be all, node or controller, not {s:?}")),
+        }
+    }
+}
+
+/// Where volumes live.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BackendKind {
+    Local,
+    Rbd,
+}
+
+impl FromStr for BackendKind {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "local" => Ok(BackendKind::Local),
+            "rbd" => Ok(BackendKind::Rbd),
+            _ => Err(format!("--backend must be local or rbd, not {s:?}")),
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct ServeOptions {
+    pub socket: PathBuf,
+    pub node_id: String,
+    pub mode: Mode,
+    pub driver_name: String,
+    pub backend: BackendKind,
+    pub data_dir: PathBuf,
+    pub config: PathBuf,
+    pub workers: usize,
+    pub grpc_threads: usize,
+    pub max_queued: usize,
+    pub log_level: String,
+    pub allowed_path_prefixes: Vec<PathBuf>,
+    pub shutdown_grace: Duration,
+}
+
+pub const DEFAULT_ENDPOINT: &str = "unix:///run/rbd-csi/csi.sock";
+pub const DEFAULT_DRIVER_NAME: &str = "rbd.csi.rs";
+
+fn serve_options() -> Options {
+    let mut o = Options::new();
+    o.optopt("", "endpoint", &format!("CSI socket: unix:///path or a plain path (default {DEFAULT_ENDPOINT})"), "URL");
+    o.optopt("", "nodeid", "this node's id, returned by NodeGetInfo (default: the hostname)", "ID");
+    o.optopt("", "mode", "services to serve: all, node or controller (default all)", "MODE");
+    o.optopt("", "drivername", &format!("CSI driver name (default {DEFAULT_DRIVER_NAME})"), "NAME");
+    o.optopt("", "backend", "local (sparse files on loop devices) or rbd (Ceph RBD); default local", "KIND");
+    o.optopt("", "data-dir", "local backend: where volume files and metadata live (default /var/lib/rbd-csi)", "DIR");
+    o.optopt("", "config", "rbd backend: ceph-csi config.json (default /etc/ceph-csi-config/config.json)", "FILE");
+    o.optopt("", "workers", "worker threads that run volume operations (default 8)", "N");
+    o.optopt("", "grpc-threads", "gRPC completion-queue threads; they never block (default 2)", "N");
+    o.optopt("", "max-queued", "queued + running operations before RESOURCE_EXHAUSTED (default 1024)", "N");
+    o.optopt("", "log-level", "error, warn, info, debug or trace (default info)", "LEVEL");
+    o.optmulti("", "allowed-path-prefix", "staging/target paths must be under one of these (repeatable)", "DIR");
+    o.optopt("", "shutdown-grace", "seconds to let running operations finish on SIGTERM (default 30)", "SECS");
+    o.optflag("h", "help", "print this help");
+    o
+}
+
+pub fn serve_usage() -> String {
+    serve_options().usage(
+        "Usage: rbd-csi serve [options]\n\nServes the CSI Identity, Controller and Node services on a unix socket.",
+    )
+}
+
+/// The socket path in `endpoint` ("unix:///p", "unix:/p" or "/p").
+pub fn parse_endpoint(endpoint: &str) -> Result<PathBuf, String> {
+    let path = if let Some(rest) = endpoint.strip_prefix("unix://") {
+        rest
+    } else if let Some(rest) = endpoint.strip_prefix("unix:") {
+        rest
+    } else if endpoint.contains("://") {
+        return Err(format!("endpoint {endpoint:?}: only unix sockets are supported"));
+    } else {
+        endpoint
+    };
+    if !path.starts_with('/') {
+        return Err(format!("endpoint {endpoint:?}: the socket path must be absolute"));
+    }
+    Ok(PathBuf::from(path))
+}
+
+fn number(m: &getopts::Matches, name: &str, default: usize) -> Result<usize, String> {
+    match m.opt_str(name) {
+        None => Ok(default),
+        Some(s) => match s.parse::<usize>() {
+            Ok(n) if n > 0 => Ok(n),
+            _ => Err(format!("--{name} must be a positive number, not {s:?}")),
+        },
+    }
+}
+
+fn hostname() -> String {
+    nix::unistd::gethostname().ok().and_then(|h| h.into_string().ok()).unwrap_or_else(|| "localhost".to_string())
+}
+
+/// Parses `serve` arguments. `Ok(None)` means --help was asked for.
+pub fn parse_serve(args: &[String]) -> Result<Option<ServeOptions>, String> {
+    let m = serve_options().parse(args).map_err(|e| e.to_string())?;
+    if m.opt_present("help") {
+        return Ok(None);
+    }
+    if let Some(extra) = m.free.first() {
+        return Err(format!("unexpected argument {extra:?}"));
+    }
+    let endpoint = m.opt_str("endpoint").unwrap_or_else(|| DEFAULT_ENDPOINT.to_string());
+    let grace = number(&m, "shutdown-grace", 30)?;
+    let log_level = m.opt_str("log-level").unwrap_or_else(|| "info".to_string());
+    if !["error", "warn", "info", "debug", "trace"].contains(&log_level.as_str()) {
+        return Err(format!("--log-level must be error, warn, info, debug or trace, not {log_level:?}"));
+    }
+    let prefixes: Vec<PathBuf> = m.opt_strs("allowed-path-prefix").into_iter().map(PathBuf::from).collect();
+    if let Some(p) = prefixes.iter().find(|p| !p.is_absolute()) {
+        return Err(format!("--allowed-path-prefix {p:?} must be absolute"));
+    }
+    Ok(Some(ServeOptions {
+        socket: parse_endpoint(&endpoint)?,
+        node_id: m.opt_str("nodeid").unwrap_or_else(hostname),
+        mode: m.opt_str("mode").as_deref().unwrap_or("all").parse()?,
+        driver_name: m.opt_str("drivername").unwrap_or_else(|| DEFAULT_DRIVER_NAME.to_string()),
+        backend: m.opt_str("backend").as_deref().unwrap_or("local").parse()?,
+        data_dir: PathBuf::from(m.opt_str("data-dir").unwrap_or_else(|| "/var/lib/rbd-csi".to_string())),
+        config: PathBuf::from(m.opt_str("config").unwrap_or_else(|| "/etc/ceph-csi-config/config.json".to_string())),
+        workers: number(&m, "workers", 8)?,
+        grpc_threads: number(&m, "grpc-threads", 2)?,
+        max_queued: number(&m, "max-queued", 1024)?,
+        log_level,
+        allowed_path_prefixes: prefixes,
+        shutdown_grace: Duration::from_secs(grace as u64),
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(s: &[&str]) -> Vec<String> {
+        s.iter().map(|x| x.to_string()).collect()
+    }
+
+    #[test]
+    fn endpoints_in_every_accepted_spelling() {
+        assert_eq!(parse_endpoint("unix:///run/x.sock"), Ok(PathBuf::from("/run/x.sock")));
+        assert_eq!(parse_endpoint("unix:/run/x.sock"), Ok(PathBuf::from("/run/x.sock")));
+        assert_eq!(parse_endpoint("/run/x.sock"), Ok(PathBuf::from("/run/x.sock")));
+        assert!(parse_endpoint("tcp://1.2.3.4:5").is_err());
+        assert!(parse_endpoint("relative.sock").is_err());
+    }
+
+    #[test]
+    fn defaults_and_overrides() {
+        let o =
+            parse_serve(&args(&["--endpoint", "/tmp/a.sock", "--mode", "node", "--workers", "3"])).unwrap().unwrap();
+        assert_eq!(o.socket, PathBuf::from("/tmp/a.sock"));
+        assert_eq!(o.mode, Mode::Node);
+        assert_eq!(o.workers, 3);
+        assert_eq!(o.backend, BackendKind::Local);
+        assert_eq!(o.driver_name, DEFAULT_DRIVER_NAME);
+    }
+
+    #[test]
+    fn bad_values_are_refused_with_the_flag_named() {
+        for (bad, needle) in [
+            (vec!["--mode", "both"], "--mode"),
+            (vec!["--backend", "nfs"], "--backend"),
+            (vec!["--workers", "0"], "--workers"),
+            (vec!["--max-queued", "x"], "--max-queued"),
+            (vec!["--log-level", "loud"], "--log-level"),
+            (vec!["--allowed-path-prefix", "rel"], "--allowed-path-prefix"),
+            (vec!["stray"], "unexpected"),
+        ] {
+            let err = parse_serve(&args(&bad)).unwrap_err();
+            assert!(err.contains(needle), "{err}");
+        }
+        assert!(parse_serve(&args(&["--help"])).unwrap().is_none());
+    }
+}

@@ -1,0 +1,119 @@
+//! The CSI services. Each handler only validates, submits a job to the serial queue
+//! and replies when the job's result arrives; it never blocks a completion-queue thread.
+
+pub mod controller;
+pub mod identity;
+pub mod node;
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use grpcio::{RpcContext, RpcStatusCode, UnarySink};
+
+use crate::backend::Backend;
+use crate::error::{code_name, status, Error};
+use crate::options::ServeOptions;
+use crate::queue::{JobSpec, Queue};
+use crate::{json, oneshot};
+
+/// Everything the services share.
+pub struct Driver {
+    pub opts: ServeOptions,
+    pub queue: Queue,
+    pub backend: Arc<dyn Backend>,
+}
+
+impl Driver {
+    pub fn new(opts: ServeOptions, backend: Arc<dyn Backend>) -> Arc<Driver> {
+        let queue = Queue::new(opts.workers, opts.max_queued);
+        Arc::new(Driver { opts, queue, backend })
+    }
+}
+
+/// What the log line and the queue need to know about one call.
+pub struct Call {
+    pub method: &'static str,
+    /// The volume (or snapshot) id for the log line; may be empty.
+    pub volume: String,
+    /// Serialization keys in the queue.
+    pub keys: Vec<String>,
+    /// Identical in-flight requests (same method and canonical request) share one run.
+    pub fingerprint: Option<String>,
+}
+
+impl Call {
+    /// A call serialized on `key`, coalesced with identical requests.
+    pub fn new(method: &'static str, volume: &str, key: String, req: &dyn protobuf::MessageDyn) -> Call {
+        Call {
+            method,
+            volume: volume.to_string(),
+            keys: vec![key],
+            fingerprint: Some(format!("{method} {}", json::to_json(req))),
+        }
+    }
+}
+
+fn log_rpc(method: &str, volume: &str, code: RpcStatusCode, start: Instant, err: Option<&Error>) {
+    let ms = start.elapsed().as_secs_f64() * 1000.0;
+    match err {
+        None => log::info!("rpc={method} volume={volume:?} code=OK duration_ms={ms:.3}"),
+        Some(e) => log::info!("rpc={method} volume={volume:?} code={} duration_ms={ms:.3} error={e}", code_name(code)),
+    }
+}
+
+async fn send<Resp>(
+    sink: UnarySink<Resp>,
+    method: &'static str,
+    volume: String,
+    start: Instant,
+    r: Result<Resp, Error>,
+) {
+    match r {
+        Ok(resp) => {
+            log_rpc(method, &volume, RpcStatusCode::OK, start, None);
+            if let Err(e) = sink.success(resp).await {
+                log::debug!("rpc={method}: reply not delivered: {e}");
+            }
+        }
+        Err(err) => {
+            log_rpc(method, &volume, err.code(), start, Some(&err));
+            if let Err(e) = sink.fail(status(&err)).await {
+                log::debug!("rpc={method}: reply not delivered: {e}");
+            }
+        }
+    }
+}
+
+/// Replies at once, without the queue (for answers that need no work).
+pub fn reply_now<Resp: Send + 'static>(
+    ctx: &RpcContext,
+    sink: UnarySink<Resp>,
+    method: &'static str,
+    volume: &str,
+    r: Result<Resp, Error>,
+) {
+    let start = Instant::now();
+    ctx.spawn(send(sink, method, volume.to_string(), start, r));
+}
+
+/// Runs `work` on the serial queue and replies with its result.
+pub fn enqueue<Resp, W>(d: &Driver, ctx: &RpcContext, sink: UnarySink<Resp>, call: Call, work: W)
+where
+    Resp: Clone + Send + 'static,
+    W: FnOnce() -> Result<Resp, Error> + Send + 'static,
+{
+    let start = Instant::now();
+    let deadline = ctx.deadline();
+    let spec = JobSpec {
+        keys: call.keys,
+        fingerprint: call.fingerprint,
+        expired: Some(Box::new(move || deadline.exceeded())),
+    };
+    let (tx, rx) = oneshot::channel();
+    d.queue.submit(spec, work, move |r| tx.send(r));
+    let (method, volume) = (call.method, call.volume);
+    ctx.spawn(async move {
+        let r = rx.await.unwrap_or_else(|| Err(Error::internal("operation ended without a result")));
+        send(sink, method, volume, start, r).await
+    });
+}

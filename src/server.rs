@@ -1,0 +1,157 @@
+//! `rbd-csi serve`: the socket, the grpcio server, signals and an orderly stop.
+
+use std::io::ErrorKind;
+use std::os::unix::fs::{FileTypeExt, PermissionsExt};
+use std::os::unix::net::UnixStream;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use grpcio::{EnvBuilder, ServerBuilder, ServerCredentials};
+use nix::sys::signal::{SigSet, SigmaskHow, Signal};
+use nix::sys::stat::{umask, Mode};
+
+use crate::backend;
+use crate::generated::csi_grpc::{create_controller, create_identity, create_node};
+use crate::oneshot::block_on_timeout;
+use crate::options::ServeOptions;
+use crate::rpc::controller::ControllerService;
+use crate::rpc::identity::IdentityService;
+use crate::rpc::node::NodeService;
+use crate::rpc::Driver;
+
+/// Makes `path` free for a new socket: removes a stale socket nobody listens on,
+/// refuses to take over one a live server answers on, and never deletes anything
+/// that is not a socket.
+pub fn prepare_socket(path: &Path) -> Result<(), String> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    }
+    let meta = match std::fs::symlink_metadata(path) {
+        Ok(m) => m,
+        Err(e) if e.kind() == ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(format!("cannot inspect {}: {e}", path.display())),
+    };
+    if !meta.file_type().is_socket() {
+        return Err(format!("{} exists and is not a socket; refusing to remove it", path.display()));
+    }
+    match UnixStream::connect(path) {
+        Ok(_) => Err(format!("another server is listening on {}; refusing to take it over", path.display())),
+        Err(e) if e.kind() == ErrorKind::ConnectionRefused => {
+            log::info!("removing stale socket {}", path.display());
+            std::fs::remove_file(path).map_err(|e| format!("cannot remove stale socket {}: {e}", path.display()))
+        }
+        Err(e) => Err(format!("cannot check socket {}: {e}", path.display())),
+    }
+}
+
+fn stop_signals() -> SigSet {
+    let mut set = SigSet::empty();
+    set.add(Signal::SIGTERM);
+    set.add(Signal::SIGINT);
+    set
+}
+
+/// Runs the plugin until SIGTERM or SIGINT.
+pub fn serve(opts: ServeOptions) -> Result<(), String> {
+    // Block the stop signals before any thread exists, so every thread inherits the
+    // mask and only `sigwait` below sees them.
+    let signals = stop_signals();
+    nix::sys::signal::pthread_sigmask(SigmaskHow::SIG_BLOCK, Some(&signals), None)
+        .map_err(|e| format!("cannot block signals: {e}"))?;
+
+    let backend = backend::open(&opts)?;
+    let socket = opts.socket.clone();
+    let grace = opts.shutdown_grace;
+    log::info!(
+        "rbd-csi {} starting: driver={} mode={:?} backend={} node={} workers={} grpc_threads={} max_queued={}",
+        crate::VERSION,
+        opts.driver_name,
+        opts.mode,
+        backend.name(),
+        opts.node_id,
+        opts.workers,
+        opts.grpc_threads,
+        opts.max_queued
+    );
+    let driver = Driver::new(opts, backend);
+    prepare_socket(&socket)?;
+
+    let env = Arc::new(EnvBuilder::new().cq_count(driver.opts.grpc_threads).name_prefix("rbd-csi-grpc").build());
+    let mut builder =
+        ServerBuilder::new(env).register_service(create_identity(IdentityService { driver: Arc::clone(&driver) }));
+    if driver.opts.mode.has_controller() {
+        builder = builder.register_service(create_controller(ControllerService { driver: Arc::clone(&driver) }));
+    }
+    if driver.opts.mode.has_node() {
+        builder = builder.register_service(create_node(NodeService { driver: Arc::clone(&driver) }));
+    }
+    let mut server = builder.build().map_err(|e| format!("cannot build gRPC server: {e}"))?;
+
+    // The socket is created 0660: only root and the socket's group may talk to us.
+    let old = umask(Mode::from_bits_truncate(0o117));
+    let bound = server.add_listening_port(format!("unix:{}", socket.display()), ServerCredentials::insecure());
+    umask(old);
+    bound.map_err(|e| format!("cannot listen on {}: {e}", socket.display()))?;
+    std::fs::set_permissions(&socket, std::fs::Permissions::from_mode(0o660))
+        .map_err(|e| format!("cannot chmod {}: {e}", socket.display()))?;
+    server.start();
+    log::info!("listening on unix://{}", socket.display());
+
+    let sig = signals.wait().map_err(|e| format!("sigwait: {e}"))?;
+    log::info!("{sig:?}: stopping; letting running operations finish (up to {}s)", grace.as_secs());
+    let stopped = server.shutdown();
+    if !driver.queue.shutdown(grace) {
+        log::warn!("operations still running after {}s; stopping anyway", grace.as_secs());
+    }
+    if block_on_timeout(stopped, Duration::from_secs(5)).is_none() {
+        server.cancel_all_calls();
+    }
+    match std::fs::remove_file(&socket) {
+        Ok(()) => {}
+        Err(e) if e.kind() == ErrorKind::NotFound => {}
+        Err(e) => log::warn!("cannot remove socket {}: {e}", socket.display()),
+    }
+    log::info!("stopped");
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::net::UnixListener;
+
+    fn tmpdir(tag: &str) -> std::path::PathBuf {
+        let d = std::env::temp_dir().join(format!("rbd-csi-test-{tag}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&d);
+        std::fs::create_dir_all(&d).unwrap();
+        d
+    }
+
+    #[test]
+    fn stale_socket_is_removed_live_one_is_kept_other_files_untouched() {
+        let d = tmpdir("sock");
+        let stale = d.join("stale.sock");
+        drop(UnixListener::bind(&stale).unwrap());
+        assert!(stale.exists());
+        prepare_socket(&stale).unwrap();
+        assert!(!stale.exists());
+
+        let live = d.join("live.sock");
+        let _l = UnixListener::bind(&live).unwrap();
+        let err = prepare_socket(&live).unwrap_err();
+        assert!(err.contains("another server is listening"), "{err}");
+        assert!(live.exists());
+
+        let file = d.join("file.sock");
+        std::fs::write(&file, b"data").unwrap();
+        let err = prepare_socket(&file).unwrap_err();
+        assert!(err.contains("not a socket"), "{err}");
+        assert_eq!(std::fs::read(&file).unwrap(), b"data");
+
+        let fresh = d.join("sub/dir/new.sock");
+        prepare_socket(&fresh).unwrap();
+        assert!(fresh.parent().unwrap().is_dir());
+        std::fs::remove_dir_all(&d).unwrap();
+    }
+}

@@ -1,0 +1,77 @@
+#!/usr/bin/env bash
+# The real binary on a temp socket: Identity answers, unimplemented RPCs say so,
+# socket permissions, stale/live socket handling, SIGTERM removes the socket.
+. "$(dirname "$0")/lib.sh"
+
+EP=$T/run/csi.sock
+start_server "$T/server.log" --endpoint "unix://$EP" --nodeid node-a --data-dir "$T/data" --log-level info
+PID=$SERVER_PID
+
+out=$(csi "$EP" GetPluginInfo)
+check "GetPluginInfo name" [ "$(json_get "$out" 'j["name"]')" = rbd.csi.rs ]
+version=$(sed -n 's/^version = "\(.*\)"/\1/p' "$(dirname "$0")/../Cargo.toml" | head -n1)
+check "GetPluginInfo version is Cargo's ($version)" [ "$(json_get "$out" 'j["vendor_version"]')" = "$version" ]
+
+out=$(csi "$EP" GetPluginCapabilities)
+check "capabilities: controller service (mode all)" \
+  [ "$(json_get "$out" '"CONTROLLER_SERVICE" in [c.get("service",{}).get("type") for c in j["capabilities"]]')" = True ]
+check "capabilities: accessibility constraints" \
+  [ "$(json_get "$out" '"VOLUME_ACCESSIBILITY_CONSTRAINTS" in [c.get("service",{}).get("type") for c in j["capabilities"]]')" = True ]
+check "capabilities: online expansion" \
+  [ "$(json_get "$out" '[c.get("volume_expansion",{}).get("type") for c in j["capabilities"] if "volume_expansion" in c]')" = "['ONLINE']" ]
+
+out=$(csi "$EP" Probe)
+check "Probe ready" [ "$(json_get "$out" 'j["ready"]')" = True ]
+
+check "unimplemented RPC answers UNIMPLEMENTED (12)" expect_code 12 csi "$EP" ControllerModifyVolume --volume-id x
+check "unimplemented message names the code" grep -q UNIMPLEMENTED "$T/last.err"
+check "unknown method is a usage error (2)" expect_code 2 csi "$EP" NoSuchMethod
+
+check "socket is 0660" [ "$(stat -c %a "$EP")" = 660 ]
+check "one log line per RPC with method and code" grep -q 'rpc=Probe volume="" code=OK duration_ms=' "$T/server.log"
+
+# A second server must not take over a live socket.
+rc=0; timeout 10 "$BIN" serve --endpoint "unix://$EP" --data-dir "$T/data" >"$T/second.log" 2>&1 || rc=$?
+check "second server on a live socket refuses to start" [ "$rc" -ne 0 ]
+check "its error says why" grep -q "another server is listening" "$T/second.log"
+check "first server still answers" csi_ok "$EP" Probe
+
+# SIGTERM: exit 0, socket removed.
+rc=0; stop_server "$PID" || rc=$?
+check "SIGTERM exits 0" [ "$rc" -eq 0 ]
+check "SIGTERM removes the socket" [ ! -e "$EP" ]
+
+# kill -9 leaves a stale socket; the next start removes it and serves.
+start_server "$T/server2.log" --endpoint "unix://$EP" --data-dir "$T/data"
+kill -9 "$SERVER_PID"; wait "$SERVER_PID" 2>/dev/null || true
+check "kill -9 leaves the socket behind" [ -S "$EP" ]
+start_server "$T/server3.log" --endpoint "$EP" --data-dir "$T/data" --mode node
+check "restart over a stale socket serves" csi_ok "$EP" Probe
+check "stale socket removal is logged" grep -q "removing stale socket" "$T/server3.log"
+
+# Mode node: no controller capability, controller RPCs are UNIMPLEMENTED.
+out=$(csi "$EP" GetPluginCapabilities)
+check "node mode: no CONTROLLER_SERVICE" \
+  [ "$(json_get "$out" '"CONTROLLER_SERVICE" in [c.get("service",{}).get("type") for c in j["capabilities"]]')" = False ]
+check "node mode: controller RPC is UNIMPLEMENTED" expect_code 12 csi "$EP" CreateVolume --name v1 --fs-type ext4
+stop_server "$SERVER_PID"
+
+# A regular file at the socket path is never removed.
+echo keep >"$T/not-a-socket"
+rc=0; timeout 10 "$BIN" serve --endpoint "$T/not-a-socket" --data-dir "$T/data" >"$T/file.log" 2>&1 || rc=$?
+check "a non-socket file at the endpoint is refused" [ "$rc" -ne 0 ]
+check "and left untouched" [ "$(cat "$T/not-a-socket")" = keep ]
+
+# rbd backend with no readable config: Probe answers, but not ready.
+EP2=$T/rbd.sock
+start_server "$T/rbd.log" --endpoint "$EP2" --backend rbd --config "$T/missing.json" --mode controller
+out=$(csi "$EP2" Probe)
+check "Probe not ready when the backend is unusable" [ "$(json_get "$out" 'j["ready"]')" = False ]
+stop_server "$SERVER_PID"
+
+# Bad flags: a clear error and exit 2.
+rc=0; "$BIN" serve --mode sideways >"$T/bad.log" 2>&1 || rc=$?
+check "bad --mode exits 2" [ "$rc" -eq 2 ]
+check "bad --mode names the flag" grep -q -- "--mode" "$T/bad.log"
+
+finish

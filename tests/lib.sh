@@ -1,0 +1,79 @@
+# Shared helpers for the shell integration tests. Source it; it sets `set -euo pipefail`.
+# Each test gets a private temp dir ($T) that its EXIT trap removes, and starts the
+# real binary on a socket inside it.
+set -euo pipefail
+
+BIN=${RBD_CSI_BIN:-${CARGO_TARGET_DIR:-/var/tmp/rbd-csi-target}/release/rbd-csi}
+[ -x "$BIN" ] || { echo "rbd-csi binary not found at $BIN (build it or set RBD_CSI_BIN)" >&2; exit 1; }
+T=$(mktemp -d /tmp/rbd-csi-test.XXXXXX)
+PASSED=0
+FAILED=0
+SERVER_PIDS=()
+CLEANUPS=()
+
+cleanup() {
+  local rc=$?
+  for c in "${CLEANUPS[@]:-}"; do [ -n "$c" ] && eval "$c" || true; done
+  for p in "${SERVER_PIDS[@]:-}"; do [ -n "$p" ] && kill -9 "$p" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  rm -rf "$T"
+  exit $rc
+}
+trap cleanup EXIT
+
+# on_exit CMD: run CMD (a string) when the test exits, before the temp dir goes.
+on_exit() { CLEANUPS=("$1" "${CLEANUPS[@]:-}"); }
+
+log() { echo "# $*"; }
+pass() { PASSED=$((PASSED + 1)); echo "ok - $*"; }
+fail() { FAILED=$((FAILED + 1)); echo "not ok - $*"; }
+
+# check NAME CMD...: passes when CMD succeeds.
+check() { local name=$1; shift; if "$@"; then pass "$name"; else fail "$name"; fi; }
+
+# start_server LOGFILE ARGS...: starts `rbd-csi serve` with ARGS; waits for its socket
+# (the --endpoint among ARGS). Sets SERVER_PID.
+start_server() {
+  local logf=$1; shift
+  local sock="" prev=""
+  for a in "$@"; do [ "$prev" = "--endpoint" ] && sock=${a#unix://}; prev=$a; done
+  "$BIN" serve "$@" >>"$logf" 2>&1 &
+  SERVER_PID=$!
+  SERVER_PIDS+=("$SERVER_PID")
+  for _ in $(seq 1 200); do
+    [ -S "$sock" ] && return 0
+    kill -0 "$SERVER_PID" 2>/dev/null || { echo "server exited early:"; cat "$logf"; return 1; }
+    sleep 0.05
+  done
+  echo "server did not create $sock"; cat "$logf"; return 1
+}
+
+# stop_server PID: SIGTERM and wait; returns the server's exit status.
+stop_server() {
+  local pid=$1 rc=0
+  kill -TERM "$pid"
+  wait "$pid" || rc=$?
+  return $rc
+}
+
+# csi ENDPOINT METHOD ARGS...: prints the JSON reply; exit status is the gRPC code.
+csi() { local ep=$1; shift; "$BIN" client --endpoint "$ep" --timeout 60 "$@"; }
+
+# csi_ok ENDPOINT METHOD ARGS...: the call succeeds (reply discarded).
+csi_ok() { csi "$@" >/dev/null; }
+
+# json_get JSON EXPR: a python expression over `j` (the parsed reply).
+json_get() { python3 -c 'import json,sys; j=json.loads(sys.argv[1]); print(eval(sys.argv[2]))' "$1" "$2"; }
+
+# expect_code CODE CMD...: CMD must fail with exit status CODE (a gRPC code number).
+expect_code() {
+  local want=$1; shift
+  local rc=0
+  "$@" >/dev/null 2>"$T/last.err" || rc=$?
+  if [ "$rc" != "$want" ]; then echo "  expected code $want, got $rc: $(cat "$T/last.err")"; return 1; fi
+}
+
+finish() {
+  echo "$PASSED passed, $FAILED failed"
+  [ "$FAILED" -eq 0 ]
+}
