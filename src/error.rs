@@ -26,6 +26,8 @@ pub enum Error {
     Unimplemented(String),
     /// The backend or a dependency is not usable right now; the caller may retry.
     Unavailable(String),
+    /// A list call's starting_token is not one we gave out (the spec says ABORTED).
+    InvalidToken(String),
     /// The serial queue refused or could not finish the job.
     Queue(QueueError),
     /// A system call failed.
@@ -59,6 +61,7 @@ impl Error {
             Error::ResourceExhausted(_) => RpcStatusCode::RESOURCE_EXHAUSTED,
             Error::Unimplemented(_) => RpcStatusCode::UNIMPLEMENTED,
             Error::Unavailable(_) => RpcStatusCode::UNAVAILABLE,
+            Error::InvalidToken(_) => RpcStatusCode::ABORTED,
             Error::Queue(q) => match q {
                 QueueError::Full { .. } => RpcStatusCode::RESOURCE_EXHAUSTED,
                 QueueError::DeadlinePassed => RpcStatusCode::DEADLINE_EXCEEDED,
@@ -82,6 +85,7 @@ impl fmt::Display for Error {
             | Error::ResourceExhausted(m)
             | Error::Unimplemented(m)
             | Error::Unavailable(m)
+            | Error::InvalidToken(m)
             | Error::Internal(m) => f.write_str(m),
             Error::Queue(q) => write!(f, "{q}"),
             Error::Sys { op, path, errno } => {

@@ -6,13 +6,18 @@
 pub mod backend;
 pub mod client;
 pub mod error;
+pub mod exec;
+pub mod failpoint;
 pub mod generated;
 pub mod json;
+pub mod kvfile;
+pub mod node;
 pub mod oneshot;
 pub mod options;
 pub mod queue;
 pub mod rpc;
 pub mod server;
+pub mod sys;
 
 pub use generated::csi;
 

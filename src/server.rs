@@ -12,13 +12,17 @@ use nix::sys::signal::{SigSet, SigmaskHow, Signal};
 use nix::sys::stat::{umask, Mode};
 
 use crate::backend;
+use crate::exec::RealRunner;
 use crate::generated::csi_grpc::{create_controller, create_identity, create_node};
+use crate::node::NodeOps;
 use crate::oneshot::block_on_timeout;
 use crate::options::ServeOptions;
 use crate::rpc::controller::ControllerService;
 use crate::rpc::identity::IdentityService;
 use crate::rpc::node::NodeService;
 use crate::rpc::Driver;
+use crate::sys::real::RealSys;
+use crate::sys::Sys;
 
 /// Makes `path` free for a new socket: removes a stale socket nobody listens on,
 /// refuses to take over one a live server answers on, and never deletes anything
@@ -60,7 +64,14 @@ pub fn serve(opts: ServeOptions) -> Result<(), String> {
     nix::sys::signal::pthread_sigmask(SigmaskHow::SIG_BLOCK, Some(&signals), None)
         .map_err(|e| format!("cannot block signals: {e}"))?;
 
-    let backend = backend::open(&opts)?;
+    let sys: Arc<dyn Sys> = Arc::new(RealSys);
+    let backend = backend::open(&opts, Arc::clone(&sys))?;
+    let node = match (&backend.attacher, opts.mode.has_node()) {
+        (Some(attacher), true) => {
+            Some(Arc::new(NodeOps::new(sys, Arc::new(RealRunner), Arc::clone(attacher), &opts.data_dir.join("node"))?))
+        }
+        _ => None,
+    };
     let socket = opts.socket.clone();
     let grace = opts.shutdown_grace;
     log::info!(
@@ -68,13 +79,13 @@ pub fn serve(opts: ServeOptions) -> Result<(), String> {
         crate::VERSION,
         opts.driver_name,
         opts.mode,
-        backend.name(),
+        backend.name,
         opts.node_id,
         opts.workers,
         opts.grpc_threads,
         opts.max_queued
     );
-    let driver = Driver::new(opts, backend);
+    let driver = Driver::new(opts, backend, node);
     prepare_socket(&socket)?;
 
     let env = Arc::new(EnvBuilder::new().cq_count(driver.opts.grpc_threads).name_prefix("rbd-csi-grpc").build());

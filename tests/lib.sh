@@ -3,6 +3,13 @@
 # real binary on a socket inside it.
 set -euo pipefail
 
+# Root tests that mount run in a private mount namespace: call `private_ns "$@"` first.
+private_ns() {
+  if [ -z "${RBD_CSI_IN_NS:-}" ]; then
+    exec unshare -m --propagation private env RBD_CSI_IN_NS=1 bash "$0" "$@"
+  fi
+}
+
 BIN=${RBD_CSI_BIN:-${CARGO_TARGET_DIR:-/var/tmp/rbd-csi-target}/release/rbd-csi}
 [ -x "$BIN" ] || { echo "rbd-csi binary not found at $BIN (build it or set RBD_CSI_BIN)" >&2; exit 1; }
 T=$(mktemp -d /tmp/rbd-csi-test.XXXXXX)
@@ -11,11 +18,23 @@ FAILED=0
 SERVER_PIDS=()
 CLEANUPS=()
 
+# Mounts under $T (deepest first) and loop devices backed by files under $T.
+our_mounts() { awk -v t="$T" '$5 == t || index($5, t "/") == 1 {print $5}' /proc/self/mountinfo | sort -r; }
+our_loops() {
+  local f
+  for f in /sys/block/loop*/loop/backing_file; do
+    [ -e "$f" ] || continue
+    case "$(cat "$f" 2>/dev/null)" in "$T"/*) f=${f#/sys/block/}; echo "/dev/${f%%/*}" ;; esac
+  done
+}
+
 cleanup() {
   local rc=$?
   for c in "${CLEANUPS[@]:-}"; do [ -n "$c" ] && eval "$c" || true; done
   for p in "${SERVER_PIDS[@]:-}"; do [ -n "$p" ] && kill -9 "$p" 2>/dev/null || true; done
   wait 2>/dev/null || true
+  for m in $(our_mounts); do umount -l "$m" 2>/dev/null || true; done
+  for l in $(our_loops); do losetup -d "$l" 2>/dev/null || true; done
   rm -rf "$T"
   exit $rc
 }
@@ -72,6 +91,9 @@ expect_code() {
   "$@" >/dev/null 2>"$T/last.err" || rc=$?
   if [ "$rc" != "$want" ]; then echo "  expected code $want, got $rc: $(cat "$T/last.err")"; return 1; fi
 }
+
+# has_cap N: this process has capability number N in its effective set.
+has_cap() { local eff; eff=$(awk '/^CapEff/ {print $2}' /proc/self/status); (( (16#$eff >> $1) & 1 )); }
 
 finish() {
   echo "$PASSED passed, $FAILED failed"

@@ -1,9 +1,21 @@
-//! Controller service. Every RPC not implemented yet answers UNIMPLEMENTED (the
-//! generated trait's default).
+//! Controller service: validate, enqueue on the volume/name keys, reply.
+//! ControllerPublish/Unpublish are not offered (no PUBLISH_UNPUBLISH_VOLUME capability)
+//! and answer UNIMPLEMENTED, as does ControllerModifyVolume.
 
 use std::sync::Arc;
 
-use super::Driver;
+use grpcio::{RpcContext, UnarySink};
+use protobuf::well_known_types::timestamp::Timestamp;
+use protobuf::well_known_types::wrappers::Int64Value;
+use protobuf::MessageField;
+
+use super::validate::{self, capability};
+use super::{enqueue, name_key, reply_now, vol_key, Call, Driver};
+use crate::backend::{ControllerOps, CreateParams, SnapshotInfo, Source, VolumeInfo};
+use crate::csi::controller_service_capability::{rpc, RPC};
+use crate::csi::volume_content_source::{SnapshotSource, VolumeSource};
+use crate::csi::*;
+use crate::error::Error;
 use crate::generated::csi_grpc::Controller;
 
 #[derive(Clone)]
@@ -11,4 +23,446 @@ pub struct ControllerService {
     pub driver: Arc<Driver>,
 }
 
-impl Controller for ControllerService {}
+fn bytes(v: i64, field: &str) -> Result<u64, Error> {
+    u64::try_from(v).map_err(|_| Error::invalid(format!("{field} may not be negative")))
+}
+
+fn range(r: &MessageField<CapacityRange>) -> Result<(u64, u64), Error> {
+    match r.as_ref() {
+        None => Ok((0, 0)),
+        Some(r) => Ok((bytes(r.required_bytes, "required_bytes")?, bytes(r.limit_bytes, "limit_bytes")?)),
+    }
+}
+
+/// Splits a list into a page: the token is the index of the first entry to return.
+pub fn page<T>(items: Vec<T>, max_entries: i32, token: &str) -> Result<(Vec<T>, String), Error> {
+    if max_entries < 0 {
+        return Err(Error::invalid("max_entries may not be negative"));
+    }
+    let start = if token.is_empty() {
+        0
+    } else {
+        match token.parse::<usize>() {
+            Ok(n) if n <= items.len() => n,
+            _ => return Err(Error::InvalidToken(format!("starting_token {token:?} is not valid"))),
+        }
+    };
+    let max = if max_entries == 0 { usize::MAX } else { max_entries as usize };
+    let end = start.saturating_add(max).min(items.len());
+    let next = if end < items.len() { end.to_string() } else { String::new() };
+    Ok((items.into_iter().skip(start).take(end - start).collect(), next))
+}
+
+impl ControllerService {
+    fn ops(&self) -> Result<Arc<dyn ControllerOps>, Error> {
+        self.driver.backend.controller.clone().ok_or_else(|| {
+            Error::Unimplemented(format!("the {} backend has no controller yet", self.driver.backend.name))
+        })
+    }
+
+    fn topology(&self) -> Vec<Topology> {
+        self.driver
+            .backend
+            .topology
+            .as_ref()
+            .map(|segs| {
+                let mut t = Topology::new();
+                t.segments = segs.clone();
+                vec![t]
+            })
+            .unwrap_or_default()
+    }
+
+    fn volume_msg(&self, v: &VolumeInfo) -> Volume {
+        let mut out = Volume::new();
+        out.volume_id = v.id.clone();
+        out.capacity_bytes = v.size as i64;
+        out.volume_context = v.context.clone();
+        out.accessible_topology = self.topology();
+        let mut src = VolumeContentSource::new();
+        match &v.source {
+            Source::Empty => {}
+            Source::Snapshot(id) => {
+                let mut s = SnapshotSource::new();
+                s.snapshot_id = id.clone();
+                src.set_snapshot(s);
+                out.content_source = MessageField::some(src);
+            }
+            Source::Volume(id) => {
+                let mut s = VolumeSource::new();
+                s.volume_id = id.clone();
+                src.set_volume(s);
+                out.content_source = MessageField::some(src);
+            }
+        }
+        out
+    }
+}
+
+fn snapshot_msg(s: &SnapshotInfo) -> Snapshot {
+    let mut out = Snapshot::new();
+    out.snapshot_id = s.id.clone();
+    out.source_volume_id = s.source_volume.clone();
+    out.size_bytes = s.size as i64;
+    out.ready_to_use = s.ready;
+    let mut ts = Timestamp::new();
+    ts.seconds = s.created_secs;
+    ts.nanos = s.created_nanos;
+    out.creation_time = MessageField::some(ts);
+    out
+}
+
+fn content_source(src: &MessageField<VolumeContentSource>) -> Result<Source, Error> {
+    let Some(src) = src.as_ref() else { return Ok(Source::Empty) };
+    if src.has_snapshot() {
+        let id = &src.snapshot().snapshot_id;
+        validate::id(id, "volume_content_source.snapshot.snapshot_id")?;
+        Ok(Source::Snapshot(id.clone()))
+    } else if src.has_volume() {
+        let id = &src.volume().volume_id;
+        validate::id(id, "volume_content_source.volume.volume_id")?;
+        Ok(Source::Volume(id.clone()))
+    } else {
+        Err(Error::invalid("volume_content_source needs a snapshot or a volume"))
+    }
+}
+
+fn create_params(req: &CreateVolumeRequest) -> Result<CreateParams, Error> {
+    validate::name(&req.name, "name")?;
+    if req.volume_capabilities.is_empty() {
+        return Err(Error::invalid("volume_capabilities is required"));
+    }
+    let mkfs = req.parameters.get("mkfsOptions").map(String::as_str);
+    for cap in &req.volume_capabilities {
+        validate::required_capability(Some(cap), mkfs)?;
+    }
+    validate::map(&req.parameters, "parameters")?;
+    validate::map(&req.secrets, "secrets")?;
+    let (required_bytes, limit_bytes) = range(&req.capacity_range)?;
+    Ok(CreateParams {
+        name: req.name.clone(),
+        required_bytes,
+        limit_bytes,
+        source: content_source(&req.volume_content_source)?,
+        parameters: req.parameters.clone(),
+        secrets: req.secrets.clone(),
+    })
+}
+
+/// Runs `$body` on the queue under `$call`, or replies at once with a validation error.
+macro_rules! run {
+    ($self:ident, $ctx:ident, $sink:ident, $method:literal, $prepare:expr) => {{
+        match $prepare {
+            Ok((call, work)) => enqueue(&$self.driver, &$ctx, $sink, call, work),
+            Err(e) => reply_now(&$ctx, $sink, $method, "", Err(e)),
+        }
+    }};
+}
+
+impl Controller for ControllerService {
+    fn create_volume(&mut self, ctx: RpcContext, req: CreateVolumeRequest, sink: UnarySink<CreateVolumeResponse>) {
+        let this = self.clone();
+        run!(
+            self,
+            ctx,
+            sink,
+            "CreateVolume",
+            (|| {
+                let ops = this.ops()?;
+                let params = create_params(&req)?;
+                let mut keys = vec![name_key("volume", &params.name)];
+                match &params.source {
+                    Source::Snapshot(id) | Source::Volume(id) => keys.push(vol_key(id)),
+                    Source::Empty => {}
+                }
+                let call = Call::keys("CreateVolume", &params.name, keys, &req);
+                Ok((call, move || {
+                    let v = ops.create_volume(&params)?;
+                    let mut resp = CreateVolumeResponse::new();
+                    resp.volume = MessageField::some(this.volume_msg(&v));
+                    Ok(resp)
+                }))
+            })()
+        )
+    }
+
+    fn delete_volume(&mut self, ctx: RpcContext, req: DeleteVolumeRequest, sink: UnarySink<DeleteVolumeResponse>) {
+        let this = self.clone();
+        run!(
+            self,
+            ctx,
+            sink,
+            "DeleteVolume",
+            (|| {
+                let ops = this.ops()?;
+                validate::id(&req.volume_id, "volume_id")?;
+                validate::map(&req.secrets, "secrets")?;
+                let call = Call::new("DeleteVolume", &req.volume_id, vol_key(&req.volume_id), &req);
+                Ok((call, move || {
+                    ops.delete_volume(&req.volume_id, &req.secrets)?;
+                    Ok(DeleteVolumeResponse::new())
+                }))
+            })()
+        )
+    }
+
+    fn controller_expand_volume(
+        &mut self,
+        ctx: RpcContext,
+        req: ControllerExpandVolumeRequest,
+        sink: UnarySink<ControllerExpandVolumeResponse>,
+    ) {
+        let this = self.clone();
+        run!(
+            self,
+            ctx,
+            sink,
+            "ControllerExpandVolume",
+            (|| {
+                let ops = this.ops()?;
+                validate::id(&req.volume_id, "volume_id")?;
+                if req.capacity_range.is_none() {
+                    return Err(Error::invalid("capacity_range is required"));
+                }
+                let (required, limit) = range(&req.capacity_range)?;
+                let block = req.volume_capability.as_ref().is_some_and(|c| c.has_block());
+                let call = Call::new("ControllerExpandVolume", &req.volume_id, vol_key(&req.volume_id), &req);
+                let local = this.driver.backend.name == "local";
+                Ok((call, move || {
+                    let size = ops.expand_volume(&req.volume_id, required, limit)?;
+                    let mut resp = ControllerExpandVolumeResponse::new();
+                    resp.capacity_bytes = size as i64;
+                    // A loop device must be told of the new size even for block access.
+                    resp.node_expansion_required = !block || local;
+                    Ok(resp)
+                }))
+            })()
+        )
+    }
+
+    fn validate_volume_capabilities(
+        &mut self,
+        ctx: RpcContext,
+        req: ValidateVolumeCapabilitiesRequest,
+        sink: UnarySink<ValidateVolumeCapabilitiesResponse>,
+    ) {
+        let this = self.clone();
+        run!(
+            self,
+            ctx,
+            sink,
+            "ValidateVolumeCapabilities",
+            (|| {
+                let ops = this.ops()?;
+                validate::id(&req.volume_id, "volume_id")?;
+                if req.volume_capabilities.is_empty() {
+                    return Err(Error::invalid("volume_capabilities is required"));
+                }
+                let mut unsupported = Vec::new();
+                for (i, cap) in req.volume_capabilities.iter().enumerate() {
+                    if capability(cap, None)?.is_none() {
+                        unsupported.push(i);
+                    }
+                }
+                let call = Call::new("ValidateVolumeCapabilities", &req.volume_id, vol_key(&req.volume_id), &req);
+                Ok((call, move || {
+                    if ops.get_volume(&req.volume_id)?.is_none() {
+                        return Err(Error::NotFound(format!("volume {} does not exist", req.volume_id)));
+                    }
+                    let mut resp = ValidateVolumeCapabilitiesResponse::new();
+                    if unsupported.is_empty() {
+                        let mut c = validate_volume_capabilities_response::Confirmed::new();
+                        c.volume_capabilities = req.volume_capabilities.clone();
+                        c.volume_context = req.volume_context.clone();
+                        c.parameters = req.parameters.clone();
+                        resp.confirmed = MessageField::some(c);
+                    } else {
+                        resp.message = format!(
+                            "capabilities {unsupported:?} are not supported: filesystems are ext4 or xfs, \
+                         and multi-node writers need block access"
+                        );
+                    }
+                    Ok(resp)
+                }))
+            })()
+        )
+    }
+
+    fn list_volumes(&mut self, ctx: RpcContext, req: ListVolumesRequest, sink: UnarySink<ListVolumesResponse>) {
+        let this = self.clone();
+        run!(
+            self,
+            ctx,
+            sink,
+            "ListVolumes",
+            (|| {
+                let ops = this.ops()?;
+                let call = Call::new("ListVolumes", "", "@list-volumes".to_string(), &req);
+                Ok((call, move || {
+                    let (items, next) = page(ops.list_volumes()?, req.max_entries, &req.starting_token)?;
+                    let mut resp = ListVolumesResponse::new();
+                    for v in &items {
+                        let mut e = list_volumes_response::Entry::new();
+                        e.volume = MessageField::some(this.volume_msg(v));
+                        resp.entries.push(e);
+                    }
+                    resp.next_token = next;
+                    Ok(resp)
+                }))
+            })()
+        )
+    }
+
+    fn get_capacity(&mut self, ctx: RpcContext, req: GetCapacityRequest, sink: UnarySink<GetCapacityResponse>) {
+        let this = self.clone();
+        run!(
+            self,
+            ctx,
+            sink,
+            "GetCapacity",
+            (|| {
+                let ops = this.ops()?;
+                for cap in &req.volume_capabilities {
+                    capability(cap, None)?;
+                }
+                let call = Call::new("GetCapacity", "", "@capacity".to_string(), &req);
+                Ok((call, move || {
+                    let mut resp = GetCapacityResponse::new();
+                    resp.available_capacity = ops.capacity()? as i64;
+                    let mut min = Int64Value::new();
+                    min.value = crate::backend::local::MIB as i64;
+                    resp.minimum_volume_size = MessageField::some(min);
+                    Ok(resp)
+                }))
+            })()
+        )
+    }
+
+    fn controller_get_capabilities(
+        &mut self,
+        ctx: RpcContext,
+        _req: ControllerGetCapabilitiesRequest,
+        sink: UnarySink<ControllerGetCapabilitiesResponse>,
+    ) {
+        let mut resp = ControllerGetCapabilitiesResponse::new();
+        if self.driver.backend.controller.is_some() {
+            for t in [
+                rpc::Type::CREATE_DELETE_VOLUME,
+                rpc::Type::CREATE_DELETE_SNAPSHOT,
+                rpc::Type::LIST_SNAPSHOTS,
+                rpc::Type::LIST_VOLUMES,
+                rpc::Type::CLONE_VOLUME,
+                rpc::Type::EXPAND_VOLUME,
+                rpc::Type::GET_CAPACITY,
+                rpc::Type::SINGLE_NODE_MULTI_WRITER,
+            ] {
+                let mut r = RPC::new();
+                r.type_ = t.into();
+                let mut cap = ControllerServiceCapability::new();
+                cap.set_rpc(r);
+                resp.capabilities.push(cap);
+            }
+        }
+        reply_now(&ctx, sink, "ControllerGetCapabilities", "", Ok(resp));
+    }
+
+    fn create_snapshot(
+        &mut self,
+        ctx: RpcContext,
+        req: CreateSnapshotRequest,
+        sink: UnarySink<CreateSnapshotResponse>,
+    ) {
+        let this = self.clone();
+        run!(
+            self,
+            ctx,
+            sink,
+            "CreateSnapshot",
+            (|| {
+                let ops = this.ops()?;
+                validate::name(&req.name, "name")?;
+                validate::id(&req.source_volume_id, "source_volume_id")?;
+                validate::map(&req.parameters, "parameters")?;
+                let keys = vec![name_key("snapshot", &req.name), vol_key(&req.source_volume_id)];
+                let call = Call::keys("CreateSnapshot", &req.source_volume_id, keys, &req);
+                Ok((call, move || {
+                    let s = ops.create_snapshot(&req.source_volume_id, &req.name)?;
+                    let mut resp = CreateSnapshotResponse::new();
+                    resp.snapshot = MessageField::some(snapshot_msg(&s));
+                    Ok(resp)
+                }))
+            })()
+        )
+    }
+
+    fn delete_snapshot(
+        &mut self,
+        ctx: RpcContext,
+        req: DeleteSnapshotRequest,
+        sink: UnarySink<DeleteSnapshotResponse>,
+    ) {
+        let this = self.clone();
+        run!(
+            self,
+            ctx,
+            sink,
+            "DeleteSnapshot",
+            (|| {
+                let ops = this.ops()?;
+                validate::id(&req.snapshot_id, "snapshot_id")?;
+                let call = Call::new("DeleteSnapshot", &req.snapshot_id, vol_key(&req.snapshot_id), &req);
+                Ok((call, move || {
+                    ops.delete_snapshot(&req.snapshot_id)?;
+                    Ok(DeleteSnapshotResponse::new())
+                }))
+            })()
+        )
+    }
+
+    fn list_snapshots(&mut self, ctx: RpcContext, req: ListSnapshotsRequest, sink: UnarySink<ListSnapshotsResponse>) {
+        let this = self.clone();
+        run!(
+            self,
+            ctx,
+            sink,
+            "ListSnapshots",
+            (|| {
+                let ops = this.ops()?;
+                let call = Call::new("ListSnapshots", &req.snapshot_id, "@list-snapshots".to_string(), &req);
+                Ok((call, move || {
+                    let all: Vec<SnapshotInfo> = ops
+                        .list_snapshots()?
+                        .into_iter()
+                        .filter(|s| req.snapshot_id.is_empty() || s.id == req.snapshot_id)
+                        .filter(|s| req.source_volume_id.is_empty() || s.source_volume == req.source_volume_id)
+                        .collect();
+                    let (items, next) = page(all, req.max_entries, &req.starting_token)?;
+                    let mut resp = ListSnapshotsResponse::new();
+                    for s in &items {
+                        let mut e = list_snapshots_response::Entry::new();
+                        e.snapshot = MessageField::some(snapshot_msg(s));
+                        resp.entries.push(e);
+                    }
+                    resp.next_token = next;
+                    Ok(resp)
+                }))
+            })()
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pages_and_tokens() {
+        let items: Vec<u32> = (0..5).collect();
+        assert_eq!(page(items.clone(), 2, "").unwrap(), (vec![0, 1], "2".to_string()));
+        assert_eq!(page(items.clone(), 2, "4").unwrap(), (vec![4], String::new()));
+        assert_eq!(page(items.clone(), 0, "").unwrap(), (items.clone(), String::new()));
+        assert_eq!(page(items.clone(), 2, "9").unwrap_err().code(), grpcio::RpcStatusCode::ABORTED);
+        assert_eq!(page(items.clone(), 2, "x").unwrap_err().code(), grpcio::RpcStatusCode::ABORTED);
+        assert_eq!(page(items, -1, "").unwrap_err().code(), grpcio::RpcStatusCode::INVALID_ARGUMENT);
+    }
+}

@@ -42,7 +42,7 @@ impl Identity for IdentityService {
         let mut resp = GetPluginInfoResponse::new();
         resp.name = self.driver.opts.driver_name.clone();
         resp.vendor_version = crate::VERSION.to_string();
-        resp.manifest.insert("backend".into(), self.driver.backend.name().into());
+        resp.manifest.insert("backend".into(), self.driver.backend.name.into());
         reply_now(&ctx, sink, "GetPluginInfo", "", Ok(resp));
     }
 
@@ -57,13 +57,13 @@ impl Identity for IdentityService {
     }
 
     fn probe(&mut self, ctx: RpcContext, req: ProbeRequest, sink: UnarySink<ProbeResponse>) {
-        let backend = Arc::clone(&self.driver.backend);
+        let d = Arc::clone(&self.driver);
         let call = Call::new("Probe", "", "@probe".to_string(), &req);
         enqueue(&self.driver, &ctx, sink, call, move || {
             let mut ready = protobuf::well_known_types::wrappers::BoolValue::new();
-            match backend.probe() {
+            match d.backend.probe() {
                 Ok(()) => ready.value = true,
-                Err(e) => log::warn!("probe: backend {} not ready: {e}", backend.name()),
+                Err(e) => log::warn!("probe: backend {} not ready: {e}", d.backend.name),
             }
             let mut resp = ProbeResponse::new();
             resp.ready = MessageField::some(ready);

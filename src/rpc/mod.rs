@@ -4,6 +4,7 @@
 pub mod controller;
 pub mod identity;
 pub mod node;
+pub mod validate;
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -12,6 +13,7 @@ use grpcio::{RpcContext, RpcStatusCode, UnarySink};
 
 use crate::backend::Backend;
 use crate::error::{code_name, status, Error};
+use crate::node::NodeOps;
 use crate::options::ServeOptions;
 use crate::queue::{JobSpec, Queue};
 use crate::{json, oneshot};
@@ -20,14 +22,27 @@ use crate::{json, oneshot};
 pub struct Driver {
     pub opts: ServeOptions,
     pub queue: Queue,
-    pub backend: Arc<dyn Backend>,
+    pub backend: Backend,
+    /// The node path; `None` when this process does not serve the Node service or the
+    /// backend has no node side yet.
+    pub node: Option<Arc<NodeOps>>,
 }
 
 impl Driver {
-    pub fn new(opts: ServeOptions, backend: Arc<dyn Backend>) -> Arc<Driver> {
+    pub fn new(opts: ServeOptions, backend: Backend, node: Option<Arc<NodeOps>>) -> Arc<Driver> {
         let queue = Queue::new(opts.workers, opts.max_queued);
-        Arc::new(Driver { opts, queue, backend })
+        Arc::new(Driver { opts, queue, backend, node })
     }
+}
+
+/// The queue key of a volume (or snapshot) id.
+pub fn vol_key(id: &str) -> String {
+    format!("vol:{id}")
+}
+
+/// The queue key of a CO-chosen name.
+pub fn name_key(kind: &str, name: &str) -> String {
+    format!("name:{kind}:{name}")
 }
 
 /// What the log line and the queue need to know about one call.
@@ -44,12 +59,12 @@ pub struct Call {
 impl Call {
     /// A call serialized on `key`, coalesced with identical requests.
     pub fn new(method: &'static str, volume: &str, key: String, req: &dyn protobuf::MessageDyn) -> Call {
-        Call {
-            method,
-            volume: volume.to_string(),
-            keys: vec![key],
-            fingerprint: Some(format!("{method} {}", json::to_json(req))),
-        }
+        Call::keys(method, volume, vec![key], req)
+    }
+
+    /// A call serialized on several keys.
+    pub fn keys(method: &'static str, volume: &str, keys: Vec<String>, req: &dyn protobuf::MessageDyn) -> Call {
+        Call { method, volume: volume.to_string(), keys, fingerprint: Some(format!("{method} {}", json::to_json(req))) }
     }
 }
 

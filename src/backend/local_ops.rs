@@ -1,0 +1,271 @@
+//! The local backend's controller operations and its node attacher (loop devices).
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use super::{copy_file, create_sparse, grow_file, now, random_hex, Item, Kind, Local, DEFAULT_SIZE, MIB};
+use crate::backend::{ControllerOps, CreateParams, SnapshotInfo, Source, VolumeInfo};
+use crate::error::Error;
+use crate::node::Attacher;
+use crate::sys::Sys;
+
+fn round_up_mib(n: u64) -> u64 {
+    n.div_ceil(MIB).saturating_mul(MIB)
+}
+
+/// The size to give a volume for a capacity range (whole MiB).
+pub fn size_for(required: u64, limit: u64) -> Result<u64, Error> {
+    if limit > 0 && required > limit {
+        return Err(Error::OutOfRange(format!("required_bytes {required} is larger than limit_bytes {limit}")));
+    }
+    let want = if required > 0 {
+        required
+    } else if limit > 0 {
+        limit.min(DEFAULT_SIZE)
+    } else {
+        DEFAULT_SIZE
+    };
+    let size = round_up_mib(want.max(MIB));
+    if limit > 0 && size > limit {
+        let down = limit / MIB * MIB;
+        if down < required.max(1) {
+            return Err(Error::OutOfRange(format!(
+                "no whole number of MiB between required_bytes {required} and limit_bytes {limit}"
+            )));
+        }
+        return Ok(down);
+    }
+    Ok(size)
+}
+
+fn source_text(s: &Source) -> String {
+    match s {
+        Source::Empty => String::new(),
+        Source::Snapshot(id) => format!("snapshot:{id}"),
+        Source::Volume(id) => format!("volume:{id}"),
+    }
+}
+
+fn parse_source(s: &str) -> Source {
+    match s.split_once(':') {
+        Some(("snapshot", id)) => Source::Snapshot(id.to_string()),
+        Some(("volume", id)) => Source::Volume(id.to_string()),
+        _ => Source::Empty,
+    }
+}
+
+fn volume_info(item: &Item) -> VolumeInfo {
+    VolumeInfo { id: item.id.clone(), size: item.size, context: HashMap::new(), source: parse_source(&item.source) }
+}
+
+fn snapshot_info(item: &Item) -> SnapshotInfo {
+    SnapshotInfo {
+        id: item.id.clone(),
+        source_volume: item.source.clone(),
+        size: item.size,
+        created_secs: item.created_secs,
+        created_nanos: item.created_nanos,
+        ready: true,
+    }
+}
+
+impl Local {
+    fn volume(&self, id: &str) -> Option<Item> {
+        self.index.lock().volumes.get(id).cloned()
+    }
+
+    fn snapshot(&self, id: &str) -> Option<Item> {
+        self.index.lock().snapshots.get(id).cloned()
+    }
+
+    /// Fails when the volume is attached to a loop device (in use on this node).
+    fn ensure_detached(&self, id: &str) -> Result<(), Error> {
+        if let Some(dev) = self.sys.loop_find(&self.image(id))? {
+            return Err(Error::FailedPrecondition(format!(
+                "volume {id} is attached as {}; unstage it first",
+                dev.display()
+            )));
+        }
+        Ok(())
+    }
+}
+
+impl ControllerOps for Local {
+    fn create_volume(&self, p: &CreateParams) -> Result<VolumeInfo, Error> {
+        let size = size_for(p.required_bytes, p.limit_bytes)?;
+        if let Some(existing) = self.find_by_name(Kind::Volume, &p.name) {
+            let fits = existing.size >= p.required_bytes && (p.limit_bytes == 0 || existing.size <= p.limit_bytes);
+            if fits && parse_source(&existing.source) == p.source {
+                return Ok(volume_info(&existing));
+            }
+            return Err(Error::AlreadyExists(format!(
+                "volume {:?} exists as {} with {} bytes{}; the request asks for something else",
+                p.name,
+                existing.id,
+                existing.size,
+                if existing.source.is_empty() { String::new() } else { format!(" from {}", existing.source) }
+            )));
+        }
+        let (secs, nanos) = now();
+        let item = Item {
+            id: format!("lv-{}", random_hex()?),
+            name: p.name.clone(),
+            size,
+            source: source_text(&p.source),
+            created_secs: secs,
+            created_nanos: nanos,
+        };
+        let from: Option<(PathBuf, u64)> = match &p.source {
+            Source::Empty => None,
+            Source::Snapshot(id) => {
+                let snap = self.snapshot(id).ok_or_else(|| Error::NotFound(format!("snapshot {id} does not exist")))?;
+                Some((self.snapshot_image(id), snap.size))
+            }
+            Source::Volume(id) => {
+                let vol = self.volume(id).ok_or_else(|| Error::NotFound(format!("volume {id} does not exist")))?;
+                nix::unistd::sync();
+                Some((self.image(id), vol.size))
+            }
+        };
+        if let Some((_, src_size)) = &from {
+            if size < *src_size {
+                return Err(Error::OutOfRange(format!(
+                    "the source holds {src_size} bytes; a volume of {size} bytes cannot hold it"
+                )));
+            }
+        }
+        self.commit(Kind::Volume, &item, |tmp| match &from {
+            None => create_sparse(tmp, size),
+            Some((src, _)) => copy_file(src, tmp).and_then(|()| grow_file(tmp, size)),
+        })?;
+        log::info!("created volume {} ({:?}, {size} bytes)", item.id, item.name);
+        Ok(volume_info(&item))
+    }
+
+    fn delete_volume(&self, id: &str, _secrets: &HashMap<String, String>) -> Result<(), Error> {
+        if self.volume(id).is_none() {
+            return Ok(());
+        }
+        self.ensure_detached(id)?;
+        self.remove(Kind::Volume, id)?;
+        log::info!("deleted volume {id}");
+        Ok(())
+    }
+
+    fn get_volume(&self, id: &str) -> Result<Option<VolumeInfo>, Error> {
+        Ok(self.volume(id).map(|i| volume_info(&i)))
+    }
+
+    fn expand_volume(&self, id: &str, required: u64, limit: u64) -> Result<u64, Error> {
+        let mut item = self.volume(id).ok_or_else(|| Error::NotFound(format!("volume {id} does not exist")))?;
+        let size = size_for(required, limit)?;
+        if size <= item.size {
+            return Ok(item.size);
+        }
+        grow_file(&self.image(id), size)?;
+        item.size = size;
+        crate::kvfile::write(&self.meta_path(Kind::Volume, id), &item.to_record())?;
+        self.index.lock().volumes.insert(id.to_string(), item);
+        log::info!("expanded volume {id} to {size} bytes");
+        Ok(size)
+    }
+
+    fn create_snapshot(&self, source_volume: &str, name: &str) -> Result<SnapshotInfo, Error> {
+        if let Some(existing) = self.find_by_name(Kind::Snapshot, name) {
+            if existing.source == source_volume {
+                return Ok(snapshot_info(&existing));
+            }
+            return Err(Error::AlreadyExists(format!(
+                "snapshot {name:?} exists as {} of volume {}, not of {source_volume}",
+                existing.id, existing.source
+            )));
+        }
+        let vol = self
+            .volume(source_volume)
+            .ok_or_else(|| Error::NotFound(format!("source volume {source_volume} does not exist")))?;
+        let (secs, nanos) = now();
+        let item = Item {
+            id: format!("ls-{}", random_hex()?),
+            name: name.to_string(),
+            size: vol.size,
+            source: source_volume.to_string(),
+            created_secs: secs,
+            created_nanos: nanos,
+        };
+        // Crash-consistent: push what the kernel holds for the loop device to the file.
+        nix::unistd::sync();
+        let src = self.image(source_volume);
+        self.commit(Kind::Snapshot, &item, |tmp| copy_file(&src, tmp))?;
+        log::info!("created snapshot {} of {source_volume} ({name:?})", item.id);
+        Ok(snapshot_info(&item))
+    }
+
+    fn delete_snapshot(&self, id: &str) -> Result<(), Error> {
+        if self.snapshot(id).is_none() {
+            return Ok(());
+        }
+        self.remove(Kind::Snapshot, id)?;
+        log::info!("deleted snapshot {id}");
+        Ok(())
+    }
+
+    fn list_volumes(&self) -> Result<Vec<VolumeInfo>, Error> {
+        let mut v: Vec<VolumeInfo> = self.index.lock().volumes.values().map(volume_info).collect();
+        v.sort_by(|a, b| a.id.cmp(&b.id));
+        Ok(v)
+    }
+
+    fn list_snapshots(&self) -> Result<Vec<SnapshotInfo>, Error> {
+        let mut v: Vec<SnapshotInfo> = self.index.lock().snapshots.values().map(snapshot_info).collect();
+        v.sort_by(|a, b| a.id.cmp(&b.id));
+        Ok(v)
+    }
+
+    fn capacity(&self) -> Result<u64, Error> {
+        Ok(self.sys.statvfs(&self.data_dir)?.available_bytes)
+    }
+}
+
+/// Attaches local volumes through loop devices.
+pub struct LocalAttacher {
+    pub local: Arc<Local>,
+    pub sys: Arc<dyn Sys>,
+}
+
+impl Attacher for LocalAttacher {
+    fn attach(
+        &self,
+        volume_id: &str,
+        _ctx: &HashMap<String, String>,
+        _secrets: &HashMap<String, String>,
+    ) -> Result<PathBuf, Error> {
+        let file = self.local.image(volume_id);
+        if self.local.volume(volume_id).is_none() || !file.exists() {
+            return Err(Error::NotFound(format!("volume {volume_id} does not exist")));
+        }
+        if let Some(dev) = self.sys.loop_find(&file)? {
+            return Ok(dev);
+        }
+        let dev = self.sys.loop_attach(&file)?;
+        log::info!("volume {volume_id}: attached {} as {}", file.display(), dev.display());
+        Ok(dev)
+    }
+
+    fn find(&self, volume_id: &str) -> Result<Option<PathBuf>, Error> {
+        self.sys.loop_find(&self.local.image(volume_id))
+    }
+
+    fn detach(&self, volume_id: &str, device: &Path) -> Result<(), Error> {
+        // Only ever detach the loop device that really holds this volume.
+        if self.sys.loop_find(&self.local.image(volume_id))?.as_deref() == Some(device) {
+            self.sys.loop_detach(device)?;
+            log::info!("volume {volume_id}: detached {}", device.display());
+        }
+        Ok(())
+    }
+
+    fn refresh(&self, _volume_id: &str, device: &Path) -> Result<(), Error> {
+        self.sys.loop_refresh(device)
+    }
+}

@@ -1,0 +1,366 @@
+//! The node path shared by every backend (DESIGN.md §3): a backend only supplies an
+//! `Attacher` ("volume → block device" and back); staging, formatting, mounting,
+//! publishing, growing and stats are done here, through `Sys` and `Runner`.
+//!
+//! A small stash per staged volume (device, access type, fs, phase) lives under
+//! `<data-dir>/node/`, written crash-safely, so Unstage, Expand and a restarted driver
+//! know what is there. Together with /proc/self/mountinfo and the backend's own view
+//! of attachments, every retry converges.
+
+pub mod mount_flags;
+pub mod probe;
+pub mod publish;
+mod stats;
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use nix::mount::MsFlags;
+
+use crate::error::Error;
+use crate::exec::{Cmd, Runner};
+use crate::kvfile::{self, Record};
+use crate::sys::{mountinfo, DevId, FsKind, Sys};
+use probe::Content;
+
+pub use stats::{Stats, VolumeCondition};
+
+/// What a backend does on the node.
+pub trait Attacher: Send + Sync {
+    /// Attaches the volume, or returns the device of an existing attachment.
+    /// `Error::NotFound` when the volume does not exist.
+    fn attach(
+        &self,
+        volume_id: &str,
+        ctx: &HashMap<String, String>,
+        secrets: &HashMap<String, String>,
+    ) -> Result<PathBuf, Error>;
+    /// The device the volume is attached as now, if any.
+    fn find(&self, volume_id: &str) -> Result<Option<PathBuf>, Error>;
+    /// Detaches `device`; "not attached" is success.
+    fn detach(&self, volume_id: &str, device: &Path) -> Result<(), Error>;
+    /// Makes the device see the volume's current size.
+    fn refresh(&self, volume_id: &str, device: &Path) -> Result<(), Error>;
+}
+
+/// How the workload uses the volume.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Access {
+    Block,
+    Mount { fs: FsKind, flags: Vec<String>, mkfs_options: Option<String> },
+}
+
+#[derive(Debug, Clone)]
+pub struct StageRequest {
+    pub volume_id: String,
+    pub staging: PathBuf,
+    pub access: Access,
+    pub read_only: bool,
+    pub context: HashMap<String, String>,
+    pub secrets: HashMap<String, String>,
+}
+
+/// Stash phases: attached → (formatting →) staged.
+const PHASE_ATTACHED: &str = "attached";
+const PHASE_FORMATTING: &str = "formatting";
+const PHASE_STAGED: &str = "staged";
+
+pub struct NodeOps {
+    pub sys: Arc<dyn Sys>,
+    pub runner: Arc<dyn Runner>,
+    pub attacher: Arc<dyn Attacher>,
+    state_dir: PathBuf,
+}
+
+/// A file name for a volume id (ids are validated to [A-Za-z0-9._-], but be safe).
+fn stash_name(volume_id: &str) -> String {
+    volume_id.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '%' }).collect()
+}
+
+impl NodeOps {
+    pub fn new(
+        sys: Arc<dyn Sys>,
+        runner: Arc<dyn Runner>,
+        attacher: Arc<dyn Attacher>,
+        state_dir: &Path,
+    ) -> Result<NodeOps, String> {
+        std::fs::create_dir_all(state_dir).map_err(|e| format!("cannot create {}: {e}", state_dir.display()))?;
+        Ok(NodeOps { sys, runner, attacher, state_dir: state_dir.to_path_buf() })
+    }
+
+    fn stash_path(&self, volume_id: &str) -> PathBuf {
+        self.state_dir.join(format!("{}.stash", stash_name(volume_id)))
+    }
+
+    pub(crate) fn read_stash(&self, volume_id: &str) -> Result<Option<Record>, Error> {
+        let rec = kvfile::read(&self.stash_path(volume_id))?;
+        // Guard against a name collision after escaping.
+        Ok(rec.filter(|r| r.get("volume_id").map(String::as_str) == Some(volume_id)))
+    }
+
+    fn write_stash(&self, rec: &Record) -> Result<(), Error> {
+        let id = rec.get("volume_id").cloned().unwrap_or_default();
+        kvfile::write(&self.stash_path(&id), rec)
+    }
+
+    fn dev_id(&self, device: &Path) -> Result<DevId, Error> {
+        self.sys
+            .block_dev(device)?
+            .ok_or_else(|| Error::Internal(format!("{} is not a block device", device.display())))
+    }
+
+    /// Where else `dev` is in use: filesystem mounts of it, and bind mounts of its
+    /// device node (block publishes), other than at `except`.
+    fn users(&self, dev: DevId, device: &Path, except: Option<&Path>) -> Result<Vec<PathBuf>, Error> {
+        let node_root = device.file_name().map(|n| format!("/{}", n.to_string_lossy()));
+        Ok(self
+            .sys
+            .mountinfo()?
+            .into_iter()
+            .filter(|e| Some(e.mount_point.as_path()) != except)
+            .filter(|e| e.dev == dev || (e.fs_type == "devtmpfs" && Some(&e.root) == node_root.as_ref()))
+            .map(|e| e.mount_point)
+            .collect())
+    }
+
+    pub fn stage(&self, req: &StageRequest) -> Result<(), Error> {
+        let attached_before = self.attacher.find(&req.volume_id)?.is_some();
+        let result = self.stage_inner(req);
+        if result.is_err() && !attached_before {
+            // Leave nothing behind from a stage that failed: the CO may never unstage.
+            if let Some(device) = self.attacher.find(&req.volume_id)? {
+                let table = self.sys.mountinfo()?;
+                let dev = self.sys.block_dev(&device)?;
+                if !table.iter().any(|e| Some(e.dev) == dev) {
+                    if let Err(e) = self.attacher.detach(&req.volume_id, &device) {
+                        log::warn!("volume {}: cannot detach after failed stage: {e}", req.volume_id);
+                    }
+                    kvfile::remove(&self.stash_path(&req.volume_id))?;
+                }
+            }
+        }
+        result
+    }
+
+    fn stage_inner(&self, req: &StageRequest) -> Result<(), Error> {
+        let table = self.sys.mountinfo()?;
+        let device = self.attacher.attach(&req.volume_id, &req.context, &req.secrets)?;
+        crate::failpoint::hit("stage-after-attach");
+        let dev = self.dev_id(&device)?;
+        let previous = self.read_stash(&req.volume_id)?;
+
+        if let Access::Mount { fs, .. } = &req.access {
+            if let Some(m) = mountinfo::mount_at(&table, &req.staging) {
+                if m.dev != dev {
+                    return Err(Error::AlreadyExists(format!(
+                        "staging path {} is already a mount of another device ({})",
+                        req.staging.display(),
+                        m.source
+                    )));
+                }
+                if m.fs_type != fs.as_str() {
+                    return Err(Error::AlreadyExists(format!(
+                        "volume {} is already staged at {} as {}, not {}",
+                        req.volume_id,
+                        req.staging.display(),
+                        m.fs_type,
+                        fs.as_str()
+                    )));
+                }
+                return Ok(());
+            }
+        }
+        if let Some(prev) = &previous {
+            let prev_staging = prev.get("staging").map(PathBuf::from);
+            if prev.get("phase").map(String::as_str) == Some(PHASE_STAGED)
+                && prev_staging.as_ref() != Some(&req.staging)
+            {
+                // Staged elsewhere and still mounted there: refuse rather than mount twice.
+                if prev_staging.as_ref().is_some_and(|p| mountinfo::mount_at(&table, p).is_some_and(|m| m.dev == dev)) {
+                    return Err(Error::FailedPrecondition(format!(
+                        "volume {} is already staged at {}",
+                        req.volume_id,
+                        prev.get("staging").map(String::as_str).unwrap_or("")
+                    )));
+                }
+            }
+        }
+
+        let mut rec = Record::new();
+        rec.insert("volume_id".into(), req.volume_id.clone());
+        rec.insert("device".into(), device.display().to_string());
+        rec.insert("staging".into(), req.staging.display().to_string());
+        let formatting_before = previous.as_ref().is_some_and(|p| {
+            p.get("phase").map(String::as_str) == Some(PHASE_FORMATTING) && p.get("device").map(PathBuf::from).is_some()
+        });
+        match &req.access {
+            Access::Block => {
+                rec.insert("access".into(), "block".into());
+                rec.insert("phase".into(), PHASE_STAGED.into());
+                self.write_stash(&rec)?;
+                Ok(())
+            }
+            Access::Mount { fs, flags, mkfs_options } => {
+                rec.insert("access".into(), "mount".into());
+                rec.insert("fs".into(), fs.as_str().into());
+                rec.insert("phase".into(), if formatting_before { PHASE_FORMATTING } else { PHASE_ATTACHED }.into());
+                self.write_stash(&rec)?;
+                self.format_if_blank(req, &device, *fs, mkfs_options.as_deref(), formatting_before, &mut rec)?;
+                self.mount_staging(req, &device, *fs, flags)?;
+                crate::failpoint::hit("stage-after-mount");
+                rec.insert("phase".into(), PHASE_STAGED.into());
+                self.write_stash(&rec)
+            }
+        }
+    }
+
+    /// Formats `device` only when it holds nothing, or when our own earlier mkfs of it
+    /// was interrupted (stash phase "formatting": nothing was ever mounted from it).
+    fn format_if_blank(
+        &self,
+        req: &StageRequest,
+        device: &Path,
+        fs: FsKind,
+        mkfs_options: Option<&str>,
+        resume: bool,
+        rec: &mut Record,
+    ) -> Result<(), Error> {
+        let content = probe::detect(&self.sys.read_head(device, probe::HEAD_LEN)?);
+        let must_format = match (&content, resume) {
+            (Content::Blank, _) => true,
+            (_, true) => {
+                log::warn!(
+                    "volume {}: an earlier mkfs of {} was interrupted; formatting again",
+                    req.volume_id,
+                    device.display()
+                );
+                true
+            }
+            (c, false) if c.fs() == Some(fs.as_str()) => false,
+            (Content::Known(found), false) if c_is_fs(found) => {
+                return Err(Error::FailedPrecondition(format!(
+                    "volume {} holds a {found} filesystem, not {}; refusing to reformat",
+                    req.volume_id,
+                    fs.as_str()
+                )))
+            }
+            (c, false) => {
+                return Err(Error::FailedPrecondition(format!(
+                    "volume {} device {} holds {}; refusing to format it",
+                    req.volume_id,
+                    device.display(),
+                    c.describe()
+                )))
+            }
+        };
+        if !must_format {
+            return Ok(());
+        }
+        if req.read_only {
+            return Err(Error::FailedPrecondition(format!(
+                "volume {} is blank and the access mode is read-only: nothing to mount",
+                req.volume_id
+            )));
+        }
+        rec.insert("phase".into(), PHASE_FORMATTING.into());
+        self.write_stash(rec)?;
+        crate::failpoint::hit("stage-before-mkfs");
+        self.mkfs(device, fs, mkfs_options)?;
+        crate::failpoint::hit("stage-after-mkfs");
+        rec.insert("phase".into(), PHASE_ATTACHED.into());
+        self.write_stash(rec)
+    }
+
+    fn mkfs(&self, device: &Path, fs: FsKind, options: Option<&str>) -> Result<(), Error> {
+        let dev = device.display().to_string();
+        let mut args: Vec<String> = match (fs, options) {
+            (_, Some(opts)) => opts.split_whitespace().map(str::to_string).collect(),
+            (FsKind::Ext4, None) => {
+                ["-m0", "-E", "nodiscard,lazy_itable_init=1,lazy_journal_init=1"].map(String::from).to_vec()
+            }
+            (FsKind::Xfs, None) => vec!["-K".to_string()],
+        };
+        args.insert(0, if fs == FsKind::Ext4 { "-F".to_string() } else { "-f".to_string() });
+        args.push(dev.clone());
+        let cmd = Cmd {
+            program: format!("mkfs.{}", fs.as_str()),
+            args,
+            stdin: None,
+            timeout: std::time::Duration::from_secs(600),
+        };
+        let out = self.runner.run(&cmd)?;
+        if out.status != 0 {
+            return Err(Error::Internal(format!(
+                "{} failed (exit {}): {}",
+                cmd.display(),
+                out.status,
+                out.stderr.trim()
+            )));
+        }
+        log::info!("formatted {dev} as {}", fs.as_str());
+        Ok(())
+    }
+
+    fn mount_staging(&self, req: &StageRequest, device: &Path, fs: FsKind, flags: &[String]) -> Result<(), Error> {
+        let (mut ms, mut data) = mount_flags::parse(flags)?;
+        if req.read_only {
+            ms |= MsFlags::MS_RDONLY;
+        }
+        if fs == FsKind::Xfs && !data.iter().any(|d| d == "nouuid") {
+            // Clones and snapshot restores share the parent's XFS UUID.
+            data.push("nouuid".to_string());
+        }
+        std::fs::create_dir_all(&req.staging)
+            .map_err(|e| Error::Internal(format!("cannot create staging path {}: {e}", req.staging.display())))?;
+        let data = data.join(",");
+        self.sys.mount(device, &req.staging, Some(fs.as_str()), ms, (!data.is_empty()).then_some(data.as_str()))
+    }
+
+    pub fn unstage(&self, volume_id: &str, staging: &Path) -> Result<(), Error> {
+        let stash = self.read_stash(volume_id)?;
+        let device = match stash.as_ref().and_then(|s| s.get("device")).map(PathBuf::from) {
+            Some(d) => Some(d),
+            None => self.attacher.find(volume_id)?,
+        };
+        let table = self.sys.mountinfo()?;
+        let staged_mount = mountinfo::mount_at(&table, staging).cloned();
+        if let Some(device) = &device {
+            if let Some(dev) = self.sys.block_dev(device)? {
+                let others = self.users(dev, device, Some(staging))?;
+                if !others.is_empty() {
+                    return Err(Error::FailedPrecondition(format!(
+                        "volume {volume_id} is still in use at {}; unpublish it first",
+                        others.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ")
+                    )));
+                }
+            }
+        }
+        if let Some(m) = staged_mount {
+            let ours = match &device {
+                Some(d) => self.sys.block_dev(d)?.is_some_and(|dev| dev == m.dev),
+                None => false,
+            };
+            if !ours {
+                return Err(Error::FailedPrecondition(format!(
+                    "staging path {} is a mount of {}, not of volume {volume_id}",
+                    staging.display(),
+                    m.source
+                )));
+            }
+            self.sys.umount(staging)?;
+        }
+        if let Some(device) = &device {
+            self.attacher.detach(volume_id, device)?;
+        }
+        kvfile::remove(&self.stash_path(volume_id))
+    }
+}
+
+fn c_is_fs(name: &str) -> bool {
+    matches!(name, "ext4" | "xfs" | "btrfs")
+}
+
+#[cfg(test)]
+#[path = "tests.rs"]
+mod tests;
