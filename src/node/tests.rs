@@ -1,1 +1,237 @@
+//! Node logic against the fake syscall layer: no root, no kernel state.
 
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use nix::errno::Errno;
+use parking_lot::Mutex;
+
+use super::publish::PublishRequest;
+use super::*;
+use crate::exec::{Cmd, Output, Runner};
+use crate::sys::fake::FakeSys;
+
+/// Attaches volume "vN" as /dev/loopN in the fake.
+struct FakeAttacher {
+    sys: Arc<FakeSys>,
+    heads: Mutex<HashMap<String, Vec<u8>>>,
+    detached: Mutex<Vec<String>>,
+}
+
+impl Attacher for FakeAttacher {
+    fn attach(&self, id: &str, _c: &HashMap<String, String>, _s: &HashMap<String, String>) -> Result<PathBuf, Error> {
+        let n: u32 = id.trim_start_matches('v').parse().map_err(|_| Error::NotFound(id.to_string()))?;
+        let dev = PathBuf::from(format!("/dev/loop{n}"));
+        if self.sys.block_dev(&dev)?.is_none() {
+            let head = self.heads.lock().get(id).cloned().unwrap_or_else(|| vec![0; 4096]);
+            self.sys.add_device(&dev.display().to_string(), n, 1 << 30, head);
+        }
+        Ok(dev)
+    }
+    fn find(&self, id: &str) -> Result<Option<PathBuf>, Error> {
+        let dev = PathBuf::from(format!("/dev/loop{}", id.trim_start_matches('v')));
+        Ok(self.sys.block_dev(&dev)?.map(|_| dev))
+    }
+    fn detach(&self, id: &str, device: &Path) -> Result<(), Error> {
+        self.detached.lock().push(id.to_string());
+        self.sys.state.lock().devices.remove(device);
+        Ok(())
+    }
+    fn refresh(&self, _id: &str, _device: &Path) -> Result<(), Error> {
+        Ok(())
+    }
+}
+
+/// "Formats" by writing the filesystem's magic into the fake device.
+struct FakeMkfs {
+    sys: Arc<FakeSys>,
+    runs: Mutex<Vec<String>>,
+    fail: bool,
+}
+
+impl Runner for FakeMkfs {
+    fn run(&self, cmd: &Cmd) -> Result<Output, Error> {
+        self.runs.lock().push(cmd.display());
+        if self.fail {
+            return Ok(Output { status: 1, stdout: String::new(), stderr: "boom".into() });
+        }
+        let dev = PathBuf::from(cmd.args.last().cloned().unwrap_or_default());
+        let mut st = self.sys.state.lock();
+        if let Some(d) = st.devices.get_mut(&dev) {
+            d.2 = vec![0; 4096];
+            if cmd.program == "mkfs.ext4" {
+                d.2[1080] = 0x53;
+                d.2[1081] = 0xEF;
+            } else {
+                d.2[..4].copy_from_slice(b"XFSB");
+            }
+        }
+        Ok(Output { status: 0, stdout: String::new(), stderr: String::new() })
+    }
+}
+
+struct Env {
+    sys: Arc<FakeSys>,
+    att: Arc<FakeAttacher>,
+    mkfs: Arc<FakeMkfs>,
+    ops: NodeOps,
+    dir: PathBuf,
+}
+
+impl Drop for Env {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn env(tag: &str, fail_mkfs: bool) -> Env {
+    let dir = std::env::temp_dir().join(format!("rbd-csi-node-{tag}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let sys = Arc::new(FakeSys::default());
+    let att = Arc::new(FakeAttacher { sys: Arc::clone(&sys), heads: Mutex::default(), detached: Mutex::default() });
+    let mkfs = Arc::new(FakeMkfs { sys: Arc::clone(&sys), runs: Mutex::default(), fail: fail_mkfs });
+    let ops = NodeOps::new(
+        Arc::clone(&sys) as Arc<dyn Sys>,
+        Arc::clone(&mkfs) as Arc<dyn Runner>,
+        Arc::clone(&att) as Arc<dyn Attacher>,
+        &dir.join("node"),
+    )
+    .unwrap();
+    Env { sys, att, mkfs, ops, dir }
+}
+
+fn stage_req(e: &Env, id: &str, fs: FsKind) -> StageRequest {
+    StageRequest {
+        volume_id: id.to_string(),
+        staging: e.dir.join(format!("stage-{id}")),
+        access: Access::Mount { fs, flags: vec!["noatime".into()], mkfs_options: None },
+        read_only: false,
+        context: HashMap::new(),
+        secrets: HashMap::new(),
+    }
+}
+
+fn mounts_at(e: &Env, p: &Path) -> usize {
+    e.sys.state.lock().mounts.iter().filter(|m| m.mount_point == p).count()
+}
+
+#[test]
+fn blank_device_is_formatted_once_and_mounted_once() {
+    let e = env("blank", false);
+    let req = stage_req(&e, "v1", FsKind::Ext4);
+    e.ops.stage(&req).unwrap();
+    e.ops.stage(&req).unwrap();
+    assert_eq!(e.mkfs.runs.lock().len(), 1);
+    assert!(e.mkfs.runs.lock()[0].starts_with("mkfs.ext4 -F -m0 -E nodiscard,lazy_itable_init=1,lazy_journal_init=1"));
+    assert_eq!(mounts_at(&e, &req.staging), 1);
+    assert_eq!(e.ops.read_stash("v1").unwrap().unwrap()["phase"], "staged");
+}
+
+#[test]
+fn foreign_content_is_refused_untouched_and_detached() {
+    for (head_at, magic, want) in
+        [(0usize, &b"XFSB"[..], "xfs"), (0, b"LUKS\xba\xbe", "crypto_LUKS"), (100, b"\x07", "unrecognised")]
+    {
+        let e = env("foreign", false);
+        let mut head = vec![0u8; 4096];
+        head[head_at..head_at + magic.len()].copy_from_slice(magic);
+        e.att.heads.lock().insert("v2".into(), head);
+        let err = e.ops.stage(&stage_req(&e, "v2", FsKind::Ext4)).unwrap_err();
+        assert!(matches!(err, Error::FailedPrecondition(ref m) if m.contains(want)), "{err}");
+        assert!(e.mkfs.runs.lock().is_empty());
+        assert!(e.sys.state.lock().mounts.is_empty());
+        assert_eq!(*e.att.detached.lock(), vec!["v2".to_string()]);
+        assert!(e.ops.read_stash("v2").unwrap().is_none());
+    }
+}
+
+#[test]
+fn failed_mkfs_or_mount_leaves_nothing_attached() {
+    let e = env("mkfsfail", true);
+    assert!(e.ops.stage(&stage_req(&e, "v3", FsKind::Xfs)).is_err());
+    assert_eq!(*e.att.detached.lock(), vec!["v3".to_string()]);
+    let e = env("mountfail", false);
+    e.sys.fail("mount", Errno::EIO);
+    assert!(e.ops.stage(&stage_req(&e, "v4", FsKind::Ext4)).is_err());
+    assert_eq!(*e.att.detached.lock(), vec!["v4".to_string()]);
+    assert!(e.ops.read_stash("v4").unwrap().is_none());
+}
+
+#[test]
+fn interrupted_mkfs_of_our_own_is_redone_on_retry() {
+    let e = env("resume", false);
+    let req = stage_req(&e, "v5", FsKind::Ext4);
+    // A previous run attached the device, recorded "formatting" and died mid-mkfs,
+    // leaving bytes that are neither blank nor a filesystem.
+    let mut head = vec![0u8; 4096];
+    head[2000] = 0x42;
+    e.att.heads.lock().insert("v5".into(), head);
+    e.att.attach("v5", &HashMap::new(), &HashMap::new()).unwrap();
+    let mut rec = Record::new();
+    rec.insert("volume_id".into(), "v5".into());
+    rec.insert("device".into(), "/dev/loop5".into());
+    rec.insert("phase".into(), "formatting".into());
+    e.ops.write_stash(&rec).unwrap();
+    e.ops.stage(&req).unwrap();
+    assert_eq!(e.mkfs.runs.lock().len(), 1);
+    assert_eq!(mounts_at(&e, &req.staging), 1);
+}
+
+#[test]
+fn publish_requires_the_staging_mount_of_the_volume() {
+    let e = env("publish", false);
+    let req = stage_req(&e, "v6", FsKind::Ext4);
+    let publish = PublishRequest {
+        volume_id: "v6".into(),
+        staging: req.staging.clone(),
+        target: e.dir.join("target"),
+        block: false,
+        read_only: true,
+        flags: vec![],
+    };
+    assert!(matches!(e.ops.publish(&publish), Err(Error::FailedPrecondition(_))));
+    e.ops.stage(&req).unwrap();
+    e.sys.umount(&req.staging).unwrap();
+    let err = e.ops.publish(&publish).unwrap_err();
+    assert!(matches!(err, Error::FailedPrecondition(ref m) if m.contains("not mounted")), "{err}");
+    assert_eq!(mounts_at(&e, &publish.target), 0);
+    e.ops.stage(&req).unwrap();
+    e.ops.publish(&publish).unwrap();
+    e.ops.publish(&publish).unwrap();
+    assert_eq!(mounts_at(&e, &publish.target), 1);
+    let calls = e.sys.calls();
+    assert_eq!(calls.iter().filter(|c| c.starts_with("mount none")).count(), 1, "one read-only remount: {calls:?}");
+    // Unstage while published: refused, nothing unmounted.
+    let err = e.ops.unstage("v6", &req.staging).unwrap_err();
+    assert!(matches!(err, Error::FailedPrecondition(_)));
+    assert_eq!(mounts_at(&e, &req.staging), 1);
+    e.ops.unpublish("v6", &publish.target).unwrap();
+    e.ops.unpublish("v6", &publish.target).unwrap();
+    e.ops.unstage("v6", &req.staging).unwrap();
+    e.ops.unstage("v6", &req.staging).unwrap();
+    assert!(e.sys.state.lock().mounts.is_empty());
+    assert!(e.ops.read_stash("v6").unwrap().is_none());
+}
+
+#[test]
+fn unstage_refuses_a_staging_mount_that_is_not_the_volume() {
+    let e = env("foreign-mount", false);
+    let staging = e.dir.join("stage-x");
+    e.sys.add_device("/dev/sdz", 99, 1 << 20, vec![]);
+    e.sys.mount(Path::new("/dev/sdz"), &staging, Some("ext4"), MsFlags::empty(), None).unwrap();
+    let err = e.ops.unstage("v7", &staging).unwrap_err();
+    assert!(matches!(err, Error::FailedPrecondition(_)), "{err}");
+    assert_eq!(mounts_at(&e, &staging), 1);
+}
+
+#[test]
+fn expand_grows_the_mounted_filesystem_to_the_device_size() {
+    let e = env("expand", false);
+    let req = stage_req(&e, "v8", FsKind::Xfs);
+    e.ops.stage(&req).unwrap();
+    e.sys.state.lock().devices.get_mut(Path::new("/dev/loop8")).unwrap().1 = 2 << 30;
+    assert_eq!(e.ops.expand("v8", &req.staging, None).unwrap(), 2 << 30);
+    assert_eq!(e.sys.state.lock().grown, vec![(req.staging.clone(), FsKind::Xfs, 2 << 30)]);
+    assert!(matches!(e.ops.expand("v9", &req.staging, None), Err(Error::NotFound(_))));
+}
