@@ -49,6 +49,7 @@ fn client_options() -> Options {
     let mut o = Options::new();
     o.optopt("", "endpoint", &format!("plugin socket (default {DEFAULT_ENDPOINT})"), "URL");
     o.optopt("", "timeout", "seconds to wait for the reply (default 60)", "SECS");
+    o.optopt("", "repeat", "make the call N times on one connection, print the last reply (benchmarks)", "N");
     o.optopt("", "volume-id", "volume_id", "ID");
     o.optopt("", "name", "name (CreateVolume, CreateSnapshot)", "NAME");
     o.optopt("", "node-id", "node_id (Controller(Un)PublishVolume)", "ID");
@@ -487,8 +488,16 @@ fn run_inner(args: &[String]) -> Result<Option<String>, Failure> {
     let flags = Flags { m, secrets };
     let env = Arc::new(EnvBuilder::new().cq_count(1).name_prefix("rbd-csi-client").build());
     let channel = ChannelBuilder::new(env).connect(&format!("unix:{}", socket.display()));
-    let opt = CallOption::default().timeout(Duration::from_secs_f64(timeout));
-    call(&flags, method, opt, channel).map(Some)
+    let repeat = match flags.m.opt_str("repeat") {
+        None => 1,
+        Some(s) => s.parse::<u32>().ok().filter(|n| *n > 0).ok_or_else(|| bad(format!("--repeat: not a positive number: {s:?}")))?,
+    };
+    let mut last = String::new();
+    for _ in 0..repeat {
+        let opt = CallOption::default().timeout(Duration::from_secs_f64(timeout));
+        last = call(&flags, method, opt, channel.clone())?;
+    }
+    Ok(Some(last))
 }
 
 /// Runs the client; returns the process exit code.

@@ -137,9 +137,9 @@ pub fn capability(cap: &VolumeCapability, mkfs_options: Option<&str>) -> Result<
 pub fn required_capability(cap: Option<&VolumeCapability>, mkfs_options: Option<&str>) -> Result<Capability, Error> {
     let cap = cap.ok_or_else(|| Error::invalid("volume_capability is required"))?;
     capability(cap, mkfs_options)?.ok_or_else(|| {
-        Error::invalid(format!(
-            "volume_capability is not supported: filesystems are ext4 or xfs, and multi-node writers need block access"
-        ))
+        Error::invalid(
+            "volume_capability is not supported: filesystems are ext4 or xfs, and multi-node writers need block access",
+        )
     })
 }
 
