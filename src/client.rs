@@ -490,7 +490,11 @@ fn run_inner(args: &[String]) -> Result<Option<String>, Failure> {
     let channel = ChannelBuilder::new(env).connect(&format!("unix:{}", socket.display()));
     let repeat = match flags.m.opt_str("repeat") {
         None => 1,
-        Some(s) => s.parse::<u32>().ok().filter(|n| *n > 0).ok_or_else(|| bad(format!("--repeat: not a positive number: {s:?}")))?,
+        Some(s) => s
+            .parse::<u32>()
+            .ok()
+            .filter(|n| *n > 0)
+            .ok_or_else(|| bad(format!("--repeat: not a positive number: {s:?}")))?,
     };
     let mut last = String::new();
     for _ in 0..repeat {

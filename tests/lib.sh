@@ -59,8 +59,10 @@ start_server() {
   "$BIN" serve "$@" >>"$logf" 2>&1 &
   SERVER_PID=$!
   SERVER_PIDS+=("$SERVER_PID")
+  # Wait for an answer, not just the socket file: a stale socket from a killed server
+  # exists until the new one replaces it.
   for _ in $(seq 1 200); do
-    [ -S "$sock" ] && return 0
+    [ -S "$sock" ] && "$BIN" client --endpoint "$sock" --timeout 1 Probe >/dev/null 2>&1 && return 0
     kill -0 "$SERVER_PID" 2>/dev/null || { echo "server exited early:"; cat "$logf"; return 1; }
     sleep 0.05
   done

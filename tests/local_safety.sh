@@ -123,7 +123,8 @@ for fp in stage-after-attach stage-before-mkfs stage-after-mkfs stage-after-moun
   RBD_CSI_FAILPOINT=$fp start_server "$T/crash-$fp.log" --endpoint "$EP" --data-dir "$T/data" --allowed-path-prefix "$K"
   rc=0; csi "$EP" NodeStageVolume --volume-id "$v" --staging-path "$K/s/$fp" --fs-type ext4 >/dev/null 2>&1 || rc=$?
   wait "$SERVER_PID" 2>/dev/null || true
-  check "$fp: the driver died mid-stage (failpoint)" [ "$rc" -ne 0 ] && grep -q "failpoint $fp" "$T/crash-$fp.log"
+  check "$fp: the driver died mid-stage (failpoint)" grep -q "failpoint $fp: aborting" "$T/crash-$fp.log"
+  check "$fp: the caller saw an error" [ "$rc" -ne 0 ]
   start_server "$T/crash-$fp.log" --endpoint "$EP" --data-dir "$T/data" --allowed-path-prefix "$K"
   check "$fp: retry after restart succeeds" csi_ok "$EP" NodeStageVolume --volume-id "$v" --staging-path "$K/s/$fp" --fs-type ext4
   check "$fp: one mount at staging, ext4" [ "$(awk -v p="$K/s/$fp" '$5 == p' /proc/self/mountinfo | wc -l)" = 1 ]
