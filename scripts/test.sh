@@ -14,6 +14,9 @@ scripts/install-deps.sh
 
 echo "== build"
 cargo build --release --locked
+echo "== static musl build"
+scripts/build-static.sh
+export RBD_CSI_STATIC_BIN=$CARGO_TARGET_DIR/x86_64-unknown-linux-musl/release/rbd-csi
 echo "== unit tests"
 cargo test --release --locked 2>&1 | tee "$CARGO_TARGET_DIR/unit-tests.log"
 

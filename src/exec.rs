@@ -71,8 +71,11 @@ impl Runner for RealRunner {
         let shown = cmd.display();
         log::debug!("exec: {shown}");
         let start = Instant::now();
+        // CEPH_KEYRING / CEPH_ARGS would override the user and keyfile we pass.
         let mut child = Command::new(&cmd.program)
             .args(&cmd.args)
+            .env_remove("CEPH_KEYRING")
+            .env_remove("CEPH_ARGS")
             .stdin(if cmd.stdin.is_some() { Stdio::piped() } else { Stdio::null() })
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())

@@ -4,12 +4,14 @@
 //! `main.rs` only parses flags and calls into this library, so tests reach everything.
 
 pub mod backend;
+pub mod ceph;
 pub mod client;
 pub mod error;
 pub mod exec;
 pub mod failpoint;
 pub mod generated;
 pub mod json;
+pub mod jsonparse;
 pub mod kvfile;
 pub mod node;
 pub mod oneshot;

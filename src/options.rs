@@ -75,7 +75,12 @@ pub const DEFAULT_DRIVER_NAME: &str = "rbd.csi.rs";
 
 fn serve_options() -> Options {
     let mut o = Options::new();
-    o.optopt("", "endpoint", &format!("CSI socket: unix:///path or a plain path (default {DEFAULT_ENDPOINT})"), "URL");
+    o.optopt(
+        "",
+        "endpoint",
+        &format!("CSI socket: unix:///path or a plain path (default $CSI_ENDPOINT, else {DEFAULT_ENDPOINT})"),
+        "URL",
+    );
     o.optopt("", "nodeid", "this node's id, returned by NodeGetInfo (default: the hostname)", "ID");
     o.optopt("", "mode", "services to serve: all, node or controller (default all)", "MODE");
     o.optopt("", "drivername", &format!("CSI driver name (default {DEFAULT_DRIVER_NAME})"), "NAME");
@@ -138,7 +143,11 @@ pub fn parse_serve(args: &[String]) -> Result<Option<ServeOptions>, String> {
     if let Some(extra) = m.free.first() {
         return Err(format!("unexpected argument {extra:?}"));
     }
-    let endpoint = m.opt_str("endpoint").unwrap_or_else(|| DEFAULT_ENDPOINT.to_string());
+    // Nomad (and ceph-csi's deployments) pass the socket in CSI_ENDPOINT.
+    let endpoint = m
+        .opt_str("endpoint")
+        .or_else(|| std::env::var("CSI_ENDPOINT").ok().filter(|e| !e.is_empty()))
+        .unwrap_or_else(|| DEFAULT_ENDPOINT.to_string());
     let grace = number(&m, "shutdown-grace", 30)?;
     let log_level = m.opt_str("log-level").unwrap_or_else(|| "info".to_string());
     if !["error", "warn", "info", "debug", "trace"].contains(&log_level.as_str()) {

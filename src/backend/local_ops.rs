@@ -4,39 +4,15 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use super::{copy_file, create_sparse, grow_file, now, random_hex, Item, Kind, Local, DEFAULT_SIZE, MIB};
-use crate::backend::{ControllerOps, CreateParams, SnapshotInfo, Source, VolumeInfo};
+use super::{copy_file, create_sparse, grow_file, now, random_hex, Item, Kind, Local, DEFAULT_SIZE};
+use crate::backend::{ControllerOps, CreateParams, Secrets, SnapshotInfo, Source, VolumeInfo};
 use crate::error::Error;
 use crate::node::Attacher;
 use crate::sys::Sys;
 
-fn round_up_mib(n: u64) -> u64 {
-    n.div_ceil(MIB).saturating_mul(MIB)
-}
-
-/// The size to give a volume for a capacity range (whole MiB).
+/// The size to give a local volume for a capacity range (whole MiB).
 pub fn size_for(required: u64, limit: u64) -> Result<u64, Error> {
-    if limit > 0 && required > limit {
-        return Err(Error::OutOfRange(format!("required_bytes {required} is larger than limit_bytes {limit}")));
-    }
-    let want = if required > 0 {
-        required
-    } else if limit > 0 {
-        limit.min(DEFAULT_SIZE)
-    } else {
-        DEFAULT_SIZE
-    };
-    let size = round_up_mib(want.max(MIB));
-    if limit > 0 && size > limit {
-        let down = limit / MIB * MIB;
-        if down < required.max(1) {
-            return Err(Error::OutOfRange(format!(
-                "no whole number of MiB between required_bytes {required} and limit_bytes {limit}"
-            )));
-        }
-        return Ok(down);
-    }
-    Ok(size)
+    crate::backend::size_for(required, limit, DEFAULT_SIZE)
 }
 
 fn source_text(s: &Source) -> String {
@@ -143,7 +119,7 @@ impl ControllerOps for Local {
         Ok(volume_info(&item))
     }
 
-    fn delete_volume(&self, id: &str, _secrets: &HashMap<String, String>) -> Result<(), Error> {
+    fn delete_volume(&self, id: &str, _secrets: &Secrets) -> Result<(), Error> {
         if self.volume(id).is_none() {
             return Ok(());
         }
@@ -153,11 +129,11 @@ impl ControllerOps for Local {
         Ok(())
     }
 
-    fn get_volume(&self, id: &str) -> Result<Option<VolumeInfo>, Error> {
+    fn get_volume(&self, id: &str, _secrets: &Secrets) -> Result<Option<VolumeInfo>, Error> {
         Ok(self.volume(id).map(|i| volume_info(&i)))
     }
 
-    fn expand_volume(&self, id: &str, required: u64, limit: u64) -> Result<u64, Error> {
+    fn expand_volume(&self, id: &str, required: u64, limit: u64, _secrets: &Secrets) -> Result<u64, Error> {
         let mut item = self.volume(id).ok_or_else(|| Error::NotFound(format!("volume {id} does not exist")))?;
         let size = size_for(required, limit)?;
         if size <= item.size {
@@ -171,7 +147,7 @@ impl ControllerOps for Local {
         Ok(size)
     }
 
-    fn create_snapshot(&self, source_volume: &str, name: &str) -> Result<SnapshotInfo, Error> {
+    fn create_snapshot(&self, source_volume: &str, name: &str, _secrets: &Secrets) -> Result<SnapshotInfo, Error> {
         if let Some(existing) = self.find_by_name(Kind::Snapshot, name) {
             if existing.source == source_volume {
                 return Ok(snapshot_info(&existing));
@@ -201,7 +177,7 @@ impl ControllerOps for Local {
         Ok(snapshot_info(&item))
     }
 
-    fn delete_snapshot(&self, id: &str) -> Result<(), Error> {
+    fn delete_snapshot(&self, id: &str, _secrets: &Secrets) -> Result<(), Error> {
         if self.snapshot(id).is_none() {
             return Ok(());
         }

@@ -85,10 +85,10 @@ fn snapshots_and_clones_copy_data_and_keep_holes() {
         let f = OpenOptions::new().write(true).open(l.image(&v.id)).unwrap();
         f.write_all_at(b"hello at 10 MiB", 10 * MIB).unwrap();
     }
-    let s = l.create_snapshot(&v.id, "snap").unwrap();
-    assert_eq!(l.create_snapshot(&v.id, "snap").unwrap(), s);
+    let s = l.create_snapshot(&v.id, "snap", &HashMap::new()).unwrap();
+    assert_eq!(l.create_snapshot(&v.id, "snap", &HashMap::new()).unwrap(), s);
     let other = l.create_volume(&params("other", MIB, Source::Empty)).unwrap();
-    assert!(matches!(l.create_snapshot(&other.id, "snap"), Err(Error::AlreadyExists(_))));
+    assert!(matches!(l.create_snapshot(&other.id, "snap", &HashMap::new()), Err(Error::AlreadyExists(_))));
     let r = l.create_volume(&params("restore", 64 * MIB, Source::Snapshot(s.id.clone()))).unwrap();
     let c = l.create_volume(&params("clone", 128 * MIB, Source::Volume(v.id.clone()))).unwrap();
     assert!(matches!(

@@ -2,6 +2,7 @@
 //! embedded default) and `rbd` (Ceph RBD images). Both behave the same at the CSI surface.
 
 pub mod local;
+pub mod rbd;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -10,6 +11,35 @@ use crate::error::Error;
 use crate::node::Attacher;
 use crate::options::{BackendKind, ServeOptions};
 use crate::sys::Sys;
+
+pub type Secrets = HashMap<String, String>;
+
+/// The size to give a volume for a capacity range, in whole MiB: `default` when no
+/// range is given; OUT_OF_RANGE when no whole MiB fits between required and limit.
+pub fn size_for(required: u64, limit: u64, default: u64) -> Result<u64, Error> {
+    const MIB: u64 = 1 << 20;
+    if limit > 0 && required > limit {
+        return Err(Error::OutOfRange(format!("required_bytes {required} is larger than limit_bytes {limit}")));
+    }
+    let want = if required > 0 {
+        required
+    } else if limit > 0 {
+        limit.min(default)
+    } else {
+        default
+    };
+    let size = want.max(MIB).div_ceil(MIB).saturating_mul(MIB);
+    if limit > 0 && size > limit {
+        let down = limit / MIB * MIB;
+        if down < required.max(1) {
+            return Err(Error::OutOfRange(format!(
+                "no whole number of MiB between required_bytes {required} and limit_bytes {limit}"
+            )));
+        }
+        return Ok(down);
+    }
+    Ok(size)
+}
 
 /// Where a new volume's content comes from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -54,12 +84,12 @@ pub struct SnapshotInfo {
 pub trait ControllerOps: Send + Sync {
     fn create_volume(&self, p: &CreateParams) -> Result<VolumeInfo, Error>;
     /// Deleting a volume that does not exist succeeds.
-    fn delete_volume(&self, id: &str, secrets: &HashMap<String, String>) -> Result<(), Error>;
-    fn get_volume(&self, id: &str) -> Result<Option<VolumeInfo>, Error>;
+    fn delete_volume(&self, id: &str, secrets: &Secrets) -> Result<(), Error>;
+    fn get_volume(&self, id: &str, secrets: &Secrets) -> Result<Option<VolumeInfo>, Error>;
     /// Grows the volume to at least `required` bytes; returns the new size.
-    fn expand_volume(&self, id: &str, required: u64, limit: u64) -> Result<u64, Error>;
-    fn create_snapshot(&self, source_volume: &str, name: &str) -> Result<SnapshotInfo, Error>;
-    fn delete_snapshot(&self, id: &str) -> Result<(), Error>;
+    fn expand_volume(&self, id: &str, required: u64, limit: u64, secrets: &Secrets) -> Result<u64, Error>;
+    fn create_snapshot(&self, source_volume: &str, name: &str, secrets: &Secrets) -> Result<SnapshotInfo, Error>;
+    fn delete_snapshot(&self, id: &str, secrets: &Secrets) -> Result<(), Error>;
     fn list_volumes(&self) -> Result<Vec<VolumeInfo>, Error>;
     fn list_snapshots(&self) -> Result<Vec<SnapshotInfo>, Error>;
     /// Bytes available for new volumes.
@@ -109,17 +139,26 @@ pub fn open(opts: &ServeOptions, sys: Arc<dyn Sys>) -> Result<Backend, String> {
             })
         }
         BackendKind::Rbd => {
-            // The RBD controller and node paths are not implemented yet: their RPCs
-            // answer UNIMPLEMENTED. Probe checks that the configuration is readable.
             let config = opts.config.clone();
+            let controller: Option<Arc<dyn ControllerOps>> = if opts.mode.has_controller() {
+                let cli = crate::ceph::Cli::new(Arc::new(crate::exec::RealRunner), &opts.data_dir.join("keys"))?;
+                Some(Arc::new(rbd::Rbd { ctl: Arc::new(rbd::RbdController::new(config.clone(), cli)) }))
+            } else {
+                None
+            };
+            // The node side (kernel RBD mapping) is not implemented yet: node RPCs
+            // answer UNIMPLEMENTED.
             Ok(Backend {
                 name: "rbd",
-                controller: None,
+                controller,
                 attacher: None,
                 probe: Box::new(move || {
-                    std::fs::metadata(&config).map(|_| ()).map_err(|e| {
+                    let text = std::fs::read_to_string(&config).map_err(|e| {
                         Error::Unavailable(format!("ceph-csi config {} is not readable: {e}", config.display()))
-                    })
+                    })?;
+                    crate::ceph::parse_config(&text)
+                        .map(|_| ())
+                        .map_err(|e| Error::Unavailable(format!("ceph-csi config {}: {e}", config.display())))
                 }),
                 topology: None,
             })

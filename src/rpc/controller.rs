@@ -229,7 +229,7 @@ impl Controller for ControllerService {
                 let call = Call::new("ControllerExpandVolume", &req.volume_id, vol_key(&req.volume_id), &req);
                 let local = this.driver.backend.name == "local";
                 Ok((call, move || {
-                    let size = ops.expand_volume(&req.volume_id, required, limit)?;
+                    let size = ops.expand_volume(&req.volume_id, required, limit, &req.secrets)?;
                     let mut resp = ControllerExpandVolumeResponse::new();
                     resp.capacity_bytes = size as i64;
                     // A loop device must be told of the new size even for block access.
@@ -266,7 +266,7 @@ impl Controller for ControllerService {
                 }
                 let call = Call::new("ValidateVolumeCapabilities", &req.volume_id, vol_key(&req.volume_id), &req);
                 Ok((call, move || {
-                    if ops.get_volume(&req.volume_id)?.is_none() {
+                    if ops.get_volume(&req.volume_id, &req.secrets)?.is_none() {
                         return Err(Error::NotFound(format!("volume {} does not exist", req.volume_id)));
                     }
                     let mut resp = ValidateVolumeCapabilitiesResponse::new();
@@ -345,8 +345,9 @@ impl Controller for ControllerService {
         sink: UnarySink<ControllerGetCapabilitiesResponse>,
     ) {
         let mut resp = ControllerGetCapabilitiesResponse::new();
-        if self.driver.backend.controller.is_some() {
-            for t in [
+        let offered: &[rpc::Type] = match (self.driver.backend.controller.is_some(), self.driver.backend.name) {
+            (false, _) => &[],
+            (true, "local") => &[
                 rpc::Type::CREATE_DELETE_VOLUME,
                 rpc::Type::CREATE_DELETE_SNAPSHOT,
                 rpc::Type::LIST_SNAPSHOTS,
@@ -355,7 +356,14 @@ impl Controller for ControllerService {
                 rpc::Type::EXPAND_VOLUME,
                 rpc::Type::GET_CAPACITY,
                 rpc::Type::SINGLE_NODE_MULTI_WRITER,
-            ] {
+            ],
+            // rbd: snapshots, clones and lists are not implemented yet.
+            (true, _) => {
+                &[rpc::Type::CREATE_DELETE_VOLUME, rpc::Type::EXPAND_VOLUME, rpc::Type::SINGLE_NODE_MULTI_WRITER]
+            }
+        };
+        {
+            for &t in offered {
                 let mut r = RPC::new();
                 r.type_ = t.into();
                 let mut cap = ControllerServiceCapability::new();
@@ -386,7 +394,7 @@ impl Controller for ControllerService {
                 let keys = vec![name_key("snapshot", &req.name), vol_key(&req.source_volume_id)];
                 let call = Call::keys("CreateSnapshot", &req.source_volume_id, keys, &req);
                 Ok((call, move || {
-                    let s = ops.create_snapshot(&req.source_volume_id, &req.name)?;
+                    let s = ops.create_snapshot(&req.source_volume_id, &req.name, &req.secrets)?;
                     let mut resp = CreateSnapshotResponse::new();
                     resp.snapshot = MessageField::some(snapshot_msg(&s));
                     Ok(resp)
@@ -412,7 +420,7 @@ impl Controller for ControllerService {
                 validate::id(&req.snapshot_id, "snapshot_id")?;
                 let call = Call::new("DeleteSnapshot", &req.snapshot_id, vol_key(&req.snapshot_id), &req);
                 Ok((call, move || {
-                    ops.delete_snapshot(&req.snapshot_id)?;
+                    ops.delete_snapshot(&req.snapshot_id, &req.secrets)?;
                     Ok(DeleteSnapshotResponse::new())
                 }))
             })()

@@ -1,0 +1,265 @@
+//! Talking to Ceph through the `rbd` and `rados` CLIs, the way ceph-csi's users have it
+//! configured: config.json (clusterID → monitors, rados namespace) and the secrets
+//! `userID` / `userKey`.
+//!
+//! The key reaches the CLIs only through a 0600 keyfile in a 0700 directory, removed
+//! when the call returns: never argv, never the environment, never a log line (and it
+//! is scrubbed from the CLIs' stderr, which librados fills with an undecodable key).
+
+use std::collections::HashMap;
+use std::fmt;
+use std::fs::OpenOptions;
+use std::io::Write;
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::error::Error;
+use crate::exec::{Cmd, Output, Runner};
+use crate::jsonparse::{self, Json};
+
+/// One entry of ceph-csi's config.json.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClusterConfig {
+    pub cluster_id: String,
+    pub monitors: Vec<String>,
+    pub rados_namespace: String,
+}
+
+/// Reads config.json: `[{"clusterID": "...", "monitors": [...], "rbd": {"radosNamespace": ""}}]`.
+pub fn parse_config(text: &str) -> Result<Vec<ClusterConfig>, String> {
+    let j = jsonparse::parse(text).map_err(|e| e.to_string())?;
+    let entries = j.as_array().ok_or("config.json must be a list of clusters")?;
+    let mut out = Vec::new();
+    for e in entries {
+        let cluster_id = e.str_at("clusterID").to_string();
+        if cluster_id.is_empty() {
+            return Err("config.json: an entry has no clusterID".to_string());
+        }
+        let monitors: Vec<String> = e
+            .get("monitors")
+            .and_then(Json::as_array)
+            .map(|m| m.iter().filter_map(Json::as_str).map(str::to_string).collect())
+            .unwrap_or_default();
+        if monitors.is_empty() {
+            return Err(format!("config.json: cluster {cluster_id} has no monitors"));
+        }
+        let rados_namespace = e.get("rbd").map(|r| r.str_at("radosNamespace").to_string()).unwrap_or_default();
+        out.push(ClusterConfig { cluster_id, monitors, rados_namespace });
+    }
+    Ok(out)
+}
+
+/// `userID` and `userKey` from a request's secrets. The key never prints.
+#[derive(Clone)]
+pub struct Credentials {
+    pub id: String,
+    key: String,
+}
+
+impl fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Credentials {{ id: {:?}, key: <hidden> }}", self.id)
+    }
+}
+
+impl Credentials {
+    pub fn from_secrets(secrets: &HashMap<String, String>) -> Result<Credentials, Error> {
+        let id = secrets.get("userID").map(|s| s.trim()).unwrap_or("");
+        let key = secrets.get("userKey").map(|s| s.trim()).unwrap_or("");
+        if id.is_empty() || key.is_empty() {
+            return Err(Error::invalid("secrets must hold userID and userKey"));
+        }
+        if id.starts_with("client.") || id.contains(|c: char| c.is_whitespace() || c == ',' || c == '/') {
+            return Err(Error::invalid("secrets: userID must be a bare cephx id such as \"csi\""));
+        }
+        if !key.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '/' | '=')) {
+            return Err(Error::invalid("secrets: userKey must be a base64 cephx key"));
+        }
+        Ok(Credentials { id: id.to_string(), key: key.to_string() })
+    }
+
+    /// Replaces the key wherever it appears in `text`.
+    pub fn scrub(&self, text: &str) -> String {
+        text.replace(&self.key, "<hidden>")
+    }
+}
+
+/// A keyfile that exists for the life of this value.
+struct KeyFile {
+    path: PathBuf,
+}
+
+impl Drop for KeyFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.path);
+    }
+}
+
+static KEYFILE_SEQ: AtomicU64 = AtomicU64::new(0);
+
+/// Runs `rbd` and `rados` against one cluster with one user's credentials.
+pub struct Cli {
+    runner: Arc<dyn Runner>,
+    key_dir: PathBuf,
+    pub timeout: Duration,
+}
+
+impl Cli {
+    /// `key_dir` is created 0700; keyfiles live there only while a command runs.
+    pub fn new(runner: Arc<dyn Runner>, key_dir: &Path) -> Result<Cli, String> {
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(key_dir)
+            .map_err(|e| format!("cannot create {}: {e}", key_dir.display()))?;
+        std::fs::set_permissions(key_dir, std::os::unix::fs::PermissionsExt::from_mode(0o700))
+            .map_err(|e| format!("cannot chmod {}: {e}", key_dir.display()))?;
+        Ok(Cli { runner, key_dir: key_dir.to_path_buf(), timeout: Duration::from_secs(120) })
+    }
+
+    fn keyfile(&self, creds: &Credentials) -> Result<KeyFile, Error> {
+        let n = KEYFILE_SEQ.fetch_add(1, Ordering::Relaxed);
+        let path = self.key_dir.join(format!("key.{}.{n}", std::process::id()));
+        let mut f = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&path)
+            .map_err(|e| Error::Internal(format!("cannot create keyfile in {}: {e}", self.key_dir.display())))?;
+        let file = KeyFile { path };
+        f.write_all(creds.key.as_bytes()).map_err(|e| Error::Internal(format!("cannot write keyfile: {e}")))?;
+        Ok(file)
+    }
+
+    /// Runs `program` (rbd or rados) with the cluster and user arguments first.
+    pub fn run(
+        &self,
+        program: &str,
+        cluster: &ClusterConfig,
+        creds: &Credentials,
+        args: &[&str],
+        stdin: Option<Vec<u8>>,
+    ) -> Result<Output, Error> {
+        let key = self.keyfile(creds)?;
+        let mut all: Vec<String> = vec![
+            "-m".into(),
+            cluster.monitors.join(","),
+            "--id".into(),
+            creds.id.clone(),
+            "--keyfile".into(),
+            key.path.display().to_string(),
+            "--conf".into(),
+            "/dev/null".into(),
+        ];
+        all.extend(args.iter().map(|s| s.to_string()));
+        let cmd = Cmd { program: program.to_string(), args: all, stdin, timeout: self.timeout };
+        let mut out = self.runner.run(&cmd)?;
+        drop(key);
+        out.stderr = creds.scrub(&out.stderr);
+        out.stdout = creds.scrub(&out.stdout);
+        Ok(out)
+    }
+}
+
+/// The last meaningful line of a CLI's stderr, for error messages.
+pub fn last_error_line(stderr: &str) -> String {
+    stderr.lines().rev().map(str::trim).find(|l| !l.is_empty()).unwrap_or("").to_string()
+}
+
+/// Turns a failed `rbd` exit (it exits with the errno) into our error.
+pub fn rbd_error(what: &str, out: &Output) -> Error {
+    let msg = format!("{what}: {} (rbd exit {})", last_error_line(&out.stderr), out.status);
+    match out.status {
+        2 => Error::NotFound(msg),
+        17 => Error::AlreadyExists(msg),
+        16 | 39 => Error::FailedPrecondition(msg),
+        22 if out.stderr.contains("couldn't connect") || out.stderr.contains("auth") => Error::Unavailable(format!(
+            "{what}: cannot authenticate to the cluster (check userID/userKey and monitors)"
+        )),
+        1 | 13 => Error::FailedPrecondition(format!("{msg}: permission denied (check the user's caps)")),
+        110 => Error::Unavailable(msg),
+        _ => Error::Internal(msg),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use parking_lot::Mutex;
+
+    #[test]
+    fn config_json_in_ceph_csi_format() {
+        let c = parse_config(r#"[{"clusterID":"c1","monitors":["10.0.0.1:6789"],"rbd":{"radosNamespace":"ns1"}},{"clusterID":"c2","monitors":["v2:127.0.0.1:3300"]}]"#).unwrap();
+        assert_eq!(
+            c[0],
+            ClusterConfig {
+                cluster_id: "c1".into(),
+                monitors: vec!["10.0.0.1:6789".into()],
+                rados_namespace: "ns1".into()
+            }
+        );
+        assert_eq!(c[1].rados_namespace, "");
+        assert!(parse_config("{}").is_err());
+        assert!(parse_config(r#"[{"clusterID":"x","monitors":[]}]"#).is_err());
+        assert!(parse_config(r#"[{"monitors":["a"]}]"#).is_err());
+    }
+
+    #[test]
+    fn credentials_are_checked_and_never_printed() {
+        let mut s = HashMap::new();
+        assert!(Credentials::from_secrets(&s).is_err());
+        s.insert("userID".to_string(), "csi".to_string());
+        s.insert("userKey".to_string(), "AQBSECRETKEY0123456789==".to_string());
+        let c = Credentials::from_secrets(&s).unwrap();
+        assert!(!format!("{c:?}").contains("SECRET"));
+        assert_eq!(c.scrub("failed to decode key 'AQBSECRETKEY0123456789=='"), "failed to decode key '<hidden>'");
+        s.insert("userKey".to_string(), "bad key;rm".to_string());
+        assert!(Credentials::from_secrets(&s).is_err());
+    }
+
+    /// Records what it was asked to run and what the keyfile held at that moment.
+    struct Spy(Mutex<Vec<(Cmd, String, u32)>>);
+
+    impl Runner for Spy {
+        fn run(&self, cmd: &Cmd) -> Result<Output, Error> {
+            let i = cmd.args.iter().position(|a| a == "--keyfile").unwrap();
+            let path = &cmd.args[i + 1];
+            let content = std::fs::read_to_string(path).unwrap();
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(path).unwrap().permissions().mode() & 0o777;
+            self.0.lock().push((cmd.clone(), content, mode));
+            Ok(Output { status: 22, stdout: String::new(), stderr: "auth: failed to decode key 'AQBSECRET=='".into() })
+        }
+    }
+
+    #[test]
+    fn the_key_goes_only_through_a_private_keyfile_that_is_removed() {
+        let dir = std::env::temp_dir().join(format!("rbd-csi-keys-{}", std::process::id()));
+        let spy = Arc::new(Spy(Mutex::new(Vec::new())));
+        let cli = Cli::new(Arc::clone(&spy) as Arc<dyn Runner>, &dir).unwrap();
+        let mut s = HashMap::new();
+        s.insert("userID".to_string(), "csi".to_string());
+        s.insert("userKey".to_string(), "AQBSECRET==".to_string());
+        let creds = Credentials::from_secrets(&s).unwrap();
+        let cluster = ClusterConfig {
+            cluster_id: "c".into(),
+            monitors: vec!["m1:6789".into(), "m2:6789".into()],
+            rados_namespace: String::new(),
+        };
+        let out = cli.run("rbd", &cluster, &creds, &["info", "p/i"], None).unwrap();
+        let (cmd, content, mode) = spy.0.lock()[0].clone();
+        assert_eq!(content, "AQBSECRET==");
+        assert_eq!(mode, 0o600);
+        assert!(!cmd.args.iter().any(|a| a.contains("AQBSECRET")), "key on argv: {:?}", cmd.args);
+        assert_eq!(&cmd.args[..4], &["-m", "m1:6789,m2:6789", "--id", "csi"]);
+        assert!(!out.stderr.contains("AQBSECRET"), "{}", out.stderr);
+        assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 0, "keyfile left behind");
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(std::fs::metadata(&dir).unwrap().permissions().mode() & 0o777, 0o700);
+        assert!(matches!(rbd_error("info", &out), Error::Unavailable(_)));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}

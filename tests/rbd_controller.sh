@@ -1,0 +1,147 @@
+#!/usr/bin/env bash
+# The rbd controller against a real single-node Ceph cluster on 127.0.0.1 (started by
+# scripts/ceph-cluster.sh), as a restricted cephx user with only ceph-csi's caps:
+# create/delete/expand with idempotency and crash injection, ceph-csi's journal and
+# volume ids (and volumes made the way ceph-csi makes them), 50 identical concurrent
+# creates, bad parameters, a wrong key, and the key never in logs or argv.
+. "$(dirname "$0")/lib.sh"
+here=$(cd "$(dirname "$0")" && pwd)
+CLUSTER=$here/../scripts/ceph-cluster.sh
+CL=$T/cluster
+on_exit "'$CLUSTER' down '$CL' >/dev/null 2>&1"
+CEPH_WATCH_PID=$$ CEPH_MIN_COMPAT_CLIENT=mimic "$CLUSTER" up "$CL" >"$T/cluster.log" 2>&1 || { cat "$T/cluster.log"; fail "cluster up"; finish; }
+eval "$("$CLUSTER" env "$CL")"
+KEY=$("$CLUSTER" user "$CL" csi rbd rbd2 2>>"$T/cluster.log" | tail -n1)
+check "restricted user created" [ -n "$KEY" ]
+admin() { "$@" --conf "$CEPH_CONF" --id admin 2>/dev/null; }
+
+cat >"$T/config.json" <<EOF
+[{"clusterID": "$CEPH_FSID", "monitors": ["$CEPH_MON_V2"], "rbd": {"radosNamespace": ""}},
+ {"clusterID": "other", "monitors": ["127.0.0.1:1"]}]
+EOF
+( umask 077; printf 'userID=csi\nuserKey=%s\n' "$KEY" >"$T/secrets"; printf 'userID=csi\nuserKey=AQBbm90dGhla2V5bm90dGhla2V5bm90dGhla2V5bg==\n' >"$T/bad-secrets" )
+
+# Watch every process's argv for the key while the driver works (the pattern comes
+# from a file, so the watcher's own grep does not carry it).
+printf '%s\n' "$KEY" >"$T/keypat"
+( while :; do cat /proc/[0-9]*/cmdline 2>/dev/null | tr '\0' ' ' | grep -qFf "$T/keypat" && echo LEAK >"$T/argv-leak"; sleep 0.02; done ) &
+WATCHER=$!
+on_exit "kill $WATCHER 2>/dev/null"
+
+EP=$T/ctl.sock
+start_server "$T/server.log" --endpoint "$EP" --mode controller --backend rbd --config "$T/config.json" --data-dir "$T/data" --log-level debug
+P=(--param "clusterID=$CEPH_FSID" --param pool=rbd --secrets-file "$T/secrets" --fs-type ext4)
+create() { csi "$EP" CreateVolume --name "$1" --required-bytes "${2:-1G}" "${P[@]}"; }
+vid() { json_get "$1" 'j["volume"]["volume_id"]'; }
+images() { admin rbd ls rbd | grep -c '^csi-vol-' || true; }
+journal_keys() { admin rados -p rbd listomapkeys csi.volumes.default | grep -c . || true; }
+uuid_objects() { admin rados -p rbd ls | grep -c '^csi\.volume\.[0-9a-f]' || true; }
+
+out=$(create pvc-1)
+V=$(vid "$out")
+check "volume id is ceph-csi v1 for this cluster and pool 2" [[ "$V" =~ ^0001-0024-$CEPH_FSID-0000000000000002-[0-9a-f-]{36}$ ]]
+UUID=${V: -36}
+check "image csi-vol-<uuid> exists, 1 GiB" [ "$(admin rbd info --format json "rbd/csi-vol-$UUID" | python3 -c 'import json,sys; print(json.load(sys.stdin)["size"])')" = $((1 << 30)) ]
+check "image features are layering only (default)" [ "$(admin rbd info --format json "rbd/csi-vol-$UUID" | python3 -c 'import json,sys; print(json.load(sys.stdin)["features"])')" = "['layering']" ]
+check "journal: name key → uuid" [ "$(admin rados -p rbd getomapval csi.volumes.default csi.volume.pvc-1 - 2>/dev/null)" = "$UUID" ]
+check "journal: csi.volname" [ "$(admin rados -p rbd getomapval "csi.volume.$UUID" csi.volname -)" = pvc-1 ]
+check "journal: csi.imagename" [ "$(admin rados -p rbd getomapval "csi.volume.$UUID" csi.imagename -)" = "csi-vol-$UUID" ]
+check "journal: csi.imageid is the image's id" [ "$(admin rados -p rbd getomapval "csi.volume.$UUID" csi.imageid -)" = "$(admin rbd info --format json "rbd/csi-vol-$UUID" | python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])')" ]
+check "volume context: pool, imageName, journalPool, clusterID" \
+  [ "$(json_get "$out" 'sorted(j["volume"]["volume_context"].items())[:0] == [] and (j["volume"]["volume_context"]["pool"], j["volume"]["volume_context"]["imageName"], j["volume"]["volume_context"]["journalPool"])')" = "('rbd', 'csi-vol-$UUID', 'rbd')" ]
+check "CreateVolume again: same volume" [ "$(vid "$(create pvc-1)")" = "$V" ]
+check "same name, larger size: ALREADY_EXISTS" expect_code 6 create pvc-1 2G
+check "one image for the name" [ "$(images)" = 1 ]
+
+out=$(csi "$EP" ControllerExpandVolume --volume-id "$V" --required-bytes 2G --secrets-file "$T/secrets" --fs-type ext4)
+check "expand: 2 GiB" [ "$(json_get "$out" 'j["capacity_bytes"]')" = $((2 << 30)) ]
+check "expand: node expansion required for a filesystem" [ "$(json_get "$out" 'j["node_expansion_required"]')" = True ]
+check "expand: the image grew" [ "$(admin rbd info --format json "rbd/csi-vol-$UUID" | python3 -c 'import json,sys; print(json.load(sys.stdin)["size"])')" = $((2 << 30)) ]
+check "expand again (idempotent)" csi_ok "$EP" ControllerExpandVolume --volume-id "$V" --required-bytes 2G --secrets-file "$T/secrets" --fs-type ext4
+out=$(csi "$EP" ValidateVolumeCapabilities --volume-id "$V" --fs-type ext4 --secrets-file "$T/secrets")
+check "validate: confirmed" [ "$(json_get "$out" '"confirmed" in j')" = True ]
+
+# An image that is open (watched) is never deleted under its user.
+admin rbd bench --io-type write --io-size 4K --io-total 400M --io-threads 1 "rbd/csi-vol-$UUID" >/dev/null 2>&1 &
+BENCH=$!
+for _ in $(seq 1 50); do [ "$(admin rbd status --format json "rbd/csi-vol-$UUID" | python3 -c 'import json,sys; print(len(json.load(sys.stdin)["watchers"]))')" != 0 ] && break; sleep 0.1; done
+check "delete of an image in use: FAILED_PRECONDITION" expect_code 9 csi "$EP" DeleteVolume --volume-id "$V" --secrets-file "$T/secrets"
+check "... and the image is still there" [ "$(images)" = 1 ]
+kill "$BENCH" 2>/dev/null; wait "$BENCH" 2>/dev/null || true
+for _ in $(seq 1 100); do [ "$(admin rbd status --format json "rbd/csi-vol-$UUID" | python3 -c 'import json,sys; print(len(json.load(sys.stdin)["watchers"]))')" = 0 ] && break; sleep 0.2; done
+
+check "delete" csi_ok "$EP" DeleteVolume --volume-id "$V" --secrets-file "$T/secrets"
+check "delete again" csi_ok "$EP" DeleteVolume --volume-id "$V" --secrets-file "$T/secrets"
+check "image gone" [ "$(images)" = 0 ]
+check "journal name key gone" [ "$(journal_keys)" = 0 ]
+check "journal uuid object gone" [ "$(uuid_objects)" = 0 ]
+check "trash empty" [ -z "$(admin rbd trash ls rbd)" ]
+
+# 50 identical concurrent creates: all OK, one image.
+for i in $(seq 1 50); do (create pvc-50 >"$T/c50.$i.out" 2>"$T/c50.$i.err"; echo $? >"$T/c50.$i.rc") & done
+wait_for_rcs() { for _ in $(seq 1 600); do [ "$(ls "$T"/c50.*.rc 2>/dev/null | wc -l)" = 50 ] && return 0; sleep 0.1; done; return 1; }
+wait_for_rcs
+check "50 identical creates: all OK" [ "$(cat "$T"/c50.*.rc | sort -u)" = 0 ]
+check "50 identical creates: one volume id" [ "$(for f in "$T"/c50.*.out; do vid "$(cat "$f")"; done | sort -u | wc -l)" = 1 ]
+check "50 identical creates: one image" [ "$(images)" = 1 ]
+V50=$(vid "$(cat "$T/c50.1.out")")
+check "50 identical creates executed once" [ "$(grep -c 'rpc=CreateVolume volume="pvc-50" executing' "$T/server.log")" = 1 ]
+csi_ok "$EP" DeleteVolume --volume-id "$V50" --secrets-file "$T/secrets"
+
+# Bad parameters: the right code, nothing created.
+before="$(images) $(journal_keys) $(uuid_objects)"
+check "unknown pool: NOT_FOUND" expect_code 5 csi "$EP" CreateVolume --name bad-1 --param "clusterID=$CEPH_FSID" --param pool=nopool --secrets-file "$T/secrets" --fs-type ext4
+check "unknown clusterID: INVALID_ARGUMENT" expect_code 3 csi "$EP" CreateVolume --name bad-2 --param clusterID=nosuch --param pool=rbd --secrets-file "$T/secrets" --fs-type ext4
+check "bad imageFeatures: INVALID_ARGUMENT" expect_code 3 csi "$EP" CreateVolume --name bad-3 "${P[@]}" --param imageFeatures=layering,warp-drive
+check "missing pool: INVALID_ARGUMENT" expect_code 3 csi "$EP" CreateVolume --name bad-4 --param "clusterID=$CEPH_FSID" --secrets-file "$T/secrets" --fs-type ext4
+check "missing secrets: INVALID_ARGUMENT" expect_code 3 csi "$EP" CreateVolume --name bad-5 --param "clusterID=$CEPH_FSID" --param pool=rbd --fs-type ext4
+check "pool outside the user's caps: FAILED_PRECONDITION" expect_code 9 csi "$EP" CreateVolume --name bad-6 --param "clusterID=$CEPH_FSID" --param pool=device_health_metrics --secrets-file "$T/secrets" --fs-type ext4
+check "wrong key: UNAVAILABLE" expect_code 14 csi "$EP" CreateVolume --name bad-7 --param "clusterID=$CEPH_FSID" --param pool=rbd --secrets-file "$T/bad-secrets" --fs-type ext4
+check "wrong key: the message says why" grep -q "cannot authenticate" "$T/last.err"
+check "malformed volume id on delete: INVALID_ARGUMENT" expect_code 3 csi "$EP" DeleteVolume --volume-id lv-123 --secrets-file "$T/secrets"
+check "bad requests created nothing" [ "$(images) $(journal_keys) $(uuid_objects)" = "$before" ]
+
+# Crash between any two steps of create and delete: the retry converges, delete leaves nothing.
+stop_server "$SERVER_PID"
+for fp in create-after-uuid-object create-after-name-key create-after-attributes create-after-image; do
+  RBD_CSI_FAILPOINT=$fp start_server "$T/fp.log" --endpoint "$EP" --mode controller --backend rbd --config "$T/config.json" --data-dir "$T/data"
+  create "crash-$fp" >/dev/null 2>&1 || true
+  wait "$SERVER_PID" 2>/dev/null || true
+  check "$fp: the driver died there" grep -q "failpoint $fp: aborting" "$T/fp.log"
+  start_server "$T/server2.log" --endpoint "$EP" --mode controller --backend rbd --config "$T/config.json" --data-dir "$T/data"
+  out=$(create "crash-$fp")
+  check "$fp: retry succeeds with one image" [ "$(images)" = 1 ]
+  u=$(vid "$out"); u=${u: -36}
+  check "$fp: journal complete (image id recorded)" [ -n "$(admin rados -p rbd getomapval "csi.volume.$u" csi.imageid -)" ]
+  check "$fp: delete" csi_ok "$EP" DeleteVolume --volume-id "$(vid "$out")" --secrets-file "$T/secrets"
+  check "$fp: no image, journal or uuid object left" [ "$(images) $(journal_keys) $(uuid_objects)" = "0 0 0" ]
+  stop_server "$SERVER_PID"
+done
+RBD_CSI_FAILPOINT=delete-after-image start_server "$T/fp.log" --endpoint "$EP" --mode controller --backend rbd --config "$T/config.json" --data-dir "$T/data"
+V=$(vid "$(create crash-delete)")
+csi "$EP" DeleteVolume --volume-id "$V" --secrets-file "$T/secrets" >/dev/null 2>&1 || true
+wait "$SERVER_PID" 2>/dev/null || true
+start_server "$T/server3.log" --endpoint "$EP" --mode controller --backend rbd --config "$T/config.json" --data-dir "$T/data"
+check "delete-after-image: retry succeeds" csi_ok "$EP" DeleteVolume --volume-id "$V" --secrets-file "$T/secrets"
+check "delete-after-image: nothing left" [ "$(images) $(journal_keys) $(uuid_objects)" = "0 0 0" ]
+
+# A volume made the way ceph-csi makes it (random uuid, journal, image): we expand and delete it.
+U=$(python3 -c 'import uuid; print(uuid.uuid4())')
+admin rados -p rbd setomapval "csi.volume.$U" csi.volname pvc-from-ceph-csi
+admin rados -p rbd setomapval csi.volumes.default csi.volume.pvc-from-ceph-csi "$U"
+admin rados -p rbd setomapval "csi.volume.$U" csi.imagename "csi-vol-$U"
+admin rbd create --size 1G --image-feature layering "rbd/csi-vol-$U"
+admin rados -p rbd setomapval "csi.volume.$U" csi.imageid "$(admin rbd info --format json "rbd/csi-vol-$U" | python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])')"
+VC=$(printf '0001-%04x-%s-%016x-%s' ${#CEPH_FSID} "$CEPH_FSID" 2 "$U")
+check "ceph-csi's volume: expand" csi_ok "$EP" ControllerExpandVolume --volume-id "$VC" --required-bytes 3G --secrets-file "$T/secrets"
+check "ceph-csi's volume: grown" [ "$(admin rbd info --format json "rbd/csi-vol-$U" | python3 -c 'import json,sys; print(json.load(sys.stdin)["size"])')" = $((3 << 30)) ]
+check "ceph-csi's volume: CreateVolume by its name finds it" [ "$(vid "$(create pvc-from-ceph-csi 3G)")" = "$VC" ]
+check "ceph-csi's volume: delete" csi_ok "$EP" DeleteVolume --volume-id "$VC" --secrets-file "$T/secrets"
+check "ceph-csi's volume: nothing left" [ "$(images) $(journal_keys) $(uuid_objects)" = "0 0 0" ]
+
+stop_server "$SERVER_PID"
+kill "$WATCHER" 2>/dev/null; wait "$WATCHER" 2>/dev/null || true
+check "the key never appeared on any process's command line" [ ! -e "$T/argv-leak" ]
+check "the key never appeared in the driver's logs (debug level)" bash -c "! cat '$T'/*.log | grep -qFf '$T/keypat'"
+check "no keyfile left behind" [ -z "$(find "$T/data/keys" -type f)" ]
+finish
