@@ -3,12 +3,11 @@
 # real binary on a socket inside it.
 set -euo pipefail
 
-# Root tests that mount run in a private mount namespace: call `private_ns "$@"` first.
-private_ns() {
-  if [ -z "${RBD_CSI_IN_NS:-}" ]; then
-    exec unshare -m --propagation private env RBD_CSI_IN_NS=1 bash "$0" "$@"
-  fi
-}
+# Root tests that mount run in a private mount namespace: they set PRIVATE_NS=1 before
+# sourcing this file, which re-executes the test inside one (before any temp dir exists).
+if [ "${PRIVATE_NS:-}" = 1 ] && [ -z "${RBD_CSI_IN_NS:-}" ]; then
+  exec unshare -m --propagation private env RBD_CSI_IN_NS=1 bash "$0" "$@"
+fi
 
 BIN=${RBD_CSI_BIN:-${CARGO_TARGET_DIR:-/var/tmp/rbd-csi-target}/release/rbd-csi}
 [ -x "$BIN" ] || { echo "rbd-csi binary not found at $BIN (build it or set RBD_CSI_BIN)" >&2; exit 1; }

@@ -2,8 +2,7 @@
 # The whole CSI lifecycle on the local backend, on real loop devices, mkfs and mount(2),
 # in a private mount namespace: ext4, xfs and block; data kept across unstage/restage,
 # in a snapshot restore and in a clone; online expand; every RPC twice.
-. "$(dirname "$0")/lib.sh"
-private_ns "$@"
+PRIVATE_NS=1 . "$(dirname "$0")/lib.sh"
 
 EP=$T/csi.sock
 start_server "$T/server.log" --endpoint "$EP" --data-dir "$T/data" --nodeid node-1 --allowed-path-prefix "$T/k"

@@ -3,8 +3,7 @@
 # anything (bytes unchanged), publish refuses an unmounted staging path, a crash at
 # every step of stage converges on retry with nothing leaked, and a table of bad
 # requests each gets its code and changes nothing.
-. "$(dirname "$0")/lib.sh"
-private_ns "$@"
+PRIVATE_NS=1 . "$(dirname "$0")/lib.sh"
 
 EP=$T/csi.sock
 K=$T/k

@@ -39,7 +39,7 @@ uuid_objects() { admin rados -p rbd ls | grep -c '^csi\.volume\.[0-9a-f]' || tru
 
 out=$(create pvc-1)
 V=$(vid "$out")
-check "volume id is ceph-csi v1 for this cluster and pool 2" [[ "$V" =~ ^0001-0024-$CEPH_FSID-0000000000000002-[0-9a-f-]{36}$ ]]
+check "volume id is ceph-csi v1 for this cluster and pool 2" grep -Eqx "0001-0024-$CEPH_FSID-0000000000000002-[0-9a-f-]{36}" <<<"$V"
 UUID=${V: -36}
 check "image csi-vol-<uuid> exists, 1 GiB" [ "$(admin rbd info --format json "rbd/csi-vol-$UUID" | python3 -c 'import json,sys; print(json.load(sys.stdin)["size"])')" = $((1 << 30)) ]
 check "image features are layering only (default)" [ "$(admin rbd info --format json "rbd/csi-vol-$UUID" | python3 -c 'import json,sys; print(json.load(sys.stdin)["features"])')" = "['layering']" ]
@@ -78,10 +78,11 @@ check "journal uuid object gone" [ "$(uuid_objects)" = 0 ]
 check "trash empty" [ -z "$(admin rbd trash ls rbd)" ]
 
 # 50 identical concurrent creates: all OK, one image.
-for i in $(seq 1 50); do (create pvc-50 >"$T/c50.$i.out" 2>"$T/c50.$i.err"; echo $? >"$T/c50.$i.rc") & done
-wait_for_rcs() { for _ in $(seq 1 600); do [ "$(ls "$T"/c50.*.rc 2>/dev/null | wc -l)" = 50 ] && return 0; sleep 0.1; done; return 1; }
-wait_for_rcs
+for i in $(seq 1 50); do (set +e; create pvc-50 >"$T/c50.$i.out" 2>"$T/c50.$i.err"; echo $? >"$T/c50.$i.rc") & done
+wait_for_rcs() { for _ in $(seq 1 600); do [ "$(find "$T" -maxdepth 1 -name 'c50.*.rc' | wc -l)" = 50 ] && return 0; sleep 0.1; done; return 1; }
+check "50 identical creates all answered" wait_for_rcs || { cat "$T"/c50.1.err; tail -5 "$T/server.log"; }
 check "50 identical creates: all OK" [ "$(cat "$T"/c50.*.rc | sort -u)" = 0 ]
+[ "$(cat "$T"/c50.*.rc | sort -u)" = 0 ] || { cat "$T"/c50.*.rc | sort | uniq -c; cat "$T"/c50.*.err | sort | uniq -c; grep -v DEBUG "$T/server.log" | tail -5; }
 check "50 identical creates: one volume id" [ "$(for f in "$T"/c50.*.out; do vid "$(cat "$f")"; done | sort -u | wc -l)" = 1 ]
 check "50 identical creates: one image" [ "$(images)" = 1 ]
 V50=$(vid "$(cat "$T/c50.1.out")")

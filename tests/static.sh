@@ -2,8 +2,7 @@
 # The static musl binary: no interpreter, no dynamic section; it runs in an empty
 # chroot holding only itself (plus /dev, /proc, /sys and /tmp mounts) and serves
 # Identity and a whole local-backend volume lifecycle from there.
-. "$(dirname "$0")/lib.sh"
-private_ns "$@"
+PRIVATE_NS=1 . "$(dirname "$0")/lib.sh"
 
 STATIC=${RBD_CSI_STATIC_BIN:-${CARGO_TARGET_DIR:-/var/tmp/rbd-csi-target}/x86_64-unknown-linux-musl/release/rbd-csi}
 [ -x "$STATIC" ] || { fail "static binary missing at $STATIC (scripts/build-static.sh)"; finish; exit 1; }

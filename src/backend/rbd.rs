@@ -195,7 +195,9 @@ impl RbdController {
         if out.status == 0 {
             return Ok(Some(out.stdout));
         }
-        if out.stderr.contains("No such file or directory") {
+        // A missing object: "(2) No such file or directory" on stderr; a missing key in
+        // an existing object: "No such key: …" on stdout. Both exit 1.
+        if out.stderr.contains("No such file or directory") || out.stdout.starts_with("No such key") {
             return Ok(None);
         }
         Err(rados_error(&format!("read {object}/{key}"), &out))
@@ -276,8 +278,11 @@ impl RbdController {
 }
 
 fn rados_error(what: &str, out: &crate::exec::Output) -> Error {
-    let line = last_error_line(&out.stderr);
-    let msg = format!("{what}: {line}");
+    let line = match last_error_line(&out.stderr) {
+        l if l.is_empty() => last_error_line(&out.stdout),
+        l => l,
+    };
+    let msg = format!("{what}: {line} (rados exit {})", out.status);
     if line.contains("Operation not permitted") || line.contains("Permission denied") {
         Error::FailedPrecondition(format!("{msg} (check the user's caps)"))
     } else if out.stderr.contains("couldn't connect") || out.stderr.contains("auth") {
