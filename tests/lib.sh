@@ -53,7 +53,7 @@ check() { local name=$1; shift; if "$@"; then pass "$name"; else fail "$name"; f
 # (the --endpoint among ARGS). Sets SERVER_PID.
 start_server() {
   local logf=$1; shift
-  local sock="" prev=""
+  local sock="" prev="" a
   for a in "$@"; do [ "$prev" = "--endpoint" ] && sock=${a#unix://}; prev=$a; done
   "$BIN" serve "$@" >>"$logf" 2>&1 &
   SERVER_PID=$!
