@@ -61,8 +61,10 @@ echo "  CLI floor (rbd create | rbd rm + 2 rados): create $fc, delete $fd, creat
 printf '  ratio driver/floor: %.2fx; ceph-csi v3.12 measured on this kind of cluster (DESIGN.md, not this run): create ~95-120, delete ~210-270\n' \
   "$(echo "$dt / $ft" | bc -l)"
 
+before=$(rbd "${R[@]}" ls rbd | grep -c '^csi-vol-' || true)
 for i in $(seq 1 50); do (c CreateVolume --name same-50 --required-bytes 1G "${P[@]}" >"$T/s50.$i" 2>&1; echo $? >"$T/r50.$i") & done
 for _ in $(seq 1 600); do [ "$(find "$T" -maxdepth 1 -name 'r50.*' | wc -l)" = 50 ] && break; sleep 0.1; done
 ok=$(cat "$T"/r50.* | grep -cx 0 || true); ab=$(cat "$T"/r50.* | grep -cx 10 || true)
-imgs=$(rbd "${R[@]}" ls rbd | grep -c '^csi-vol-' || true)
-echo "50 identical concurrent CreateVolume: $ok OK, $ab ABORTED, $imgs image(s) (ceph-csi: 1 OK, 49 ABORTED)"
+imgs=$(( $(rbd "${R[@]}" ls rbd | grep -c '^csi-vol-' || true) - before ))
+echo "50 identical concurrent CreateVolume: $ok OK, $ab ABORTED, $imgs new image(s) (ceph-csi: 1 OK, 49 ABORTED)"
+c DeleteVolume --volume-id "$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["volume"]["volume_id"])' "$T/s50.1")" --secrets-file "$T/secrets" >/dev/null

@@ -277,6 +277,18 @@ impl RbdController {
     }
 }
 
+/// Runs two independent steps at once (each is an exec of ~50 ms).
+fn both<A: Send, B: Send>(a: impl FnOnce() -> A + Send, b: impl FnOnce() -> B + Send) -> (A, B) {
+    std::thread::scope(|s| {
+        let first = s.spawn(a);
+        let second = b();
+        match first.join() {
+            Ok(first) => (first, second),
+            Err(panic) => std::panic::resume_unwind(panic),
+        }
+    })
+}
+
 fn rados_error(what: &str, out: &crate::exec::Output) -> Error {
     let line = match last_error_line(&out.stderr) {
         l if l.is_empty() => last_error_line(&out.stdout),
@@ -310,26 +322,35 @@ impl RbdController {
         let pool_id = self.pool_id(&place.cluster, &creds, &place.pool)?;
         let name_key = format!("csi.volume.{}", p.name);
 
-        let uuid = match self.get_omap(&place, &creds, VOLUMES_DIR, &name_key)? {
-            Some(uuid) if uuid.len() == 36 => uuid,
+        // Every exec costs ~50 ms, so independent ones run side by side: here the name
+        // key and the uuid object the name would get.
+        let derived = name_uuid(&p.name);
+        let derived_object = format!("csi.volume.{derived}");
+        let (by_name, owner) = both(
+            || self.get_omap(&place, &creds, VOLUMES_DIR, &name_key),
+            || self.get_omap(&place, &creds, &derived_object, "csi.volname"),
+        );
+        let (uuid, fresh) = match by_name? {
+            Some(uuid) if uuid.len() == 36 => (uuid, false),
             _ => {
-                let mut uuid = name_uuid(&p.name);
-                match self.get_omap(&place, &creds, &format!("csi.volume.{uuid}"), "csi.volname")? {
-                    Some(owner) if owner != p.name => uuid = new_uuid()?,
-                    _ => {}
-                }
+                let uuid = match owner? {
+                    Some(other) if other != p.name => new_uuid()?,
+                    _ => derived,
+                };
                 let object = format!("csi.volume.{uuid}");
                 self.set_omap(&place, &creds, &object, "csi.volname", &p.name)?;
                 crate::failpoint::hit("create-after-uuid-object");
                 self.set_omap(&place, &creds, VOLUMES_DIR, &name_key, &uuid)?;
                 crate::failpoint::hit("create-after-name-key");
-                uuid
+                (uuid, true)
             }
         };
         let object = format!("csi.volume.{uuid}");
         let image = format!("csi-vol-{uuid}");
         let spec = place.image_spec(&image);
-        let size = match self.image_info(&place, &creds, &image)? {
+        // A fresh reservation has no image yet: images are created after the name key.
+        let existing = if fresh { None } else { self.image_info(&place, &creds, &image)? };
+        let size = match existing {
             Some((size, id)) => {
                 if size < p.required_bytes || (p.limit_bytes > 0 && size > p.limit_bytes) {
                     return Err(Error::AlreadyExists(format!(
@@ -338,20 +359,27 @@ impl RbdController {
                     )));
                 }
                 // A crash may have come before the attributes were written.
-                self.set_omap(&place, &creds, &object, "csi.imagename", &image)?;
-                self.set_omap(&place, &creds, &object, "csi.imageid", &id)?;
+                let (a, b) = both(
+                    || self.set_omap(&place, &creds, &object, "csi.imagename", &image),
+                    || self.set_omap(&place, &creds, &object, "csi.imageid", &id),
+                );
+                a?;
+                b?;
                 size
             }
             None => {
-                self.set_omap(&place, &creds, &object, "csi.imagename", &image)?;
-                crate::failpoint::hit("create-after-attributes");
                 let size_arg = format!("{mib}M");
                 let mut args = vec!["create", "--size", &size_arg, "--image-feature", &features];
                 if let Some(dp) = &data_pool {
                     args.extend(["--data-pool", dp.as_str()]);
                 }
                 args.push(&spec);
-                let out = self.rbd(&place, &creds, &args)?;
+                let (attr, created) = both(
+                    || self.set_omap(&place, &creds, &object, "csi.imagename", &image),
+                    || self.rbd(&place, &creds, &args),
+                );
+                attr?;
+                let out = created?;
                 if out.status != 0 && out.status != 17 {
                     return Err(rbd_error(&format!("rbd create {spec}"), &out));
                 }
@@ -383,8 +411,12 @@ impl RbdController {
             return Ok(());
         };
         let object = format!("csi.volume.{}", id.uuid);
-        let image =
-            self.get_omap(&place, &creds, &object, "csi.imagename")?.unwrap_or_else(|| format!("csi-vol-{}", id.uuid));
+        let (image, name) = both(
+            || self.get_omap(&place, &creds, &object, "csi.imagename"),
+            || self.get_omap(&place, &creds, &object, "csi.volname"),
+        );
+        let image = image?.unwrap_or_else(|| format!("csi-vol-{}", id.uuid));
+        let name = name?;
         let spec = place.image_spec(&image);
         let out = self.rbd(&place, &creds, &["rm", "--no-progress", &spec])?;
         match out.status {
@@ -404,7 +436,7 @@ impl RbdController {
             _ => return Err(rbd_error(&format!("rbd rm {spec}"), &out)),
         }
         crate::failpoint::hit("delete-after-image");
-        if let Some(name) = self.get_omap(&place, &creds, &object, "csi.volname")? {
+        if let Some(name) = name {
             let out = self.rados(&place, &creds, &["rmomapkey", VOLUMES_DIR, &format!("csi.volume.{name}")], None)?;
             if out.status != 0 && !out.stderr.contains("No such file") {
                 return Err(rados_error("remove journal name key", &out));
