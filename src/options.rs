@@ -68,6 +68,8 @@ pub struct ServeOptions {
     pub log_level: String,
     pub allowed_path_prefixes: Vec<PathBuf>,
     pub shutdown_grace: Duration,
+    /// rbd backend, node: "rbd", "sysfs" or "auto".
+    pub mapper: String,
 }
 
 pub const DEFAULT_ENDPOINT: &str = "unix:///run/rbd-csi/csi.sock";
@@ -93,6 +95,12 @@ fn serve_options() -> Options {
     o.optopt("", "log-level", "error, warn, info, debug or trace (default info)", "LEVEL");
     o.optmulti("", "allowed-path-prefix", "staging/target paths must be under one of these (repeatable)", "DIR");
     o.optopt("", "shutdown-grace", "seconds to let running operations finish on SIGTERM (default 30)", "SECS");
+    o.optopt(
+        "",
+        "mapper",
+        "rbd backend, node: how to map images: rbd, sysfs or auto (default auto: rbd if on PATH)",
+        "M",
+    );
     o.optflag("h", "help", "print this help");
     o
 }
@@ -171,6 +179,10 @@ pub fn parse_serve(args: &[String]) -> Result<Option<ServeOptions>, String> {
         log_level,
         allowed_path_prefixes: prefixes,
         shutdown_grace: Duration::from_secs(grace as u64),
+        mapper: match m.opt_str("mapper").unwrap_or_else(|| "auto".to_string()) {
+            m if ["rbd", "sysfs", "auto"].contains(&m.as_str()) => m,
+            other => return Err(format!("--mapper must be rbd, sysfs or auto, not {other:?}")),
+        },
     }))
 }
 

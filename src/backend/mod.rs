@@ -1,6 +1,7 @@
 //! Storage backends behind one trait: `local` (sparse files on loop devices, the
 //! embedded default) and `rbd` (Ceph RBD images). Both behave the same at the CSI surface.
 
+pub mod krbd;
 pub mod local;
 pub mod rbd;
 
@@ -146,12 +147,16 @@ pub fn open(opts: &ServeOptions, sys: Arc<dyn Sys>) -> Result<Backend, String> {
             } else {
                 None
             };
-            // The node side (kernel RBD mapping) is not implemented yet: node RPCs
-            // answer UNIMPLEMENTED.
+            let attacher: Option<Arc<dyn Attacher>> = if opts.mode.has_node() {
+                let mapper = krbd::Mapper::parse(&opts.mapper)?;
+                Some(krbd::open(config.clone(), mapper, &opts.data_dir.join("keys"))?)
+            } else {
+                None
+            };
             Ok(Backend {
                 name: "rbd",
                 controller,
-                attacher: None,
+                attacher,
                 probe: Box::new(move || {
                     let text = std::fs::read_to_string(&config).map_err(|e| {
                         Error::Unavailable(format!("ceph-csi config {} is not readable: {e}", config.display()))

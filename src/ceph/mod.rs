@@ -81,10 +81,52 @@ impl Credentials {
         Ok(Credentials { id: id.to_string(), key: key.to_string() })
     }
 
+    /// The key's raw bytes (the kernel keyring wants them decoded).
+    pub fn raw_key(&self) -> Result<Vec<u8>, Error> {
+        base64_decode(&self.key).ok_or_else(|| Error::invalid("secrets: userKey is not valid base64"))
+    }
+
     /// Replaces the key wherever it appears in `text`.
     pub fn scrub(&self, text: &str) -> String {
         text.replace(&self.key, "<hidden>")
     }
+}
+
+/// Standard base64 (with padding) → bytes; `None` when malformed.
+pub fn base64_decode(text: &str) -> Option<Vec<u8>> {
+    let val = |c: u8| -> Option<u32> {
+        Some(match c {
+            b'A'..=b'Z' => c - b'A',
+            b'a'..=b'z' => c - b'a' + 26,
+            b'0'..=b'9' => c - b'0' + 52,
+            b'+' => 62,
+            b'/' => 63,
+            _ => return None,
+        } as u32)
+    };
+    let b = text.trim().as_bytes();
+    if b.len() % 4 != 0 {
+        return None;
+    }
+    let mut out = Vec::with_capacity(b.len() / 4 * 3);
+    for chunk in b.chunks(4) {
+        let pad = chunk.iter().rev().take_while(|c| **c == b'=').count();
+        if pad > 2 {
+            return None;
+        }
+        let mut n = 0u32;
+        for (i, c) in chunk.iter().enumerate() {
+            n <<= 6;
+            if i < 4 - pad {
+                n |= val(*c)?;
+            } else if *c != b'=' {
+                return None;
+            }
+        }
+        let bytes = [(n >> 16) as u8, (n >> 8) as u8, n as u8];
+        out.extend_from_slice(&bytes[..3 - pad]);
+    }
+    Some(out)
 }
 
 /// A keyfile that exists for the life of this value.
@@ -189,6 +231,15 @@ pub fn rbd_error(what: &str, out: &Output) -> Error {
 mod tests {
     use super::*;
     use parking_lot::Mutex;
+
+    #[test]
+    fn base64() {
+        assert_eq!(base64_decode("aGVsbG8="), Some(b"hello".to_vec()));
+        assert_eq!(base64_decode("aGVsbG8h"), Some(b"hello!".to_vec()));
+        assert_eq!(base64_decode("aGk="), Some(b"hi".to_vec()));
+        assert_eq!(base64_decode("aGk"), None);
+        assert_eq!(base64_decode("a=Gk"), None);
+    }
 
     #[test]
     fn config_json_in_ceph_csi_format() {

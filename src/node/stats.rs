@@ -62,7 +62,13 @@ impl NodeOps {
     }
 
     /// Grows what is on the volume to the device's new size; returns that size.
-    pub fn expand(&self, volume_id: &str, volume_path: &Path, staging: Option<&Path>) -> Result<u64, Error> {
+    pub fn expand(
+        &self,
+        volume_id: &str,
+        volume_path: &Path,
+        staging: Option<&Path>,
+        required: u64,
+    ) -> Result<u64, Error> {
         let Some(stash) = self.read_stash(volume_id)? else {
             return Err(Error::NotFound(format!("volume {volume_id} is not staged on this node")));
         };
@@ -71,7 +77,13 @@ impl NodeOps {
             return Err(Error::FailedPrecondition(format!("volume {volume_id}: device {} is gone", device.display())));
         }
         self.attacher.refresh(volume_id, &device)?;
-        let size = self.sys.device_size(&device)?;
+        // A network block device learns of a resize asynchronously (krbd: ~0.15 s).
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        let mut size = self.sys.device_size(&device)?;
+        while size < required && std::time::Instant::now() < deadline {
+            std::thread::sleep(std::time::Duration::from_millis(50));
+            size = self.sys.device_size(&device)?;
+        }
         if stash.get("access").map(String::as_str) == Some("block") {
             return Ok(size);
         }

@@ -231,7 +231,7 @@ fn expand_grows_the_mounted_filesystem_to_the_device_size() {
     let req = stage_req(&e, "v8", FsKind::Xfs);
     e.ops.stage(&req).unwrap();
     e.sys.state.lock().devices.get_mut(Path::new("/dev/loop8")).unwrap().1 = 2 << 30;
-    assert_eq!(e.ops.expand("v8", &req.staging, None).unwrap(), 2 << 30);
+    assert_eq!(e.ops.expand("v8", &req.staging, None, 0).unwrap(), 2 << 30);
     assert_eq!(e.sys.state.lock().grown, vec![(req.staging.clone(), FsKind::Xfs, 2 << 30)]);
-    assert!(matches!(e.ops.expand("v9", &req.staging, None), Err(Error::NotFound(_))));
+    assert!(matches!(e.ops.expand("v9", &req.staging, None, 0), Err(Error::NotFound(_))));
 }

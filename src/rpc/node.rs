@@ -244,9 +244,10 @@ impl Node for NodeService {
                     "" => None,
                     s => Some(this.path(s, "staging_target_path")?),
                 };
+                let required = req.capacity_range.as_ref().map(|r| r.required_bytes.max(0) as u64).unwrap_or(0);
                 let call = Call::new("NodeExpandVolume", &req.volume_id, vol_key(&req.volume_id), &req);
                 Ok((call, move || {
-                    let size = ops.expand(&req.volume_id, &path, staging.as_deref())?;
+                    let size = ops.expand(&req.volume_id, &path, staging.as_deref(), required)?;
                     let mut resp = NodeExpandVolumeResponse::new();
                     resp.capacity_bytes = size as i64;
                     Ok(resp)

@@ -1,0 +1,308 @@
+//! The rbd backend's node side: map images with the kernel RBD client, through one of
+//! two mappers behind one interface:
+//! - `rbd`: exec `rbd map -o noudev` / `rbd unmap -o noudev` (the key in a 0600
+//!   keyfile, as everywhere);
+//! - `sysfs`: write /sys/bus/rbd/add_single_major with the key in the kernel keyring
+//!   (add_key), and remove_single_major to unmap: no ceph-common on the host.
+//!
+//! Devices are always found through /sys/bus/rbd/devices/<id>/{pool,pool_ns,name,
+//! current_snap} (never udev symlinks); an existing mapping of the same image is
+//! reused; "not mapped" on unmap is success.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crate::ceph::{parse_config, Cli, ClusterConfig, Credentials};
+use crate::error::Error;
+use crate::node::Attacher;
+
+use super::rbd::VolumeId;
+
+const SYSFS: &str = "/sys/bus/rbd";
+
+/// Which mapper `--mapper` chose.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mapper {
+    Rbd,
+    Sysfs,
+}
+
+impl Mapper {
+    /// `auto`: `rbd` when the binary is on PATH, else sysfs.
+    pub fn parse(s: &str) -> Result<Mapper, String> {
+        match s {
+            "rbd" => Ok(Mapper::Rbd),
+            "sysfs" => Ok(Mapper::Sysfs),
+            "auto" => Ok(if on_path("rbd") { Mapper::Rbd } else { Mapper::Sysfs }),
+            _ => Err(format!("--mapper must be rbd, sysfs or auto, not {s:?}")),
+        }
+    }
+}
+
+fn on_path(program: &str) -> bool {
+    std::env::var_os("PATH").map(|p| std::env::split_paths(&p).any(|d| d.join(program).is_file())).unwrap_or(false)
+}
+
+/// What identifies a mapped image in sysfs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImageSpec {
+    pub pool: String,
+    pub namespace: String,
+    pub image: String,
+}
+
+fn read_attr(dir: &Path, name: &str) -> String {
+    std::fs::read_to_string(dir.join(name)).map(|s| s.trim_end().to_string()).unwrap_or_default()
+}
+
+/// The mapped devices: (device id, spec, snapshot).
+pub fn mapped(sysfs: &Path) -> Vec<(u32, ImageSpec, String)> {
+    let Ok(entries) = std::fs::read_dir(sysfs.join("devices")) else { return Vec::new() };
+    let mut out: Vec<(u32, ImageSpec, String)> = entries
+        .flatten()
+        .filter_map(|e| {
+            let id: u32 = e.file_name().to_str()?.parse().ok()?;
+            let d = e.path();
+            let spec = ImageSpec {
+                pool: read_attr(&d, "pool"),
+                namespace: read_attr(&d, "pool_ns"),
+                image: read_attr(&d, "name"),
+            };
+            Some((id, spec, read_attr(&d, "current_snap")))
+        })
+        .collect();
+    out.sort_by_key(|(id, _, _)| *id);
+    out
+}
+
+/// The /dev/rbdN of `spec` (head, not a snapshot), if it is mapped.
+pub fn find_mapping(sysfs: &Path, spec: &ImageSpec) -> Option<PathBuf> {
+    mapped(sysfs)
+        .into_iter()
+        .find(|(_, s, snap)| s == spec && (snap == "-" || snap.is_empty()))
+        .map(|(id, _, _)| PathBuf::from(format!("/dev/rbd{id}")))
+}
+
+pub struct KrbdAttacher {
+    pub mapper: Mapper,
+    pub config: PathBuf,
+    pub cli: Cli,
+    pub sysfs: PathBuf,
+    /// How long a map may take before it is undone.
+    pub map_timeout: Duration,
+}
+
+impl KrbdAttacher {
+    fn cluster(&self, cluster_id: &str) -> Result<ClusterConfig, Error> {
+        let text = std::fs::read_to_string(&self.config)
+            .map_err(|e| Error::Unavailable(format!("cannot read {}: {e}", self.config.display())))?;
+        parse_config(&text)
+            .map_err(|e| Error::Unavailable(format!("{}: {e}", self.config.display())))?
+            .into_iter()
+            .find(|c| c.cluster_id == cluster_id)
+            .ok_or_else(|| Error::invalid(format!("clusterID {cluster_id:?} is not in {}", self.config.display())))
+    }
+
+    /// The image of a volume from its context (ceph-csi's keys), falling back to the
+    /// name ceph-csi gives images.
+    fn spec(volume_id: &str, ctx: &HashMap<String, String>, cluster: &ClusterConfig) -> Result<ImageSpec, Error> {
+        let id = VolumeId::decode(volume_id)
+            .ok_or_else(|| Error::NotFound(format!("volume {volume_id} is not an rbd volume id")))?;
+        let pool = ctx.get("pool").cloned().unwrap_or_default();
+        if pool.is_empty() {
+            return Err(Error::invalid("volume_context needs pool (from CreateVolume)"));
+        }
+        let image = ctx.get("imageName").cloned().unwrap_or_else(|| format!("csi-vol-{}", id.uuid));
+        let namespace = ctx.get("radosNamespace").cloned().unwrap_or_else(|| cluster.rados_namespace.clone());
+        Ok(ImageSpec { pool, namespace, image })
+    }
+
+    fn map_rbd(&self, cluster: &ClusterConfig, creds: &Credentials, spec: &ImageSpec) -> Result<(), Error> {
+        let target = if spec.namespace.is_empty() {
+            format!("{}/{}", spec.pool, spec.image)
+        } else {
+            format!("{}/{}/{}", spec.pool, spec.namespace, spec.image)
+        };
+        let out = self.cli.run("rbd", cluster, creds, &["map", "-o", "noudev", &target], None)?;
+        if out.status != 0 {
+            return Err(crate::ceph::rbd_error(&format!("rbd map {target}"), &out));
+        }
+        Ok(())
+    }
+
+    fn map_sysfs(&self, cluster: &ClusterConfig, creds: &Credentials, spec: &ImageSpec) -> Result<(), Error> {
+        let desc = format!("client.{}", creds.id);
+        add_key(&desc, &creds.raw_key()?)?;
+        let mut opts = format!("name={},key={desc}", creds.id);
+        if !spec.namespace.is_empty() {
+            opts.push_str(&format!(",_pool_ns={}", spec.namespace));
+        }
+        // The kernel client speaks msgr1 unless ms_mode is set: give it v1 addresses.
+        let mons: Vec<String> = cluster.monitors.iter().map(|m| kernel_mon_addr(m)).collect();
+        let line = format!("{} {opts} {} {} -", mons.join(","), spec.pool, spec.image);
+        std::fs::write(self.sysfs.join("add_single_major"), line.as_bytes())
+            .map_err(|e| Error::Internal(format!("map {}/{} through sysfs: {e}", spec.pool, spec.image)))
+    }
+}
+
+/// A monitor address the kernel client accepts: "v1:ip:port" → "ip:port"; a
+/// "v2:ip:port" cannot be used without ms_mode and is passed as is.
+fn kernel_mon_addr(m: &str) -> String {
+    m.strip_prefix("v1:").unwrap_or(m).to_string()
+}
+
+/// Puts a `ceph` key in this process's keyring (what `key=client.<id>` refers to).
+fn add_key(description: &str, secret: &[u8]) -> Result<(), Error> {
+    let ty = c"ceph";
+    let desc = std::ffi::CString::new(description).map_err(|_| Error::invalid("userID has a NUL byte"))?;
+    // SAFETY: all pointers are valid for the lengths given; add_key copies them.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_add_key,
+            ty.as_ptr(),
+            desc.as_ptr(),
+            secret.as_ptr(),
+            secret.len(),
+            libc::c_long::from(-2i32), // KEY_SPEC_PROCESS_KEYRING
+        )
+    };
+    if r < 0 {
+        return Err(Error::sys("add_key", description, nix::errno::Errno::last()));
+    }
+    Ok(())
+}
+
+impl Attacher for KrbdAttacher {
+    fn attach(
+        &self,
+        volume_id: &str,
+        ctx: &HashMap<String, String>,
+        secrets: &HashMap<String, String>,
+    ) -> Result<PathBuf, Error> {
+        let id = VolumeId::decode(volume_id)
+            .ok_or_else(|| Error::NotFound(format!("volume {volume_id} is not an rbd volume id")))?;
+        let cluster = self.cluster(ctx.get("clusterID").map(String::as_str).unwrap_or(&id.cluster_id))?;
+        let spec = Self::spec(volume_id, ctx, &cluster)?;
+        if let Some(dev) = find_mapping(&self.sysfs, &spec) {
+            return Ok(dev);
+        }
+        let creds = Credentials::from_secrets(secrets)?;
+        let start = Instant::now();
+        let result = match self.mapper {
+            Mapper::Rbd => self.map_rbd(&cluster, &creds, &spec),
+            Mapper::Sysfs => self.map_sysfs(&cluster, &creds, &spec),
+        };
+        let found = find_mapping(&self.sysfs, &spec);
+        match (result, found) {
+            (_, Some(dev)) if start.elapsed() > self.map_timeout => {
+                // Too slow to trust: undo rather than leave a half-made mapping.
+                let _ = self.detach(volume_id, &dev);
+                Err(Error::Unavailable(format!(
+                    "mapping {} took longer than {:?}; undone",
+                    spec.image, self.map_timeout
+                )))
+            }
+            (_, Some(dev)) => {
+                log::info!(
+                    "volume {volume_id}: mapped {}/{} as {} ({:?} mapper)",
+                    spec.pool,
+                    spec.image,
+                    dev.display(),
+                    self.mapper
+                );
+                Ok(dev)
+            }
+            (Err(e), None) => Err(e),
+            (Ok(()), None) => {
+                Err(Error::Internal(format!("{} was mapped but no /sys/bus/rbd device shows it", spec.image)))
+            }
+        }
+    }
+
+    fn find(&self, volume_id: &str) -> Result<Option<PathBuf>, Error> {
+        let Some(id) = VolumeId::decode(volume_id) else { return Ok(None) };
+        let image = format!("csi-vol-{}", id.uuid);
+        Ok(mapped(&self.sysfs)
+            .into_iter()
+            .find(|(_, s, snap)| s.image == image && (snap == "-" || snap.is_empty()))
+            .map(|(n, _, _)| PathBuf::from(format!("/dev/rbd{n}"))))
+    }
+
+    fn detach(&self, volume_id: &str, device: &Path) -> Result<(), Error> {
+        let Some(n) = device.to_str().and_then(|d| d.strip_prefix("/dev/rbd")).and_then(|n| n.parse::<u32>().ok())
+        else {
+            return Err(Error::Internal(format!("{} is not an rbd device", device.display())));
+        };
+        if !self.sysfs.join("devices").join(n.to_string()).exists() {
+            return Ok(());
+        }
+        // The device may still be closing after umount: retry EBUSY a few times.
+        let mut last = String::new();
+        for attempt in 0..10 {
+            match std::fs::write(self.sysfs.join("remove_single_major"), n.to_string().as_bytes()) {
+                Ok(()) => {
+                    log::info!("volume {volume_id}: unmapped {}", device.display());
+                    return Ok(());
+                }
+                Err(e) if e.raw_os_error() == Some(libc::ENOENT) => return Ok(()),
+                Err(e) if e.raw_os_error() == Some(libc::EBUSY) => {
+                    last = e.to_string();
+                    std::thread::sleep(Duration::from_millis(100 * (attempt + 1)));
+                }
+                Err(e) => return Err(Error::Internal(format!("unmap {}: {e}", device.display()))),
+            }
+        }
+        Err(Error::FailedPrecondition(format!("unmap {}: {last}", device.display())))
+    }
+
+    fn refresh(&self, _volume_id: &str, _device: &Path) -> Result<(), Error> {
+        // The kernel client follows image resizes on its own (header watch).
+        Ok(())
+    }
+}
+
+/// Opens the attacher for `serve --backend rbd`.
+pub fn open(config: PathBuf, mapper: Mapper, key_dir: &Path) -> Result<Arc<KrbdAttacher>, String> {
+    let cli = Cli::new(Arc::new(crate::exec::RealRunner), key_dir)?;
+    Ok(Arc::new(KrbdAttacher {
+        mapper,
+        config,
+        cli,
+        sysfs: PathBuf::from(SYSFS),
+        map_timeout: Duration::from_secs(60),
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_mappings_through_sysfs_attributes_only() {
+        let d = std::env::temp_dir().join(format!("krbd-sysfs-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&d);
+        for (id, pool, ns, name, snap) in
+            [(0, "rbd", "", "csi-vol-a", "-"), (3, "rbd", "", "csi-vol-b", "-"), (4, "rbd", "", "csi-vol-b", "s1")]
+        {
+            let dev = d.join("devices").join(id.to_string());
+            std::fs::create_dir_all(&dev).unwrap();
+            for (k, v) in [("pool", pool), ("pool_ns", ns), ("name", name), ("current_snap", snap)] {
+                std::fs::write(dev.join(k), format!("{v}\n")).unwrap();
+            }
+        }
+        let spec = ImageSpec { pool: "rbd".into(), namespace: String::new(), image: "csi-vol-b".into() };
+        assert_eq!(find_mapping(&d, &spec), Some(PathBuf::from("/dev/rbd3")));
+        let other_ns = ImageSpec { namespace: "ns".into(), ..spec };
+        assert_eq!(find_mapping(&d, &other_ns), None);
+        assert_eq!(mapped(&d).len(), 3);
+        std::fs::remove_dir_all(&d).unwrap();
+    }
+
+    #[test]
+    fn kernel_gets_v1_addresses() {
+        assert_eq!(kernel_mon_addr("v1:127.0.0.1:6789"), "127.0.0.1:6789");
+        assert_eq!(kernel_mon_addr("10.0.0.1:6789"), "10.0.0.1:6789");
+    }
+}

@@ -1,0 +1,85 @@
+#!/usr/bin/env bash
+# Runs INSIDE the User-Mode Linux guest (tests/krbd.sh starts it): a memstore Ceph
+# cluster, `rbd-csi serve --backend rbd --mode all`, and through `rbd-csi client` the
+# node path on the real kernel RBD client, with both mappers.
+HERE=$(cd "$(dirname "${RIG_SCRIPT:-$0}")" && pwd)
+. "$HERE/../lib.sh"
+modprobe rbd
+CLUSTER=$HERE/../../scripts/ceph-cluster.sh
+CL=$T/cluster
+on_exit "'$CLUSTER' down '$CL' >/dev/null 2>&1"
+CEPH_OBJECTSTORE=memstore CEPH_OSD_SIZE=3G CEPH_NO_INSTALL=1 CEPH_POOLS=rbd "$CLUSTER" up "$CL" >"$T/cluster.log" 2>&1 ||
+  { tail -20 "$T/cluster.log"; fail "cluster up in the guest"; finish; }
+eval "$("$CLUSTER" env "$CL")"
+KEY=$("$CLUSTER" user "$CL" csi rbd 2>>"$T/cluster.log" | tail -n1)
+printf '[{"clusterID":"%s","monitors":["v1:%s"]}]\n' "$CEPH_FSID" "$CEPH_MON_V1" >"$T/config.json"
+( umask 077; printf 'userID=csi\nuserKey=%s\n' "$KEY" >"$T/secrets" )
+admin() { "$@" --conf "$CEPH_CONF" --id admin; }
+mappings() { ls /sys/bus/rbd/devices | wc -l; }
+mounted_src() { awk -v p="$1" '$5 == p { for (i = 7; i <= NF; i++) if ($i == "-") { print $(i+2); exit } }' /proc/self/mountinfo; }
+
+for mapper in rbd sysfs; do
+  log "---- mapper: $mapper"
+  EP=$T/$mapper.sock K=$T/k-$mapper
+  SERVE=(--endpoint "$EP" --backend rbd --mode all --mapper "$mapper" --config "$T/config.json" --data-dir "$T/data-$mapper" --nodeid guest)
+  start_server "$T/$mapper.log" "${SERVE[@]}"
+  P=(--param "clusterID=$CEPH_FSID" --param pool=rbd --secrets-file "$T/secrets")
+  out=$(csi "$EP" CreateVolume --name "$mapper-ext4" --required-bytes 256M --fs-type ext4 "${P[@]}")
+  V=$(json_get "$out" 'j["volume"]["volume_id"]')
+  CTX=$(json_get "$out" '" ".join("--context %s=%s" % kv for kv in j["volume"]["volume_context"].items())')
+  # shellcheck disable=SC2086
+  check "$mapper: stage ext4 from the volume context + secrets" csi_ok "$EP" NodeStageVolume --volume-id "$V" --staging-path "$K/s" --fs-type ext4 $CTX --secrets-file "$T/secrets"
+  dev=$(mounted_src "$K/s")
+  log "$mapper: staged on $dev"
+  check "$mapper: the staging mount is a kernel rbd device" grep -Eq '^/dev/rbd[0-9]+$' <<<"$dev"
+  check "$mapper: sysfs names the image" [ "$(cat /sys/bus/rbd/devices/${dev#/dev/rbd}/name)" = "$(json_get "$out" 'j["volume"]["volume_context"]["imageName"]')" ]
+  # shellcheck disable=SC2086
+  check "$mapper: second stage reuses the mapping" csi_ok "$EP" NodeStageVolume --volume-id "$V" --staging-path "$K/s" --fs-type ext4 $CTX --secrets-file "$T/secrets"
+  check "$mapper: one mapping" [ "$(mappings)" = 1 ]
+  check "$mapper: publish" csi_ok "$EP" NodePublishVolume --volume-id "$V" --staging-path "$K/s" --target-path "$K/p" --fs-type ext4
+  head -c 16M /dev/urandom >"$K/p/data"; sync; SUM=$(sha256sum <"$K/p/data")
+  echo 3 >/proc/sys/vm/drop_caches
+  check "$mapper: data reads back" [ "$(sha256sum <"$K/p/data")" = "$SUM" ]
+  csi_ok "$EP" ControllerExpandVolume --volume-id "$V" --required-bytes 512M --fs-type ext4 "${P[@]}"
+  out2=$(csi "$EP" NodeExpandVolume --volume-id "$V" --volume-path "$K/p" --required-bytes 512M)
+  check "$mapper: NodeExpand sees 512 MiB (BLKGETSIZE64)" [ "$(json_get "$out2" 'j["capacity_bytes"]')" = $((512 << 20)) ]
+  check "$mapper: df shows the grown ext4" [ "$(df -B1M --output=size "$K/p" | tail -n1 | tr -d ' ')" -gt 400 ]
+  grep -E "mapped .* as /dev/rbd|grew ext4" "$T/$mapper.log" | sed 's/^/# log: /'
+  # kill -9 while staged and published; restart; tear down; nothing left mapped.
+  kill -9 "$SERVER_PID"; wait "$SERVER_PID" 2>/dev/null || true
+  start_server "$T/$mapper-2.log" "${SERVE[@]}"
+  # shellcheck disable=SC2086
+  check "$mapper: after kill -9, stage again is a no-op" csi_ok "$EP" NodeStageVolume --volume-id "$V" --staging-path "$K/s" --fs-type ext4 $CTX --secrets-file "$T/secrets"
+  check "$mapper: still one mapping" [ "$(mappings)" = 1 ]
+  check "$mapper: unpublish" csi_ok "$EP" NodeUnpublishVolume --volume-id "$V" --target-path "$K/p"
+  check "$mapper: unstage" csi_ok "$EP" NodeUnstageVolume --volume-id "$V" --staging-path "$K/s"
+  check "$mapper: unmapped" [ "$(mappings)" = 0 ]
+  # shellcheck disable=SC2086
+  check "$mapper: restage shows the data" bash -c "'$BIN' client --endpoint '$EP' NodeStageVolume --volume-id '$V' --staging-path '$K/s' --fs-type ext4 $CTX --secrets-file '$T/secrets' >/dev/null && [ \"\$(sha256sum <'$K/s/data')\" = '$SUM' ]"
+  check "$mapper: unstage again" csi_ok "$EP" NodeUnstageVolume --volume-id "$V" --staging-path "$K/s"
+  check "$mapper: delete" csi_ok "$EP" DeleteVolume --volume-id "$V" --secrets-file "$T/secrets"
+
+  # xfs and block, shorter.
+  out=$(csi "$EP" CreateVolume --name "$mapper-xfs" --required-bytes 320M --fs-type xfs "${P[@]}")
+  V=$(json_get "$out" 'j["volume"]["volume_id"]'); CTX=$(json_get "$out" '" ".join("--context %s=%s" % kv for kv in j["volume"]["volume_context"].items())')
+  # shellcheck disable=SC2086
+  check "$mapper: stage xfs" csi_ok "$EP" NodeStageVolume --volume-id "$V" --staging-path "$K/x" --fs-type xfs $CTX --secrets-file "$T/secrets"
+  check "$mapper: xfs on rbd" [ "$(awk -v p="$K/x" '$5 == p {for (i=7;i<=NF;i++) if ($i=="-") print $(i+1)}' /proc/self/mountinfo)" = xfs ]
+  csi_ok "$EP" ControllerExpandVolume --volume-id "$V" --required-bytes 640M "${P[@]}"
+  check "$mapper: xfs grows online" [ "$(json_get "$(csi "$EP" NodeExpandVolume --volume-id "$V" --volume-path "$K/x" --required-bytes 640M)" 'j["capacity_bytes"]')" = $((640 << 20)) ]
+  check "$mapper: xfs unstage" csi_ok "$EP" NodeUnstageVolume --volume-id "$V" --staging-path "$K/x"
+  check "$mapper: xfs delete" csi_ok "$EP" DeleteVolume --volume-id "$V" --secrets-file "$T/secrets"
+  out=$(csi "$EP" CreateVolume --name "$mapper-blk" --required-bytes 64M --access-type block "${P[@]}")
+  V=$(json_get "$out" 'j["volume"]["volume_id"]'); CTX=$(json_get "$out" '" ".join("--context %s=%s" % kv for kv in j["volume"]["volume_context"].items())')
+  # shellcheck disable=SC2086
+  check "$mapper: stage block" csi_ok "$EP" NodeStageVolume --volume-id "$V" --staging-path "$K/b" --access-type block $CTX --secrets-file "$T/secrets"
+  check "$mapper: publish block" csi_ok "$EP" NodePublishVolume --volume-id "$V" --staging-path "$K/b" --target-path "$K/bd" --access-type block
+  check "$mapper: block target is the rbd device" [ -b "$K/bd" ] && [ "$(blockdev --getsize64 "$K/bd")" = $((64 << 20)) ]
+  check "$mapper: block teardown" bash -c "'$BIN' client --endpoint '$EP' NodeUnpublishVolume --volume-id '$V' --target-path '$K/bd' >/dev/null &&
+    '$BIN' client --endpoint '$EP' NodeUnstageVolume --volume-id '$V' --staging-path '$K/b' >/dev/null &&
+    '$BIN' client --endpoint '$EP' DeleteVolume --volume-id '$V' --secrets-file '$T/secrets' >/dev/null"
+  check "$mapper: nothing mapped at the end" [ "$(mappings)" = 0 ]
+  check "$mapper: the key is not in the logs" bash -c "! cat '$T'/$mapper*.log | grep -qF -f <(printf '%s\n' \"\$(grep userKey '$T/secrets' | cut -d= -f2-)\")"
+  stop_server "$SERVER_PID"
+done
+finish
