@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::ceph::{parse_config, Cli, ClusterConfig, Credentials};
+use crate::ceph::{find_cluster, Cli, ClusterConfig, Credentials};
 use crate::error::Error;
 use crate::node::Attacher;
 
@@ -96,13 +96,7 @@ pub struct KrbdAttacher {
 
 impl KrbdAttacher {
     fn cluster(&self, cluster_id: &str) -> Result<ClusterConfig, Error> {
-        let text = std::fs::read_to_string(&self.config)
-            .map_err(|e| Error::Unavailable(format!("cannot read {}: {e}", self.config.display())))?;
-        parse_config(&text)
-            .map_err(|e| Error::Unavailable(format!("{}: {e}", self.config.display())))?
-            .into_iter()
-            .find(|c| c.cluster_id == cluster_id)
-            .ok_or_else(|| Error::invalid(format!("clusterID {cluster_id:?} is not in {}", self.config.display())))
+        find_cluster(&self.config, cluster_id)
     }
 
     /// The image of a volume from its context (ceph-csi's keys), falling back to the

@@ -15,7 +15,7 @@ use std::sync::Arc;
 use parking_lot::Mutex;
 
 use super::{ControllerOps, CreateParams, Secrets, SnapshotInfo, Source, VolumeInfo};
-use crate::ceph::{last_error_line, parse_config, rbd_error, Cli, ClusterConfig, Credentials};
+use crate::ceph::{find_cluster, last_error_line, rbd_error, Cli, ClusterConfig, Credentials};
 use crate::error::Error;
 use crate::jsonparse::{self, Json};
 
@@ -114,14 +114,7 @@ impl RbdController {
     }
 
     pub fn cluster(&self, cluster_id: &str) -> Result<ClusterConfig, Error> {
-        let text = std::fs::read_to_string(&self.config)
-            .map_err(|e| Error::Unavailable(format!("cannot read {}: {e}", self.config.display())))?;
-        let clusters =
-            parse_config(&text).map_err(|e| Error::Unavailable(format!("{}: {e}", self.config.display())))?;
-        clusters
-            .into_iter()
-            .find(|c| c.cluster_id == cluster_id)
-            .ok_or_else(|| Error::invalid(format!("clusterID {cluster_id:?} is not in {}", self.config.display())))
+        find_cluster(&self.config, cluster_id)
     }
 
     fn rados(

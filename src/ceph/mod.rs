@@ -52,6 +52,18 @@ pub fn parse_config(text: &str) -> Result<Vec<ClusterConfig>, String> {
     Ok(out)
 }
 
+/// The entry for `cluster_id` in the config.json at `path` (read on every call, so an
+/// updated config map takes effect without a restart).
+pub fn find_cluster(path: &Path, cluster_id: &str) -> Result<ClusterConfig, Error> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| Error::Unavailable(format!("cannot read {}: {e}", path.display())))?;
+    parse_config(&text)
+        .map_err(|e| Error::Unavailable(format!("{}: {e}", path.display())))?
+        .into_iter()
+        .find(|c| c.cluster_id == cluster_id)
+        .ok_or_else(|| Error::invalid(format!("clusterID {cluster_id:?} is not in {}", path.display())))
+}
+
 /// `userID` and `userKey` from a request's secrets. The key never prints.
 #[derive(Clone)]
 pub struct Credentials {

@@ -10,7 +10,7 @@ use protobuf::well_known_types::wrappers::Int64Value;
 use protobuf::MessageField;
 
 use super::validate::{self, capability};
-use super::{enqueue, name_key, reply_now, vol_key, Call, Driver};
+use super::{name_key, reply_now, vol_key, Call, Driver};
 use crate::backend::{ControllerOps, CreateParams, SnapshotInfo, Source, VolumeInfo};
 use crate::csi::controller_service_capability::{rpc, RPC};
 use crate::csi::volume_content_source::{SnapshotSource, VolumeSource};
@@ -147,16 +147,6 @@ fn create_params(req: &CreateVolumeRequest) -> Result<CreateParams, Error> {
         parameters: req.parameters.clone(),
         secrets: req.secrets.clone(),
     })
-}
-
-/// Runs `$body` on the queue under `$call`, or replies at once with a validation error.
-macro_rules! run {
-    ($self:ident, $ctx:ident, $sink:ident, $method:literal, $prepare:expr) => {{
-        match $prepare {
-            Ok((call, work)) => enqueue(&$self.driver, &$ctx, $sink, call, work),
-            Err(e) => reply_now(&$ctx, $sink, $method, "", Err(e)),
-        }
-    }};
 }
 
 impl Controller for ControllerService {

@@ -1,6 +1,17 @@
 //! The CSI services. Each handler only validates, submits a job to the serial queue
 //! and replies when the job's result arrives; it never blocks a completion-queue thread.
 
+/// Runs the prepared job (`Ok((Call, work))`) on the queue, or replies at once with
+/// the validation error.
+macro_rules! run {
+    ($self:ident, $ctx:ident, $sink:ident, $method:literal, $prepare:expr) => {{
+        match $prepare {
+            Ok((call, work)) => $crate::rpc::enqueue(&$self.driver, &$ctx, $sink, call, work),
+            Err(e) => $crate::rpc::reply_now(&$ctx, $sink, $method, "", Err(e)),
+        }
+    }};
+}
+
 pub mod controller;
 pub mod identity;
 pub mod node;

@@ -7,7 +7,7 @@ use grpcio::{RpcContext, UnarySink};
 use protobuf::MessageField;
 
 use super::validate::{self, required_capability};
-use super::{enqueue, reply_now, vol_key, Call, Driver};
+use super::{reply_now, vol_key, Call, Driver};
 use crate::csi::node_service_capability::{rpc, RPC};
 use crate::csi::volume_usage::Unit;
 use crate::csi::*;
@@ -19,15 +19,6 @@ use crate::node::{Access, NodeOps, StageRequest, Stats};
 #[derive(Clone)]
 pub struct NodeService {
     pub driver: Arc<Driver>,
-}
-
-macro_rules! run {
-    ($self:ident, $ctx:ident, $sink:ident, $method:literal, $prepare:expr) => {{
-        match $prepare {
-            Ok((call, work)) => enqueue(&$self.driver, &$ctx, $sink, call, work),
-            Err(e) => reply_now(&$ctx, $sink, $method, "", Err(e)),
-        }
-    }};
 }
 
 impl NodeService {
