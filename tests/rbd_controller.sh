@@ -31,7 +31,7 @@ on_exit "kill $WATCHER 2>/dev/null"
 EP=$T/ctl.sock
 start_server "$T/server.log" --endpoint "$EP" --mode controller --backend rbd --config "$T/config.json" --data-dir "$T/data" --log-level debug
 P=(--param "clusterID=$CEPH_FSID" --param pool=rbd --secrets-file "$T/secrets" --fs-type ext4)
-create() { csi "$EP" CreateVolume --name "$1" --required-bytes "${2:-1G}" "${P[@]}"; }
+create() { csi "$EP" CreateVolume --name "$1" --required-bytes "${2:-1G}" "${P[@]}" "${@:3}"; }
 vid() { json_get "$1" 'j["volume"]["volume_id"]'; }
 images() { admin rbd ls rbd | grep -c '^csi-vol-' || true; }
 journal_keys() { admin rados -p rbd listomapkeys csi.volumes.default | grep -c . || true; }
@@ -88,6 +88,37 @@ check "50 identical creates: one image" [ "$(images)" = 1 ]
 V50=$(vid "$(cat "$T/c50.1.out")")
 check "50 identical creates executed once" [ "$(grep -c 'rpc=CreateVolume volume="pvc-50" executing' "$T/server.log")" = 1 ]
 csi_ok "$EP" DeleteVolume --volume-id "$V50" --secrets-file "$T/secrets"
+
+# Snapshots, restores and clones (clone v2, flattened): data checked with rbd export.
+export_sum() { admin rbd export --no-progress "$1" - | sha256sum; }
+A=$(vid "$(create snap-src 64M)"); AU=${A: -36}
+admin rbd bench --io-type write --io-pattern rand --io-size 64K --io-total 16M "rbd/csi-vol-$AU" >/dev/null
+out=$(csi "$EP" CreateSnapshot --name snap-1 --source-volume-id "$A" --secrets-file "$T/secrets")
+S=$(json_get "$out" 'j["snapshot"]["snapshot_id"]'); SU=${S: -36}
+check "snapshot: ready, sized, timestamped" [ "$(json_get "$out" '(j["snapshot"]["ready_to_use"], j["snapshot"]["size_bytes"], j["snapshot"]["creation_time"]["seconds"] > 1700000000)')" = "(True, 67108864, True)" ]
+check "snapshot: id in ceph-csi format" grep -Eqx "0001-0024-$CEPH_FSID-0000000000000002-[0-9a-f-]{36}" <<<"$S"
+check "snapshot: twice, same id" [ "$(json_get "$(csi "$EP" CreateSnapshot --name snap-1 --source-volume-id "$A" --secrets-file "$T/secrets")" 'j["snapshot"]["snapshot_id"]')" = "$S" ]
+check "snapshot journal: csi.snapname" [ "$(admin rados -p rbd getomapval "csi.snap.$SU" csi.snapname -)" = snap-1 ]
+SNAPSUM=$(export_sum "rbd/csi-vol-$AU@csi-snap-$SU")
+admin rbd bench --io-type write --io-pattern rand --io-size 64K --io-total 16M "rbd/csi-vol-$AU" >/dev/null
+check "source changed after the snapshot" [ "$(export_sum "rbd/csi-vol-$AU")" != "$SNAPSUM" ]
+R=$(vid "$(create restore-1 64M --from-snapshot "$S")"); RU=${R: -36}
+check "restore from snapshot has the snapshot's data" [ "$(export_sum "rbd/csi-vol-$RU")" = "$SNAPSUM" ]
+check "restore is flattened (no parent)" bash -c "! rbd info --conf '$CEPH_CONF' --id admin rbd/csi-vol-$RU | grep -q parent:"
+ASUM=$(export_sum "rbd/csi-vol-$AU")
+C=$(vid "$(create clone-1 128M --from-volume "$A")"); CU=${C: -36}
+check "clone of a volume: its data, then zeros" [ "$(admin rbd export --no-progress "rbd/csi-vol-$CU" - | head -c 64M | sha256sum)" = "$ASUM" ]
+check "clone: grown to 128 MiB" [ "$(admin rbd info --format json "rbd/csi-vol-$CU" | python3 -c 'import json,sys; print(json.load(sys.stdin)["size"])')" = $((128 << 20)) ]
+check "clone: no temporary snapshot left on the source" [ "$(admin rbd snap ls --format json "rbd/csi-vol-$AU" | python3 -c 'import json,sys; print([s["name"] for s in json.load(sys.stdin)])')" = "['csi-snap-$SU']" ]
+check "delete the parent while its snapshot lives: OK" csi_ok "$EP" DeleteVolume --volume-id "$A" --secrets-file "$T/secrets"
+check "the parent went to the trash (its snapshot stays restorable)" [ "$(admin rbd trash ls rbd | wc -l)" = 1 ]
+check "restore and clone still readable" [ "$(export_sum "rbd/csi-vol-$RU")" = "$SNAPSUM" ]
+check "delete the snapshot" csi_ok "$EP" DeleteSnapshot --snapshot-id "$S" --secrets-file "$T/secrets"
+check "delete the snapshot again" csi_ok "$EP" DeleteSnapshot --snapshot-id "$S" --secrets-file "$T/secrets"
+check "the trashed parent went with its last snapshot" [ -z "$(admin rbd trash ls rbd)" ]
+check "snapshot journal gone" [ "$(admin rados -p rbd ls | grep -c '^csi\.snap\.[0-9a-f]' || true)" = 0 ]
+for v in "$R" "$C"; do csi_ok "$EP" DeleteVolume --volume-id "$v" --secrets-file "$T/secrets"; done
+check "after snapshots: no image, journal or uuid object left" [ "$(images) $(journal_keys) $(uuid_objects)" = "0 0 0" ]
 
 # Bad parameters: the right code, nothing created.
 before="$(images) $(journal_keys) $(uuid_objects)"

@@ -304,11 +304,6 @@ fn size_mib(required: u64, limit: u64) -> Result<u64, Error> {
 impl RbdController {
     /// The ceph-csi create path; the caller serializes calls for one name.
     pub fn create(&self, p: &CreateParams) -> Result<VolumeInfo, Error> {
-        if p.source != Source::Empty {
-            return Err(Error::Unimplemented(
-                "volumes from snapshots or volumes are not implemented for rbd yet".into(),
-            ));
-        }
         let creds = Credentials::from_secrets(&p.secrets)?;
         let (place, features, data_pool) = self.place_for_create(&p.parameters)?;
         let mib = size_mib(p.required_bytes, p.limit_bytes)?;
@@ -351,7 +346,11 @@ impl RbdController {
                         p.name
                     )));
                 }
-                // A crash may have come before the attributes were written.
+                // A crash may have come before the clone was flattened or the attributes
+                // were written.
+                if p.source != Source::Empty {
+                    self.flatten(&place, &creds, &spec)?;
+                }
                 let (a, b) = both(
                     || self.set_omap(&place, &creds, &object, "csi.imagename", &image),
                     || self.set_omap(&place, &creds, &object, "csi.imageid", &id),
@@ -369,13 +368,19 @@ impl RbdController {
                 args.push(&spec);
                 let (attr, created) = both(
                     || self.set_omap(&place, &creds, &object, "csi.imagename", &image),
-                    || self.rbd(&place, &creds, &args),
+                    || match &p.source {
+                        Source::Empty => {
+                            let out = self.rbd(&place, &creds, &args)?;
+                            if out.status != 0 && out.status != 17 {
+                                return Err(rbd_error(&format!("rbd create {spec}"), &out));
+                            }
+                            Ok(())
+                        }
+                        source => self.clone_into(&place, &creds, source, &spec, &uuid, mib, &features),
+                    },
                 );
                 attr?;
-                let out = created?;
-                if out.status != 0 && out.status != 17 {
-                    return Err(rbd_error(&format!("rbd create {spec}"), &out));
-                }
+                created?;
                 crate::failpoint::hit("create-after-image");
                 let (size, id) = self
                     .image_info(&place, &creds, &image)?
@@ -505,11 +510,11 @@ impl ControllerOps for Rbd {
     fn expand_volume(&self, id: &str, required: u64, limit: u64, secrets: &Secrets) -> Result<u64, Error> {
         self.ctl.expand(id, required, limit, secrets)
     }
-    fn create_snapshot(&self, _source: &str, _name: &str, _secrets: &Secrets) -> Result<SnapshotInfo, Error> {
-        Err(Error::Unimplemented("snapshots are not implemented for rbd yet".into()))
+    fn create_snapshot(&self, source: &str, name: &str, secrets: &Secrets) -> Result<SnapshotInfo, Error> {
+        self.ctl.create_snapshot(source, name, secrets)
     }
-    fn delete_snapshot(&self, _id: &str, _secrets: &Secrets) -> Result<(), Error> {
-        Err(Error::Unimplemented("snapshots are not implemented for rbd yet".into()))
+    fn delete_snapshot(&self, id: &str, secrets: &Secrets) -> Result<(), Error> {
+        self.ctl.delete_snapshot(id, secrets)
     }
     fn list_volumes(&self) -> Result<Vec<VolumeInfo>, Error> {
         Err(Error::Unimplemented("ListVolumes is not offered by the rbd backend".into()))
@@ -521,6 +526,9 @@ impl ControllerOps for Rbd {
         Err(Error::Unimplemented("GetCapacity is not offered by the rbd backend".into()))
     }
 }
+
+#[path = "rbd_snap.rs"]
+mod snap;
 
 #[cfg(test)]
 mod tests {

@@ -347,10 +347,14 @@ impl Controller for ControllerService {
                 rpc::Type::GET_CAPACITY,
                 rpc::Type::SINGLE_NODE_MULTI_WRITER,
             ],
-            // rbd: snapshots, clones and lists are not implemented yet.
-            (true, _) => {
-                &[rpc::Type::CREATE_DELETE_VOLUME, rpc::Type::EXPAND_VOLUME, rpc::Type::SINGLE_NODE_MULTI_WRITER]
-            }
+            // rbd: no ListVolumes, ListSnapshots or GetCapacity.
+            (true, _) => &[
+                rpc::Type::CREATE_DELETE_VOLUME,
+                rpc::Type::CREATE_DELETE_SNAPSHOT,
+                rpc::Type::CLONE_VOLUME,
+                rpc::Type::EXPAND_VOLUME,
+                rpc::Type::SINGLE_NODE_MULTI_WRITER,
+            ],
         };
         {
             for &t in offered {

@@ -45,6 +45,17 @@ for mapper in rbd sysfs; do
   check "$mapper: NodeExpand sees 512 MiB (BLKGETSIZE64)" [ "$(json_get "$out2" 'j["capacity_bytes"]')" = $((512 << 20)) ]
   check "$mapper: df shows the grown ext4" [ "$(df -B1M --output=size "$K/p" | tail -n1 | tr -d ' ')" -gt 400 ]
   grep -E "mapped .* as /dev/rbd|grew ext4" "$T/$mapper.log" | sed 's/^/# log: /'
+  # snapshot -> restore staged on the kernel client, checksummed.
+  S=$(json_get "$(csi "$EP" CreateSnapshot --name "$mapper-snap" --source-volume-id "$V" --secrets-file "$T/secrets")" 'j["snapshot"]["snapshot_id"]')
+  out3=$(csi "$EP" CreateVolume --name "$mapper-restore" --required-bytes 512M --fs-type ext4 --from-snapshot "$S" "${P[@]}")
+  VR=$(json_get "$out3" 'j["volume"]["volume_id"]'); CTXR=$(json_get "$out3" '" ".join("--context %s=%s" % kv for kv in j["volume"]["volume_context"].items())')
+  # shellcheck disable=SC2086
+  check "$mapper: restore of a snapshot stages" csi_ok "$EP" NodeStageVolume --volume-id "$VR" --staging-path "$K/r" --fs-type ext4 $CTXR --secrets-file "$T/secrets"
+  check "$mapper: restore has the data" [ "$(sha256sum <"$K/r/data")" = "$SUM" ]
+  check "$mapper: restore is a second mapping" [ "$(mappings)" = 2 ]
+  check "$mapper: restore teardown" bash -c "'$BIN' client --endpoint '$EP' NodeUnstageVolume --volume-id '$VR' --staging-path '$K/r' >/dev/null &&
+    '$BIN' client --endpoint '$EP' DeleteVolume --volume-id '$VR' --secrets-file '$T/secrets' >/dev/null &&
+    '$BIN' client --endpoint '$EP' DeleteSnapshot --snapshot-id '$S' --secrets-file '$T/secrets' >/dev/null"
   # kill -9 while staged and published; restart; tear down; nothing left mapped.
   kill -9 "$SERVER_PID"; wait "$SERVER_PID" 2>/dev/null || true
   start_server "$T/$mapper-2.log" "${SERVE[@]}"
