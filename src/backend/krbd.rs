@@ -113,25 +113,34 @@ impl KrbdAttacher {
         Ok(ImageSpec { pool, namespace, image })
     }
 
-    fn map_rbd(&self, cluster: &ClusterConfig, creds: &Credentials, spec: &ImageSpec) -> Result<(), Error> {
+    fn map_rbd(&self, cluster: &ClusterConfig, creds: &Credentials, spec: &ImageSpec, ro: bool) -> Result<(), Error> {
         let target = if spec.namespace.is_empty() {
             format!("{}/{}", spec.pool, spec.image)
         } else {
             format!("{}/{}/{}", spec.pool, spec.namespace, spec.image)
         };
-        let out = self.cli.run("rbd", cluster, creds, &["map", "-o", "noudev", &target], None)?;
+        let out = self.cli.run(
+            "rbd",
+            cluster,
+            creds,
+            &["map", "-o", if ro { "noudev,ro" } else { "noudev" }, &target],
+            None,
+        )?;
         if out.status != 0 {
             return Err(crate::ceph::rbd_error(&format!("rbd map {target}"), &out));
         }
         Ok(())
     }
 
-    fn map_sysfs(&self, cluster: &ClusterConfig, creds: &Credentials, spec: &ImageSpec) -> Result<(), Error> {
+    fn map_sysfs(&self, cluster: &ClusterConfig, creds: &Credentials, spec: &ImageSpec, ro: bool) -> Result<(), Error> {
         let desc = format!("client.{}", creds.id);
         add_key(&desc, &creds.raw_key()?)?;
         let mut opts = format!("name={},key={desc}", creds.id);
         if !spec.namespace.is_empty() {
             opts.push_str(&format!(",_pool_ns={}", spec.namespace));
+        }
+        if ro {
+            opts.push_str(",ro");
         }
         // The kernel client speaks msgr1 unless ms_mode is set: give it v1 addresses.
         let mons: Vec<String> = cluster.monitors.iter().map(|m| kernel_mon_addr(m)).collect();
@@ -174,6 +183,7 @@ impl Attacher for KrbdAttacher {
         volume_id: &str,
         ctx: &HashMap<String, String>,
         secrets: &HashMap<String, String>,
+        read_only: bool,
     ) -> Result<PathBuf, Error> {
         let id = VolumeId::decode(volume_id)
             .ok_or_else(|| Error::NotFound(format!("volume {volume_id} is not an rbd volume id")))?;
@@ -185,8 +195,8 @@ impl Attacher for KrbdAttacher {
         let creds = Credentials::from_secrets(secrets)?;
         let start = Instant::now();
         let result = match self.mapper {
-            Mapper::Rbd => self.map_rbd(&cluster, &creds, &spec),
-            Mapper::Sysfs => self.map_sysfs(&cluster, &creds, &spec),
+            Mapper::Rbd => self.map_rbd(&cluster, &creds, &spec, read_only),
+            Mapper::Sysfs => self.map_sysfs(&cluster, &creds, &spec, read_only),
         };
         let found = find_mapping(&self.sysfs, &spec);
         match (result, found) {

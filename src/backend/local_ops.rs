@@ -215,6 +215,7 @@ impl Attacher for LocalAttacher {
         volume_id: &str,
         _ctx: &HashMap<String, String>,
         _secrets: &HashMap<String, String>,
+        _read_only: bool,
     ) -> Result<PathBuf, Error> {
         let file = self.local.image(volume_id);
         if self.local.volume(volume_id).is_none() || !file.exists() {

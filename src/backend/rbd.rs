@@ -376,7 +376,7 @@ impl RbdController {
                             }
                             Ok(())
                         }
-                        source => self.clone_into(&place, &creds, source, &spec, &uuid, mib, &features),
+                        source => self.clone_into(&place, &creds, source, &spec, mib, &features),
                     },
                 );
                 attr?;

@@ -223,7 +223,6 @@ impl RbdController {
         creds: &Credentials,
         source: &Source,
         spec: &str,
-        new_uuid: &str,
         mib: u64,
         features: &str,
     ) -> Result<(), Error> {
@@ -239,7 +238,9 @@ impl RbdController {
             Source::Volume(id) => {
                 let (vid, vp) = self.snap_place(id, creds, "source volume")?;
                 let src = vp.image_spec(&format!("csi-vol-{}", vid.uuid));
-                let temp = format!("{src}@csi-clone-{new_uuid}");
+                // A temporary snapshot named after the new image, so a retry reuses it.
+                let new_image = spec.rsplit('/').next().unwrap_or(spec);
+                let temp = format!("{src}@csi-clone-{new_image}");
                 let out = self.rbd(&vp, creds, &["snap", "create", "--no-progress", &temp])?;
                 match out.status {
                     0 | 17 => {}

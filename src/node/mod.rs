@@ -29,12 +29,14 @@ pub use stats::{Stats, VolumeCondition};
 /// What a backend does on the node.
 pub trait Attacher: Send + Sync {
     /// Attaches the volume, or returns the device of an existing attachment.
-    /// `Error::NotFound` when the volume does not exist.
+    /// `Error::NotFound` when the volume does not exist. `read_only` asks for a
+    /// read-only attachment (reader-only access modes) where the backend has one.
     fn attach(
         &self,
         volume_id: &str,
         ctx: &HashMap<String, String>,
         secrets: &HashMap<String, String>,
+        read_only: bool,
     ) -> Result<PathBuf, Error>;
     /// The device the volume is attached as now, if any.
     fn find(&self, volume_id: &str) -> Result<Option<PathBuf>, Error>;
@@ -145,7 +147,7 @@ impl NodeOps {
 
     fn stage_inner(&self, req: &StageRequest) -> Result<(), Error> {
         let table = self.sys.mountinfo()?;
-        let device = self.attacher.attach(&req.volume_id, &req.context, &req.secrets)?;
+        let device = self.attacher.attach(&req.volume_id, &req.context, &req.secrets, req.read_only)?;
         crate::failpoint::hit("stage-after-attach");
         let dev = self.dev_id(&device)?;
         let previous = self.read_stash(&req.volume_id)?;

@@ -20,7 +20,13 @@ struct FakeAttacher {
 }
 
 impl Attacher for FakeAttacher {
-    fn attach(&self, id: &str, _c: &HashMap<String, String>, _s: &HashMap<String, String>) -> Result<PathBuf, Error> {
+    fn attach(
+        &self,
+        id: &str,
+        _c: &HashMap<String, String>,
+        _s: &HashMap<String, String>,
+        _ro: bool,
+    ) -> Result<PathBuf, Error> {
         let n: u32 = id.trim_start_matches('v').parse().map_err(|_| Error::NotFound(id.to_string()))?;
         let dev = PathBuf::from(format!("/dev/loop{n}"));
         if self.sys.block_dev(&dev)?.is_none() {
@@ -167,7 +173,7 @@ fn interrupted_mkfs_of_our_own_is_redone_on_retry() {
     let mut head = vec![0u8; 4096];
     head[2000] = 0x42;
     e.att.heads.lock().insert("v5".into(), head);
-    e.att.attach("v5", &HashMap::new(), &HashMap::new()).unwrap();
+    e.att.attach("v5", &HashMap::new(), &HashMap::new(), false).unwrap();
     let mut rec = Record::new();
     rec.insert("volume_id".into(), "v5".into());
     rec.insert("device".into(), "/dev/loop5".into());

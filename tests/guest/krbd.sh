@@ -53,7 +53,14 @@ for mapper in rbd sysfs; do
   check "$mapper: restore of a snapshot stages" csi_ok "$EP" NodeStageVolume --volume-id "$VR" --staging-path "$K/r" --fs-type ext4 $CTXR --secrets-file "$T/secrets"
   check "$mapper: restore has the data" [ "$(sha256sum <"$K/r/data")" = "$SUM" ]
   check "$mapper: restore is a second mapping" [ "$(mappings)" = 2 ]
-  check "$mapper: restore teardown" bash -c "'$BIN' client --endpoint '$EP' NodeUnstageVolume --volume-id '$VR' --staging-path '$K/r' >/dev/null &&
+  check "$mapper: restore unstage" csi_ok "$EP" NodeUnstageVolume --volume-id "$VR" --staging-path "$K/r"
+  # shellcheck disable=SC2086
+  check "$mapper: reader-only stage" csi_ok "$EP" NodeStageVolume --volume-id "$VR" --staging-path "$K/ro" --fs-type ext4 --access-mode MULTI_NODE_READER_ONLY $CTXR --secrets-file "$T/secrets"
+  rodev=$(mounted_src "$K/ro")
+  check "$mapper: reader-only maps the image read-only" [ "$(cat "/sys/block/${rodev#/dev/}/ro")" = 1 ]
+  check "$mapper: reader-only mount is read-only" grep -Eq " $K/ro ro[, ]" /proc/self/mountinfo
+  check "$mapper: reader-only still reads the data" [ "$(sha256sum <"$K/ro/data")" = "$SUM" ]
+  check "$mapper: restore teardown" bash -c "'$BIN' client --endpoint '$EP' NodeUnstageVolume --volume-id '$VR' --staging-path '$K/ro' >/dev/null &&
     '$BIN' client --endpoint '$EP' DeleteVolume --volume-id '$VR' --secrets-file '$T/secrets' >/dev/null &&
     '$BIN' client --endpoint '$EP' DeleteSnapshot --snapshot-id '$S' --secrets-file '$T/secrets' >/dev/null"
   # kill -9 while staged and published; restart; tear down; nothing left mapped.
