@@ -11,7 +11,7 @@ fi
 
 EP=$T/csi.sock
 start_server "$T/server.log" --endpoint "$EP" --data-dir "$T/data" --mode node
-if PYTHONPATH=$PYDEPS python3 "$here/conformance/identity_sanity.py" "$EP" "$here/../proto"; then
+if TMPDIR=$T PYTHONPATH=$PYDEPS python3 "$here/conformance/identity_sanity.py" "$EP" "$here/../proto"; then
   pass "identity conformance (python grpcio client)"
 else
   fail "identity conformance (python grpcio client)"

@@ -21,7 +21,8 @@ from grpc_tools import protoc
 
 
 def compile_stubs(proto_dir):
-    out = tempfile.mkdtemp(prefix="csi-py-")
+    # Under the test's own temp dir (TMPDIR), which its trap removes.
+    out = tempfile.mkdtemp(prefix="csi-py-", dir=os.environ.get("TMPDIR"))
     include = os.path.join(os.path.dirname(protoc.__file__), "_proto")
     rc = protoc.main(["protoc", f"-I{proto_dir}", f"-I{include}", f"--python_out={out}",
                       f"--grpc_python_out={out}", os.path.join(proto_dir, "csi.proto")])
