@@ -7,7 +7,7 @@
 #  3. NodeGetVolumeStats: server CPU per call and calls/s with 16 clients, and the
 #     server's RSS before and after 10k calls (goal < 0.15 ms CPU/call, RSS < 12 MiB);
 #     CPU per call is also shown against GetPluginInfo (an RPC that does no work).
-# Usage: scripts/bench.sh   (builds first; BENCH_N overrides the 32)
+# Usage: scripts/bench.sh   (builds first; BENCH_N overrides the 32; BENCH_BIN another binary)
 set -euo pipefail
 if [ -z "${RBD_CSI_IN_NS:-}" ]; then
   exec unshare -m --propagation private env RBD_CSI_IN_NS=1 bash "$0" "$@"
@@ -15,7 +15,8 @@ fi
 cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-/var/tmp/rbd-csi-target}
 cargo build --release --locked -q
-BIN=$CARGO_TARGET_DIR/release/rbd-csi
+# BENCH_BIN=…/x86_64-unknown-linux-musl/release/rbd-csi measures the static build.
+BIN=${BENCH_BIN:-$CARGO_TARGET_DIR/release/rbd-csi}
 N=${BENCH_N:-32}
 T=$(mktemp -d /tmp/rbd-csi-bench.XXXXXX)
 PID=
