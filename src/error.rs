@@ -50,6 +50,15 @@ impl Error {
         Error::Sys { op: op.to_string(), path: path.to_string(), errno: err as i32 }
     }
 
+    /// A failed std::io call `op` on `path`, keeping its errno.
+    pub fn io(op: &str, path: &std::path::Path, err: std::io::Error) -> Self {
+        Error::Sys {
+            op: op.to_string(),
+            path: path.display().to_string(),
+            errno: err.raw_os_error().unwrap_or(libc::EIO),
+        }
+    }
+
     /// The gRPC code of this error.
     pub fn code(&self) -> RpcStatusCode {
         match self {

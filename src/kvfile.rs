@@ -33,10 +33,6 @@ fn unescape(v: &str) -> String {
     out
 }
 
-fn io_err(op: &str, path: &Path, e: std::io::Error) -> Error {
-    Error::Sys { op: op.to_string(), path: path.display().to_string(), errno: e.raw_os_error().unwrap_or(libc::EIO) }
-}
-
 /// Writes `rec` to `path` atomically and durably.
 pub fn write(path: &Path, rec: &Record) -> Result<(), Error> {
     let mut text = String::new();
@@ -47,20 +43,24 @@ pub fn write(path: &Path, rec: &Record) -> Result<(), Error> {
         text.push('\n');
     }
     let tmp = path.with_extension(format!("tmp.{}", std::process::id()));
-    let mut f =
-        OpenOptions::new().write(true).create(true).truncate(true).open(&tmp).map_err(|e| io_err("create", &tmp, e))?;
-    f.write_all(text.as_bytes()).map_err(|e| io_err("write", &tmp, e))?;
-    f.sync_all().map_err(|e| io_err("fsync", &tmp, e))?;
+    let mut f = OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .open(&tmp)
+        .map_err(|e| Error::io("create", &tmp, e))?;
+    f.write_all(text.as_bytes()).map_err(|e| Error::io("write", &tmp, e))?;
+    f.sync_all().map_err(|e| Error::io("fsync", &tmp, e))?;
     drop(f);
-    std::fs::rename(&tmp, path).map_err(|e| io_err("rename", path, e))?;
+    std::fs::rename(&tmp, path).map_err(|e| Error::io("rename", path, e))?;
     sync_dir(path)
 }
 
 /// fsyncs the directory holding `path`, so a rename or unlink in it is durable.
 pub fn sync_dir(path: &Path) -> Result<(), Error> {
     if let Some(dir) = path.parent() {
-        let d = File::open(dir).map_err(|e| io_err("open", dir, e))?;
-        d.sync_all().map_err(|e| io_err("fsync", dir, e))?;
+        let d = File::open(dir).map_err(|e| Error::io("open", dir, e))?;
+        d.sync_all().map_err(|e| Error::io("fsync", dir, e))?;
     }
     Ok(())
 }
@@ -70,7 +70,7 @@ pub fn read(path: &Path) -> Result<Option<Record>, Error> {
     let text = match std::fs::read_to_string(path) {
         Ok(t) => t,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(io_err("read", path, e)),
+        Err(e) => return Err(Error::io("read", path, e)),
     };
     let mut rec = Record::new();
     for line in text.lines() {
@@ -86,7 +86,7 @@ pub fn remove(path: &Path) -> Result<(), Error> {
     match std::fs::remove_file(path) {
         Ok(()) => sync_dir(path),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-        Err(e) => Err(io_err("unlink", path, e)),
+        Err(e) => Err(Error::io("unlink", path, e)),
     }
 }
 

@@ -81,11 +81,7 @@ pub struct Local {
 
 fn random_hex() -> Result<String, Error> {
     let mut buf = [0u8; 8];
-    // SAFETY: getrandom writes at most buf.len() bytes into the valid buffer.
-    let n = unsafe { libc::getrandom(buf.as_mut_ptr().cast(), buf.len(), 0) };
-    if n != buf.len() as isize {
-        return Err(Error::internal("getrandom failed"));
-    }
+    crate::sys::random_bytes(&mut buf)?;
     Ok(buf.iter().map(|b| format!("{b:02x}")).collect())
 }
 
@@ -94,21 +90,17 @@ fn now() -> (i64, i32) {
     (d.as_secs() as i64, d.subsec_nanos() as i32)
 }
 
-fn io(op: &str, path: &Path, e: std::io::Error) -> Error {
-    Error::Sys { op: op.to_string(), path: path.display().to_string(), errno: e.raw_os_error().unwrap_or(libc::EIO) }
-}
-
 /// Copies `src` to a new `dst`: a reflink when the filesystem supports it, else a
 /// sparse copy that writes only the data regions (holes and zero blocks stay holes).
 pub fn copy_file(src: &Path, dst: &Path) -> Result<(), Error> {
-    let s = File::open(src).map_err(|e| io("open", src, e))?;
-    let d = OpenOptions::new().write(true).create_new(true).open(dst).map_err(|e| io("create", dst, e))?;
-    let len = s.metadata().map_err(|e| io("stat", src, e))?.len();
+    let s = File::open(src).map_err(|e| Error::io("open", src, e))?;
+    let d = OpenOptions::new().write(true).create_new(true).open(dst).map_err(|e| Error::io("create", dst, e))?;
+    let len = s.metadata().map_err(|e| Error::io("stat", src, e))?.len();
     // SAFETY: FICLONE takes the source fd as its argument; both fds are open.
     if unsafe { ficlone(d.as_raw_fd(), s.as_raw_fd() as _) }.is_ok() {
-        return d.sync_all().map_err(|e| io("fsync", dst, e));
+        return d.sync_all().map_err(|e| Error::io("fsync", dst, e));
     }
-    d.set_len(len).map_err(|e| io("truncate", dst, e))?;
+    d.set_len(len).map_err(|e| Error::io("truncate", dst, e))?;
     let mut buf = vec![0u8; MIB as usize];
     let mut off: i64 = 0;
     use std::os::unix::fs::FileExt;
@@ -122,15 +114,15 @@ pub fn copy_file(src: &Path, dst: &Path) -> Result<(), Error> {
         let mut pos = data;
         while pos < hole {
             let n = ((hole - pos) as usize).min(buf.len());
-            s.read_exact_at(&mut buf[..n], pos as u64).map_err(|e| io("read", src, e))?;
+            s.read_exact_at(&mut buf[..n], pos as u64).map_err(|e| Error::io("read", src, e))?;
             if buf[..n].iter().any(|b| *b != 0) {
-                d.write_all_at(&buf[..n], pos as u64).map_err(|e| io("write", dst, e))?;
+                d.write_all_at(&buf[..n], pos as u64).map_err(|e| Error::io("write", dst, e))?;
             }
             pos += n as i64;
         }
         off = hole;
     }
-    d.sync_all().map_err(|e| io("fsync", dst, e))
+    d.sync_all().map_err(|e| Error::io("fsync", dst, e))
 }
 
 impl Local {
@@ -212,7 +204,7 @@ impl Local {
         let img = self.dir(kind).join(format!("{}.img", item.id));
         let tmp = self.dir(kind).join(format!("{}.img.tmp", item.id));
         let _ = std::fs::remove_file(&tmp);
-        let result = fill(&tmp).and_then(|()| std::fs::rename(&tmp, &img).map_err(|e| io("rename", &img, e)));
+        let result = fill(&tmp).and_then(|()| std::fs::rename(&tmp, &img).map_err(|e| Error::io("rename", &img, e)));
         if let Err(e) = result {
             let _ = std::fs::remove_file(&tmp);
             return Err(e);
@@ -242,24 +234,24 @@ impl Local {
         match std::fs::remove_file(&img) {
             Ok(()) => Ok(()),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-            Err(e) => Err(io("unlink", &img, e)),
+            Err(e) => Err(Error::io("unlink", &img, e)),
         }
     }
 }
 
 /// A new empty sparse file of `size` bytes.
 fn create_sparse(path: &Path, size: u64) -> Result<(), Error> {
-    let f = OpenOptions::new().write(true).create_new(true).open(path).map_err(|e| io("create", path, e))?;
-    f.set_len(size).map_err(|e| io("truncate", path, e))?;
-    f.sync_all().map_err(|e| io("fsync", path, e))
+    let f = OpenOptions::new().write(true).create_new(true).open(path).map_err(|e| Error::io("create", path, e))?;
+    f.set_len(size).map_err(|e| Error::io("truncate", path, e))?;
+    f.sync_all().map_err(|e| Error::io("fsync", path, e))
 }
 
 /// Grows `path` to `size` (never shrinks).
 fn grow_file(path: &Path, size: u64) -> Result<(), Error> {
-    let f = OpenOptions::new().write(true).open(path).map_err(|e| io("open", path, e))?;
-    if f.metadata().map_err(|e| io("stat", path, e))?.len() < size {
-        f.set_len(size).map_err(|e| io("truncate", path, e))?;
-        f.sync_all().map_err(|e| io("fsync", path, e))?;
+    let f = OpenOptions::new().write(true).open(path).map_err(|e| Error::io("open", path, e))?;
+    if f.metadata().map_err(|e| Error::io("stat", path, e))?.len() < size {
+        f.set_len(size).map_err(|e| Error::io("truncate", path, e))?;
+        f.sync_all().map_err(|e| Error::io("fsync", path, e))?;
     }
     Ok(())
 }

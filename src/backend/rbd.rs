@@ -59,11 +59,7 @@ fn format_uuid(mut b: [u8; 16]) -> String {
 
 fn new_uuid() -> Result<String, Error> {
     let mut b = [0u8; 16];
-    // SAFETY: getrandom writes at most b.len() bytes into the valid buffer.
-    let n = unsafe { libc::getrandom(b.as_mut_ptr().cast(), b.len(), 0) };
-    if n != b.len() as isize {
-        return Err(Error::internal("getrandom failed"));
-    }
+    crate::sys::random_bytes(&mut b)?;
     Ok(format_uuid(b))
 }
 

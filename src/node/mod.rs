@@ -115,13 +115,12 @@ impl NodeOps {
     /// Where else `dev` is in use: filesystem mounts of it, and bind mounts of its
     /// device node (block publishes), other than at `except`.
     fn users(&self, dev: DevId, device: &Path, except: Option<&Path>) -> Result<Vec<PathBuf>, Error> {
-        let node_root = device.file_name().map(|n| format!("/{}", n.to_string_lossy()));
         Ok(self
             .sys
             .mountinfo()?
             .into_iter()
             .filter(|e| Some(e.mount_point.as_path()) != except)
-            .filter(|e| e.dev == dev || (e.fs_type == "devtmpfs" && Some(&e.root) == node_root.as_ref()))
+            .filter(|e| e.uses(dev, device))
             .map(|e| e.mount_point)
             .collect())
     }

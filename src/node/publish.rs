@@ -70,12 +70,7 @@ impl NodeOps {
             }
         };
         if let Some(m) = mountinfo::mount_at(&table, &req.target) {
-            let same = if req.block {
-                m.fs_type == "devtmpfs"
-                    && device.file_name().is_some_and(|n| m.root == format!("/{}", n.to_string_lossy()))
-            } else {
-                m.dev == dev
-            };
+            let same = if req.block { m.is_node_bind_of(&device) } else { m.dev == dev };
             if same && m.read_only() == req.read_only {
                 return Ok(());
             }
@@ -122,9 +117,7 @@ impl NodeOps {
         let device = self.read_stash(volume_id)?.and_then(|s| s.get("device").map(PathBuf::from));
         if let (Some(device), Some(m)) = (&device, mountinfo::mount_at(&self.sys.mountinfo()?, target)) {
             if let Some(dev) = self.sys.block_dev(device)? {
-                let node_root = device.file_name().map(|n| format!("/{}", n.to_string_lossy()));
-                let ours = m.dev == dev || (m.fs_type == "devtmpfs" && Some(&m.root) == node_root.as_ref());
-                if !ours {
+                if !m.uses(dev, device) {
                     return Err(Error::FailedPrecondition(format!(
                         "target path {} is a mount of {}, not of volume {volume_id}",
                         target.display(),

@@ -15,6 +15,17 @@ use nix::mount::MsFlags;
 
 use crate::error::Error;
 
+/// Fills `buf` from the kernel's random source (getrandom(2): no /dev/urandom needed,
+/// so it works in an empty chroot).
+pub fn random_bytes(buf: &mut [u8]) -> Result<(), Error> {
+    // SAFETY: getrandom writes at most buf.len() bytes into the valid buffer.
+    let n = unsafe { libc::getrandom(buf.as_mut_ptr().cast(), buf.len(), 0) };
+    if n != buf.len() as isize {
+        return Err(Error::internal("getrandom failed"));
+    }
+    Ok(())
+}
+
 /// Filesystems the node formats, mounts and grows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FsKind {

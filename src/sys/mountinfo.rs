@@ -21,6 +21,19 @@ impl MountEntry {
     pub fn read_only(&self) -> bool {
         self.options.split(',').any(|o| o == "ro")
     }
+
+    /// A bind mount of the device node `device` itself (a block publish): it shows as
+    /// devtmpfs with the node's name as its root.
+    pub fn is_node_bind_of(&self, device: &Path) -> bool {
+        self.fs_type == "devtmpfs"
+            && device.file_name().is_some_and(|n| self.root == format!("/{}", n.to_string_lossy()))
+    }
+
+    /// Any use of the block device `dev` at `device`: a filesystem mounted from it or a
+    /// bind of its node.
+    pub fn uses(&self, dev: DevId, device: &Path) -> bool {
+        self.dev == dev || self.is_node_bind_of(device)
+    }
 }
 
 /// Undoes the kernel's octal escapes (\040 for space, \011, \012, \134).
@@ -95,5 +108,9 @@ bad line
         assert!(!t[2].read_only());
         assert_eq!(mount_at(&t, Path::new("/var/lib/k/pods/a")).map(|e| e.dev.minor), Some(3));
         assert!(mount_at(&t, Path::new("/var/lib/k")).is_none());
+        assert!(t[3].is_node_bind_of(Path::new("/dev/loop4")));
+        assert!(!t[3].is_node_bind_of(Path::new("/dev/loop3")));
+        assert!(t[2].uses(DevId { major: 7, minor: 3 }, Path::new("/dev/loop3")));
+        assert!(!t[2].uses(DevId { major: 7, minor: 4 }, Path::new("/dev/loop4")));
     }
 }

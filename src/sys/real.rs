@@ -83,17 +83,13 @@ pub struct LoopConfig {
     reserved: [u64; 8],
 }
 
-fn io_errno(e: &std::io::Error) -> Errno {
-    Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO))
-}
-
 fn open(path: &Path, write: bool) -> Result<File, Error> {
     OpenOptions::new()
         .read(true)
         .write(write)
         .custom_flags(libc::O_CLOEXEC)
         .open(path)
-        .map_err(|e| Error::sys("open", path.display(), io_errno(&e)))
+        .map_err(|e| Error::io("open", path, e))
 }
 
 pub struct RealSys;
@@ -101,7 +97,7 @@ pub struct RealSys;
 impl Sys for RealSys {
     fn mountinfo(&self) -> Result<Vec<MountEntry>, Error> {
         let text = std::fs::read_to_string("/proc/self/mountinfo")
-            .map_err(|e| Error::sys("read", "/proc/self/mountinfo", io_errno(&e)))?;
+            .map_err(|e| Error::io("read", Path::new("/proc/self/mountinfo"), e))?;
         Ok(mountinfo::parse(&text))
     }
 
@@ -129,7 +125,7 @@ impl Sys for RealSys {
             }
             Ok(_) => Ok(None),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(Error::sys("stat", dev.display(), io_errno(&e))),
+            Err(e) => Err(Error::io("stat", dev, e)),
         }
     }
 
@@ -144,7 +140,7 @@ impl Sys for RealSys {
     fn read_head(&self, dev: &Path, len: usize) -> Result<Vec<u8>, Error> {
         let f = open(dev, false)?;
         let mut buf = Vec::with_capacity(len);
-        f.take(len as u64).read_to_end(&mut buf).map_err(|e| Error::sys("read", dev.display(), io_errno(&e)))?;
+        f.take(len as u64).read_to_end(&mut buf).map_err(|e| Error::io("read", dev, e))?;
         Ok(buf)
     }
 
@@ -249,7 +245,7 @@ impl Sys for RealSys {
     fn loop_find(&self, file: &Path) -> Result<Option<PathBuf>, Error> {
         let entries = match std::fs::read_dir("/sys/block") {
             Ok(e) => e,
-            Err(e) => return Err(Error::sys("readdir", "/sys/block", io_errno(&e))),
+            Err(e) => return Err(Error::io("readdir", Path::new("/sys/block"), e)),
         };
         let want = std::fs::canonicalize(file).unwrap_or_else(|_| file.to_path_buf());
         for entry in entries.flatten() {
