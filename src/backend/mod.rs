@@ -143,7 +143,7 @@ pub fn open(opts: &ServeOptions, sys: Arc<dyn Sys>) -> Result<Backend, String> {
             let config = opts.config.clone();
             let controller: Option<Arc<dyn ControllerOps>> = if opts.mode.has_controller() {
                 let cli = crate::ceph::Cli::new(Arc::new(crate::exec::RealRunner), &opts.data_dir.join("keys"))?;
-                Some(Arc::new(rbd::Rbd { ctl: Arc::new(rbd::RbdController::new(config.clone(), cli)) }))
+                Some(Arc::new(rbd::RbdController::new(config.clone(), cli)))
             } else {
                 None
             };

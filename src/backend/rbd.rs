@@ -10,7 +10,6 @@
 
 use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::Arc;
 
 use parking_lot::Mutex;
 
@@ -484,19 +483,17 @@ impl RbdController {
 }
 
 /// The controller as the RPC layer sees it.
-pub struct Rbd {
-    pub ctl: Arc<RbdController>,
-}
-
-impl ControllerOps for Rbd {
+/// The RPC layer's view. The inherent methods of the same names (in rbd_snap.rs) take
+/// precedence, so the snapshot calls below are not recursive.
+impl ControllerOps for RbdController {
     fn create_volume(&self, p: &CreateParams) -> Result<VolumeInfo, Error> {
-        self.ctl.create(p)
+        self.create(p)
     }
     fn delete_volume(&self, id: &str, secrets: &Secrets) -> Result<(), Error> {
-        self.ctl.delete(id, secrets)
+        self.delete(id, secrets)
     }
     fn get_volume(&self, id: &str, secrets: &Secrets) -> Result<Option<VolumeInfo>, Error> {
-        Ok(self.ctl.exists(id, secrets)?.then(|| VolumeInfo {
+        Ok(self.exists(id, secrets)?.then(|| VolumeInfo {
             id: id.to_string(),
             size: 0,
             context: HashMap::new(),
@@ -504,13 +501,13 @@ impl ControllerOps for Rbd {
         }))
     }
     fn expand_volume(&self, id: &str, required: u64, limit: u64, secrets: &Secrets) -> Result<u64, Error> {
-        self.ctl.expand(id, required, limit, secrets)
+        self.expand(id, required, limit, secrets)
     }
     fn create_snapshot(&self, source: &str, name: &str, secrets: &Secrets) -> Result<SnapshotInfo, Error> {
-        self.ctl.create_snapshot(source, name, secrets)
+        RbdController::create_snapshot(self, source, name, secrets)
     }
     fn delete_snapshot(&self, id: &str, secrets: &Secrets) -> Result<(), Error> {
-        self.ctl.delete_snapshot(id, secrets)
+        RbdController::delete_snapshot(self, id, secrets)
     }
     fn list_volumes(&self) -> Result<Vec<VolumeInfo>, Error> {
         Err(Error::Unimplemented("ListVolumes is not offered by the rbd backend".into()))
