@@ -22,11 +22,17 @@ cargo test --release --locked 2>&1 | tee "$CARGO_TARGET_DIR/unit-tests.log"
 
 echo "== shell tests"
 passed=0 failed=0 failed_names=()
+run() {
+  echo "-- $*"
+  if env "$@"; then passed=$((passed + 1)); else failed=$((failed + 1)); failed_names+=("$*"); fi
+}
 for t in tests/*.sh; do
   [ "$(basename "$t")" = lib.sh ] && continue
-  echo "-- $t"
-  if bash "$t"; then passed=$((passed + 1)); else failed=$((failed + 1)); failed_names+=("$t"); fi
+  run bash "$t"
 done
+# The controller again, reaching Ceph through the rbd/rados commands (the static
+# build's way) instead of librados.
+run RBD_CSI_CEPH_CLIENT=cli bash tests/rbd_controller.sh
 echo
 [ $failed -gt 0 ] && echo "failed: ${failed_names[*]}"
 echo "shell: $passed passed, $failed failed"

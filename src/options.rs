@@ -70,6 +70,8 @@ pub struct ServeOptions {
     pub shutdown_grace: Duration,
     /// rbd backend, node: "rbd", "sysfs" or "auto".
     pub mapper: String,
+    /// rbd backend, controller: "librados", "cli" or "auto".
+    pub ceph_client: String,
 }
 
 pub const DEFAULT_ENDPOINT: &str = "unix:///run/rbd-csi/csi.sock";
@@ -100,6 +102,12 @@ fn serve_options() -> Options {
         "mapper",
         "rbd backend, node: how to map images: rbd, sysfs or auto (default auto: rbd if on PATH)",
         "M",
+    );
+    o.optopt(
+        "",
+        "ceph-client",
+        "rbd backend, controller: librados (in process), cli (rbd/rados commands) or auto (default: librados if it loads)",
+        "C",
     );
     o.optflag("h", "help", "print this help");
     o
@@ -183,6 +191,10 @@ pub fn parse_serve(args: &[String]) -> Result<Option<ServeOptions>, String> {
             m if ["rbd", "sysfs", "auto"].contains(&m.as_str()) => m,
             other => return Err(format!("--mapper must be rbd, sysfs or auto, not {other:?}")),
         },
+        ceph_client: match m.opt_str("ceph-client").unwrap_or_else(|| "auto".to_string()) {
+            c if ["librados", "cli", "auto"].contains(&c.as_str()) => c,
+            other => return Err(format!("--ceph-client must be librados, cli or auto, not {other:?}")),
+        },
     }))
 }
 
@@ -223,6 +235,7 @@ mod tests {
             (vec!["--max-queued", "x"], "--max-queued"),
             (vec!["--log-level", "loud"], "--log-level"),
             (vec!["--allowed-path-prefix", "rel"], "--allowed-path-prefix"),
+            (vec!["--ceph-client", "python"], "--ceph-client"),
             (vec!["stray"], "unexpected"),
         ] {
             let err = parse_serve(&args(&bad)).unwrap_err();

@@ -4,6 +4,7 @@
 # create/delete/expand with idempotency and crash injection, ceph-csi's journal and
 # volume ids (and volumes made the way ceph-csi makes them), 50 identical concurrent
 # creates, bad parameters, a wrong key, and the key never in logs or argv.
+# RBD_CSI_CEPH_CLIENT=librados (default) or cli picks how the driver reaches Ceph.
 . "$(dirname "$0")/lib.sh"
 here=$(cd "$(dirname "$0")" && pwd)
 CLUSTER=$here/../scripts/ceph-cluster.sh
@@ -29,7 +30,10 @@ WATCHER=$!
 on_exit "kill $WATCHER 2>/dev/null"
 
 EP=$T/ctl.sock
-start_server "$T/server.log" --endpoint "$EP" --mode controller --backend rbd --config "$T/config.json" --data-dir "$T/data" --log-level debug
+CEPH_CLIENT=${RBD_CSI_CEPH_CLIENT:-librados}
+SERVE=(--endpoint "$EP" --mode controller --backend rbd --config "$T/config.json" --data-dir "$T/data" --ceph-client "$CEPH_CLIENT")
+start_server "$T/server.log" "${SERVE[@]}" --log-level debug
+check "the driver reaches Ceph through $CEPH_CLIENT" grep -q "controller: Ceph through $CEPH_CLIENT" "$T/server.log"
 P=(--param "clusterID=$CEPH_FSID" --param pool=rbd --secrets-file "$T/secrets" --fs-type ext4)
 create() { csi "$EP" CreateVolume --name "$1" --required-bytes "${2:-1G}" "${P[@]}" "${@:3}"; }
 vid() { json_get "$1" 'j["volume"]["volume_id"]'; }
@@ -100,6 +104,18 @@ check "snapshot: id in ceph-csi format" grep -Eqx "0001-0024-$CEPH_FSID-00000000
 check "snapshot: twice, same id" [ "$(json_get "$(csi "$EP" CreateSnapshot --name snap-1 --source-volume-id "$A" --secrets-file "$T/secrets")" 'j["snapshot"]["snapshot_id"]')" = "$S" ]
 check "snapshot journal: csi.snapname" [ "$(admin rados -p rbd getomapval "csi.snap.$SU" csi.snapname -)" = snap-1 ]
 SNAPSUM=$(export_sum "rbd/csi-vol-$AU@csi-snap-$SU")
+snapshots() { json_get "$(csi "$EP" ListSnapshots --secrets-file "$T/secrets" "$@")" '[(e["snapshot"]["snapshot_id"], e["snapshot"]["source_volume_id"], e["snapshot"]["size_bytes"]) for e in j.get("entries", [])]'; }
+check "ListSnapshots by id: the snapshot, its source and size" [ "$(snapshots --snapshot-id "$S")" = "[('$S', '$A', 67108864)]" ]
+check "ListSnapshots by source volume" [ "$(snapshots --source-volume-id "$A")" = "[('$S', '$A', 67108864)]" ]
+B=$(vid "$(csi "$EP" CreateVolume --name snap-src-2 --required-bytes 32M --param "clusterID=$CEPH_FSID" --param pool=rbd2 --secrets-file "$T/secrets" --fs-type ext4)")
+S2=$(json_get "$(csi "$EP" CreateSnapshot --name snap-2 --source-volume-id "$B" --secrets-file "$T/secrets")" 'j["snapshot"]["snapshot_id"]')
+check "ListSnapshots of everything: both pools' snapshots, sorted by id" [ "$(snapshots)" = "$(python3 -c 'import sys; print(sorted([(sys.argv[1], sys.argv[2], 67108864), (sys.argv[3], sys.argv[4], 33554432)]))' "$S" "$A" "$S2" "$B")" ]
+out=$(csi "$EP" ListSnapshots --secrets-file "$T/secrets" --max-entries 1)
+check "ListSnapshots pages: one entry and a next token" [ "$(json_get "$out" '(len(j["entries"]), j["next_token"] != "")')" = "(1, True)" ]
+check "ListSnapshots of an unknown id: empty" [ "$(snapshots --snapshot-id "${S%-*}-000000000000")" = "[]" ]
+check "ListSnapshots without secrets: INVALID_ARGUMENT" expect_code 3 csi "$EP" ListSnapshots
+csi_ok "$EP" DeleteSnapshot --snapshot-id "$S2" --secrets-file "$T/secrets"
+csi_ok "$EP" DeleteVolume --volume-id "$B" --secrets-file "$T/secrets"
 admin rbd bench --io-type write --io-pattern rand --io-size 64K --io-total 16M "rbd/csi-vol-$AU" >/dev/null
 check "source changed after the snapshot" [ "$(export_sum "rbd/csi-vol-$AU")" != "$SNAPSUM" ]
 R=$(vid "$(create restore-1 64M --from-snapshot "$S")"); RU=${R: -36}
@@ -113,9 +129,11 @@ check "clone: no temporary snapshot left on the source" [ "$(admin rbd snap ls -
 check "delete the parent while its snapshot lives: OK" csi_ok "$EP" DeleteVolume --volume-id "$A" --secrets-file "$T/secrets"
 check "the parent went to the trash (its snapshot stays restorable)" [ "$(admin rbd trash ls rbd | wc -l)" = 1 ]
 check "restore and clone still readable" [ "$(export_sum "rbd/csi-vol-$RU")" = "$SNAPSUM" ]
+check "ListSnapshots finds a snapshot whose source is in the trash" [ "$(snapshots --snapshot-id "$S")" = "[('$S', '$A', 67108864)]" ]
 check "delete the snapshot" csi_ok "$EP" DeleteSnapshot --snapshot-id "$S" --secrets-file "$T/secrets"
 check "delete the snapshot again" csi_ok "$EP" DeleteSnapshot --snapshot-id "$S" --secrets-file "$T/secrets"
 check "the trashed parent went with its last snapshot" [ -z "$(admin rbd trash ls rbd)" ]
+check "ListSnapshots after delete: empty" [ "$(snapshots --snapshot-id "$S")" = "[]" ]
 check "snapshot journal gone" [ "$(admin rados -p rbd ls | grep -c '^csi\.snap\.[0-9a-f]' || true)" = 0 ]
 for v in "$R" "$C"; do csi_ok "$EP" DeleteVolume --volume-id "$v" --secrets-file "$T/secrets"; done
 check "after snapshots: no image, journal or uuid object left" [ "$(images) $(journal_keys) $(uuid_objects)" = "0 0 0" ]
@@ -136,11 +154,11 @@ check "bad requests created nothing" [ "$(images) $(journal_keys) $(uuid_objects
 # Crash between any two steps of create and delete: the retry converges, delete leaves nothing.
 stop_server "$SERVER_PID"
 for fp in create-after-uuid-object create-after-name-key create-after-image; do
-  RBD_CSI_FAILPOINT=$fp start_server "$T/fp.log" --endpoint "$EP" --mode controller --backend rbd --config "$T/config.json" --data-dir "$T/data"
+  RBD_CSI_FAILPOINT=$fp start_server "$T/fp.log" "${SERVE[@]}"
   create "crash-$fp" >/dev/null 2>&1 || true
   wait "$SERVER_PID" 2>/dev/null || true
   check "$fp: the driver died there" grep -q "failpoint $fp: aborting" "$T/fp.log"
-  start_server "$T/server2.log" --endpoint "$EP" --mode controller --backend rbd --config "$T/config.json" --data-dir "$T/data"
+  start_server "$T/server2.log" "${SERVE[@]}"
   out=$(create "crash-$fp")
   check "$fp: retry succeeds with one image" [ "$(images)" = 1 ]
   u=$(vid "$out"); u=${u: -36}
@@ -149,11 +167,11 @@ for fp in create-after-uuid-object create-after-name-key create-after-image; do
   check "$fp: no image, journal or uuid object left" [ "$(images) $(journal_keys) $(uuid_objects)" = "0 0 0" ]
   stop_server "$SERVER_PID"
 done
-RBD_CSI_FAILPOINT=delete-after-image start_server "$T/fp.log" --endpoint "$EP" --mode controller --backend rbd --config "$T/config.json" --data-dir "$T/data"
+RBD_CSI_FAILPOINT=delete-after-image start_server "$T/fp.log" "${SERVE[@]}"
 V=$(vid "$(create crash-delete)")
 csi "$EP" DeleteVolume --volume-id "$V" --secrets-file "$T/secrets" >/dev/null 2>&1 || true
 wait "$SERVER_PID" 2>/dev/null || true
-start_server "$T/server3.log" --endpoint "$EP" --mode controller --backend rbd --config "$T/config.json" --data-dir "$T/data"
+start_server "$T/server3.log" "${SERVE[@]}"
 check "delete-after-image: retry succeeds" csi_ok "$EP" DeleteVolume --volume-id "$V" --secrets-file "$T/secrets"
 check "delete-after-image: nothing left" [ "$(images) $(journal_keys) $(uuid_objects)" = "0 0 0" ]
 
@@ -175,5 +193,5 @@ stop_server "$SERVER_PID"
 kill "$WATCHER" 2>/dev/null; wait "$WATCHER" 2>/dev/null || true
 check "the key never appeared on any process's command line" [ ! -e "$T/argv-leak" ]
 check "the key never appeared in the driver's logs (debug level)" bash -c "! cat '$T'/*.log | grep -qFf '$T/keypat'"
-check "no keyfile left behind" [ -z "$(find "$T/data/keys" -type f)" ]
+check "no keyfile left behind" [ -z "$(find "$T/data" -type f -path "*/keys/*" 2>/dev/null)" ]
 finish

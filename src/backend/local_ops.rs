@@ -192,7 +192,7 @@ impl ControllerOps for Local {
         Ok(v)
     }
 
-    fn list_snapshots(&self) -> Result<Vec<SnapshotInfo>, Error> {
+    fn list_snapshots(&self, _id: &str, _source: &str, _secrets: &Secrets) -> Result<Vec<SnapshotInfo>, Error> {
         let mut v: Vec<SnapshotInfo> = self.index.lock().snapshots.values().map(snapshot_info).collect();
         v.sort_by(|a, b| a.id.cmp(&b.id));
         Ok(v)

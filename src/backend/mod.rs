@@ -92,7 +92,14 @@ pub trait ControllerOps: Send + Sync {
     fn create_snapshot(&self, source_volume: &str, name: &str, secrets: &Secrets) -> Result<SnapshotInfo, Error>;
     fn delete_snapshot(&self, id: &str, secrets: &Secrets) -> Result<(), Error>;
     fn list_volumes(&self) -> Result<Vec<VolumeInfo>, Error>;
-    fn list_snapshots(&self) -> Result<Vec<SnapshotInfo>, Error>;
+    /// Snapshots, narrowed (when not empty) to one id or one source volume; the RPC
+    /// layer filters again, so a backend may return more.
+    fn list_snapshots(
+        &self,
+        snapshot_id: &str,
+        source_volume: &str,
+        secrets: &Secrets,
+    ) -> Result<Vec<SnapshotInfo>, Error>;
     /// Bytes available for new volumes.
     fn capacity(&self) -> Result<u64, Error>;
 }
@@ -142,8 +149,8 @@ pub fn open(opts: &ServeOptions, sys: Arc<dyn Sys>) -> Result<Backend, String> {
         BackendKind::Rbd => {
             let config = opts.config.clone();
             let controller: Option<Arc<dyn ControllerOps>> = if opts.mode.has_controller() {
-                let cli = crate::ceph::Cli::new(Arc::new(crate::exec::RealRunner), &opts.data_dir.join("keys"))?;
-                Some(Arc::new(rbd::RbdController::new(config.clone(), cli)))
+                let ceph = crate::ceph::client(&opts.ceph_client, &opts.data_dir.join("keys"))?;
+                Some(Arc::new(rbd::RbdController::new(config.clone(), ceph)))
             } else {
                 None
             };

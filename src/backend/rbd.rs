@@ -11,16 +11,14 @@
 use std::collections::HashMap;
 use std::path::PathBuf;
 
-use parking_lot::Mutex;
+use std::sync::Arc;
 
-use super::{ControllerOps, CreateParams, Secrets, SnapshotInfo, Source, VolumeInfo};
-use crate::ceph::{find_cluster, last_error_line, rbd_error, Cli, ClusterConfig, Credentials};
+use super::{size_for, ControllerOps, CreateParams, Secrets, SnapshotInfo, Source, VolumeInfo};
+use crate::ceph::rados::{feature_bits, Rados, Removal, Target, FEATURE_BITS};
+use crate::ceph::{find_cluster, ClusterConfig, Credentials};
 use crate::error::Error;
-use crate::jsonparse::{self, Json};
 
-const MIB: u64 = 1 << 20;
 const DEFAULT_SIZE: u64 = 1 << 30;
-const FEATURES: &[&str] = &["layering", "exclusive-lock", "object-map", "fast-diff", "deep-flatten", "journaling"];
 const VOLUMES_DIR: &str = "csi.volumes.default";
 
 /// A ceph-csi v1 volume id: `0001-<len(cluster) hex4>-<cluster>-<pool id hex16>-<uuid>`.
@@ -87,130 +85,32 @@ struct Place {
 }
 
 impl Place {
-    fn image_spec(&self, image: &str) -> String {
-        if self.namespace.is_empty() {
-            format!("{}/{image}", self.pool)
-        } else {
-            format!("{}/{}/{image}", self.pool, self.namespace)
-        }
+    fn images<'a>(&'a self, creds: &'a Credentials) -> Target<'a> {
+        Target { cluster: &self.cluster, creds, pool: &self.pool, namespace: &self.namespace }
+    }
+
+    fn journal<'a>(&'a self, creds: &'a Credentials) -> Target<'a> {
+        Target { cluster: &self.cluster, creds, pool: &self.journal_pool, namespace: &self.namespace }
     }
 }
 
 pub struct RbdController {
     config: PathBuf,
-    cli: Cli,
-    /// (cluster, pool name) → pool id, and back.
-    pools: Mutex<HashMap<String, Vec<(String, u64)>>>,
+    ceph: Arc<dyn Rados>,
 }
 
 impl RbdController {
-    pub fn new(config: PathBuf, cli: Cli) -> RbdController {
-        RbdController { config, cli, pools: Mutex::new(HashMap::new()) }
+    pub fn new(config: PathBuf, ceph: Arc<dyn Rados>) -> RbdController {
+        RbdController { config, ceph }
     }
 
     pub fn cluster(&self, cluster_id: &str) -> Result<ClusterConfig, Error> {
         find_cluster(&self.config, cluster_id)
     }
 
-    fn rados(
-        &self,
-        p: &Place,
-        creds: &Credentials,
-        args: &[&str],
-        stdin: Option<Vec<u8>>,
-    ) -> Result<crate::exec::Output, Error> {
-        let mut all: Vec<&str> = vec!["-p", &p.journal_pool];
-        if !p.namespace.is_empty() {
-            all.extend(["-N", p.namespace.as_str()]);
-        }
-        all.extend(args);
-        self.cli.run("rados", &p.cluster, creds, &all, stdin)
-    }
-
-    fn rbd(&self, p: &Place, creds: &Credentials, args: &[&str]) -> Result<crate::exec::Output, Error> {
-        self.cli.run("rbd", &p.cluster, creds, args, None)
-    }
-
-    /// Pool name ↔ id for a cluster, cached after one `rados df`.
-    fn pool_table(
-        &self,
-        cluster: &ClusterConfig,
-        creds: &Credentials,
-        refresh: bool,
-    ) -> Result<Vec<(String, u64)>, Error> {
-        if !refresh {
-            if let Some(t) = self.pools.lock().get(&cluster.cluster_id) {
-                return Ok(t.clone());
-            }
-        }
-        let out = self.cli.run("rados", cluster, creds, &["df", "--format", "json"], None)?;
-        if out.status != 0 {
-            return Err(rados_error("list pools", &out));
-        }
-        let j = jsonparse::parse(&out.stdout).map_err(|e| Error::Internal(format!("rados df: {e}")))?;
-        let table: Vec<(String, u64)> = j
-            .get("pools")
-            .and_then(Json::as_array)
-            .unwrap_or(&[])
-            .iter()
-            .filter_map(|p| Some((p.str_at("name").to_string(), p.get("id")?.as_u64()?)))
-            .collect();
-        self.pools.lock().insert(cluster.cluster_id.clone(), table.clone());
-        Ok(table)
-    }
-
-    fn pool_id(&self, cluster: &ClusterConfig, creds: &Credentials, pool: &str) -> Result<u64, Error> {
-        for refresh in [false, true] {
-            if let Some((_, id)) = self.pool_table(cluster, creds, refresh)?.iter().find(|(n, _)| n == pool) {
-                return Ok(*id);
-            }
-        }
-        Err(Error::NotFound(format!("pool {pool:?} does not exist in cluster {}", cluster.cluster_id)))
-    }
-
-    fn pool_name(&self, cluster: &ClusterConfig, creds: &Credentials, id: u64) -> Result<Option<String>, Error> {
-        for refresh in [false, true] {
-            if let Some((n, _)) = self.pool_table(cluster, creds, refresh)?.iter().find(|(_, i)| *i == id) {
-                return Ok(Some(n.clone()));
-            }
-        }
-        Ok(None)
-    }
-
-    /// An omap value, or None when the object or key does not exist.
-    fn get_omap(&self, p: &Place, creds: &Credentials, object: &str, key: &str) -> Result<Option<String>, Error> {
-        let out = self.rados(p, creds, &["getomapval", object, key, "-"], None)?;
-        if out.status == 0 {
-            return Ok(Some(out.stdout));
-        }
-        // A missing object: "(2) No such file or directory" on stderr; a missing key in
-        // an existing object: "No such key: …" on stdout. Both exit 1.
-        if out.stderr.contains("No such file or directory") || out.stdout.starts_with("No such key") {
-            return Ok(None);
-        }
-        Err(rados_error(&format!("read {object}/{key}"), &out))
-    }
-
-    fn set_omap(&self, p: &Place, creds: &Credentials, object: &str, key: &str, value: &str) -> Result<(), Error> {
-        let out = self.rados(p, creds, &["setomapval", object, key], Some(value.as_bytes().to_vec()))?;
-        if out.status != 0 {
-            return Err(rados_error(&format!("write {object}/{key}"), &out));
-        }
-        Ok(())
-    }
-
-    /// `rbd info` of an image: (size, id), or None when it does not exist.
-    fn image_info(&self, p: &Place, creds: &Credentials, image: &str) -> Result<Option<(u64, String)>, Error> {
-        let spec = p.image_spec(image);
-        let out = self.rbd(p, creds, &["info", "--format", "json", &spec])?;
-        match out.status {
-            0 => {
-                let j = jsonparse::parse(&out.stdout).map_err(|e| Error::Internal(format!("rbd info {spec}: {e}")))?;
-                Ok(Some((j.get("size").and_then(Json::as_u64).unwrap_or(0), j.str_at("id").to_string())))
-            }
-            2 => Ok(None),
-            _ => Err(rbd_error(&format!("rbd info {spec}"), &out)),
-        }
+    /// One omap value, or None when the object or key does not exist.
+    fn omap_value(&self, t: &Target, object: &str, key: &str) -> Result<Option<String>, Error> {
+        Ok(self.ceph.omap_get(t, object, &[key])?.pop().flatten())
     }
 
     fn place_for_create(&self, params: &HashMap<String, String>) -> Result<(Place, String, Option<String>), Error> {
@@ -223,15 +123,11 @@ impl RbdController {
             return Err(Error::invalid("parameter pool is required"));
         }
         let features = params.get("imageFeatures").cloned().unwrap_or_else(|| "layering".to_string());
-        for f in features.split(',').map(str::trim) {
-            if !FEATURES.contains(&f) {
-                return Err(Error::invalid(format!(
-                    "imageFeatures: unknown feature {f:?} (known: {})",
-                    FEATURES.join(", ")
-                )));
-            }
+        if feature_bits(&features).is_none() {
+            let known: Vec<&str> = FEATURE_BITS.iter().map(|(n, _)| *n).collect();
+            return Err(Error::invalid(format!("imageFeatures {features:?}: known features are {}", known.join(", "))));
         }
-        if features.split(',').any(|f| f.trim() != "layering") && !features.contains("layering") {
+        if !features.split(',').any(|f| f.trim() == "layering") {
             return Err(Error::invalid("imageFeatures must include layering"));
         }
         let cluster = self.cluster(cluster_id)?;
@@ -243,7 +139,7 @@ impl RbdController {
 
     fn place_for_id(&self, id: &VolumeId, creds: &Credentials) -> Result<Option<Place>, Error> {
         let cluster = self.cluster(&id.cluster_id)?;
-        let Some(pool) = self.pool_name(&cluster, creds, id.pool_id)? else { return Ok(None) };
+        let Some(pool) = self.ceph.pool_name(&cluster, creds, id.pool_id)? else { return Ok(None) };
         let namespace = cluster.rados_namespace.clone();
         Ok(Some(Place { cluster, journal_pool: pool.clone(), pool, namespace }))
     }
@@ -265,7 +161,7 @@ impl RbdController {
     }
 }
 
-/// Runs two independent steps at once (each is an exec of ~50 ms).
+/// Runs two independent steps at once (through the CLI each is an exec of ~50 ms).
 fn both<A: Send, B: Send>(a: impl FnOnce() -> A + Send, b: impl FnOnce() -> B + Send) -> (A, B) {
     std::thread::scope(|s| {
         let first = s.spawn(a);
@@ -277,41 +173,25 @@ fn both<A: Send, B: Send>(a: impl FnOnce() -> A + Send, b: impl FnOnce() -> B + 
     })
 }
 
-fn rados_error(what: &str, out: &crate::exec::Output) -> Error {
-    let line = match last_error_line(&out.stderr) {
-        l if l.is_empty() => last_error_line(&out.stdout),
-        l => l,
-    };
-    let msg = format!("{what}: {line} (rados exit {})", out.status);
-    if line.contains("Operation not permitted") || line.contains("Permission denied") {
-        Error::FailedPrecondition(format!("{msg} (check the user's caps)"))
-    } else if out.stderr.contains("couldn't connect") || out.stderr.contains("auth") {
-        Error::Unavailable(format!("{what}: cannot authenticate to the cluster (check userID/userKey and monitors)"))
-    } else {
-        Error::Internal(msg)
-    }
-}
-
-fn size_mib(required: u64, limit: u64) -> Result<u64, Error> {
-    crate::backend::size_for(required, limit, DEFAULT_SIZE).map(|b| b / MIB)
-}
-
 impl RbdController {
     /// The ceph-csi create path; the caller serializes calls for one name.
     pub fn create(&self, p: &CreateParams) -> Result<VolumeInfo, Error> {
         let creds = Credentials::from_secrets(&p.secrets)?;
         let (place, features, data_pool) = self.place_for_create(&p.parameters)?;
-        let mib = size_mib(p.required_bytes, p.limit_bytes)?;
-        let pool_id = self.pool_id(&place.cluster, &creds, &place.pool)?;
+        let bytes = size_for(p.required_bytes, p.limit_bytes, DEFAULT_SIZE)?;
+        let pool_id = self.ceph.pool_id(&place.cluster, &creds, &place.pool)?.ok_or_else(|| {
+            Error::NotFound(format!("pool {:?} does not exist in cluster {}", place.pool, place.cluster.cluster_id))
+        })?;
+        let (journal, images) = (place.journal(&creds), place.images(&creds));
         let name_key = format!("csi.volume.{}", p.name);
 
-        // Every exec costs ~50 ms, so independent ones run side by side: here the name
-        // key and the uuid object the name would get.
+        // Independent lookups run side by side: the name key and the uuid object the
+        // name would get.
         let derived = name_uuid(&p.name);
         let derived_object = format!("csi.volume.{derived}");
         let (by_name, owner) = both(
-            || self.get_omap(&place, &creds, VOLUMES_DIR, &name_key),
-            || self.get_omap(&place, &creds, &derived_object, "csi.volname"),
+            || self.omap_value(&journal, VOLUMES_DIR, &name_key),
+            || self.omap_value(&journal, &derived_object, "csi.volname"),
         );
         let (uuid, fresh) = match by_name? {
             Some(uuid) if uuid.len() == 36 => (uuid, false),
@@ -321,18 +201,18 @@ impl RbdController {
                     _ => derived,
                 };
                 let object = format!("csi.volume.{uuid}");
-                self.set_omap(&place, &creds, &object, "csi.volname", &p.name)?;
+                self.ceph.omap_set(&journal, &object, &[("csi.volname", &p.name)])?;
                 crate::failpoint::hit("create-after-uuid-object");
-                self.set_omap(&place, &creds, VOLUMES_DIR, &name_key, &uuid)?;
+                self.ceph.omap_set(&journal, VOLUMES_DIR, &[(&name_key, &uuid)])?;
                 crate::failpoint::hit("create-after-name-key");
                 (uuid, true)
             }
         };
         let object = format!("csi.volume.{uuid}");
         let image = format!("csi-vol-{uuid}");
-        let spec = place.image_spec(&image);
+        let spec = images.spec(&image);
         // A fresh reservation has no image yet: images are created after the name key.
-        let existing = if fresh { None } else { self.image_info(&place, &creds, &image)? };
+        let existing = if fresh { None } else { self.ceph.image_info(&images, &image)? };
         let size = match existing {
             Some((size, id)) => {
                 if size < p.required_bytes || (p.limit_bytes > 0 && size > p.limit_bytes) {
@@ -344,43 +224,29 @@ impl RbdController {
                 // A crash may have come before the clone was flattened or the attributes
                 // were written.
                 if p.source != Source::Empty {
-                    self.flatten(&place, &creds, &spec)?;
+                    self.ceph.flatten(&images, &image)?;
                 }
-                let (a, b) = both(
-                    || self.set_omap(&place, &creds, &object, "csi.imagename", &image),
-                    || self.set_omap(&place, &creds, &object, "csi.imageid", &id),
-                );
-                a?;
-                b?;
+                self.ceph.omap_set(&journal, &object, &[("csi.imagename", &image), ("csi.imageid", &id)])?;
                 size
             }
             None => {
-                let size_arg = format!("{mib}M");
-                let mut args = vec!["create", "--size", &size_arg, "--image-feature", &features];
-                if let Some(dp) = &data_pool {
-                    args.extend(["--data-pool", dp.as_str()]);
-                }
-                args.push(&spec);
                 let (attr, created) = both(
-                    || self.set_omap(&place, &creds, &object, "csi.imagename", &image),
+                    || self.ceph.omap_set(&journal, &object, &[("csi.imagename", &image)]),
                     || match &p.source {
                         Source::Empty => {
-                            let out = self.rbd(&place, &creds, &args)?;
-                            if out.status != 0 && out.status != 17 {
-                                return Err(rbd_error(&format!("rbd create {spec}"), &out));
-                            }
-                            Ok(())
+                            self.ceph.image_create(&images, &image, bytes, &features, data_pool.as_deref())
                         }
-                        source => self.clone_into(&place, &creds, source, &spec, mib, &features),
+                        source => self.clone_into(&place, &creds, source, &image, bytes, &features),
                     },
                 );
                 attr?;
                 created?;
                 crate::failpoint::hit("create-after-image");
                 let (size, id) = self
-                    .image_info(&place, &creds, &image)?
+                    .ceph
+                    .image_info(&images, &image)?
                     .ok_or_else(|| Error::Internal(format!("{spec} vanished right after it was created")))?;
-                self.set_omap(&place, &creds, &object, "csi.imageid", &id)?;
+                self.ceph.omap_set(&journal, &object, &[("csi.imageid", &id)])?;
                 log::info!("created image {spec} for {:?} ({size} bytes)", p.name);
                 size
             }
@@ -403,42 +269,27 @@ impl RbdController {
             log::info!("volume {volume_id}: its pool no longer exists; nothing to delete");
             return Ok(());
         };
+        let (journal, images) = (place.journal(&creds), place.images(&creds));
         let object = format!("csi.volume.{}", id.uuid);
-        let (image, name) = both(
-            || self.get_omap(&place, &creds, &object, "csi.imagename"),
-            || self.get_omap(&place, &creds, &object, "csi.volname"),
-        );
-        let image = image?.unwrap_or_else(|| format!("csi-vol-{}", id.uuid));
-        let name = name?;
-        let spec = place.image_spec(&image);
-        let out = self.rbd(&place, &creds, &["rm", "--no-progress", &spec])?;
-        match out.status {
-            0 | 2 => {}
-            16 => {
+        let mut attrs = self.ceph.omap_get(&journal, &object, &["csi.imagename", "csi.volname"])?.into_iter();
+        let image = attrs.next().flatten().unwrap_or_else(|| format!("csi-vol-{}", id.uuid));
+        let name = attrs.next().flatten();
+        let spec = images.spec(&image);
+        match self.ceph.image_remove(&images, &image)? {
+            Removal::Removed | Removal::Missing => {}
+            Removal::InUse => {
                 return Err(Error::FailedPrecondition(format!(
                     "image {spec} is still in use (mapped or open somewhere); unstage it first"
                 )))
             }
-            39 => {
-                // Snapshots keep it: move it to the trash so they stay restorable.
-                let out = self.rbd(&place, &creds, &["trash", "mv", &spec])?;
-                if out.status != 0 && out.status != 2 {
-                    return Err(rbd_error(&format!("rbd trash mv {spec}"), &out));
-                }
-            }
-            _ => return Err(rbd_error(&format!("rbd rm {spec}"), &out)),
+            // Snapshots keep it: move it to the trash so they stay restorable.
+            Removal::HasSnapshots => self.ceph.trash_move(&images, &image)?,
         }
         crate::failpoint::hit("delete-after-image");
         if let Some(name) = name {
-            let out = self.rados(&place, &creds, &["rmomapkey", VOLUMES_DIR, &format!("csi.volume.{name}")], None)?;
-            if out.status != 0 && !out.stderr.contains("No such file") {
-                return Err(rados_error("remove journal name key", &out));
-            }
+            self.ceph.omap_remove(&journal, VOLUMES_DIR, &[&format!("csi.volume.{name}")])?;
         }
-        let out = self.rados(&place, &creds, &["rm", &object], None)?;
-        if out.status != 0 && !out.stderr.contains("No such file") {
-            return Err(rados_error(&format!("remove {object}"), &out));
-        }
+        self.ceph.remove_object(&journal, &object)?;
         log::info!("deleted volume {volume_id} ({spec})");
         Ok(())
     }
@@ -456,29 +307,26 @@ impl RbdController {
         let place = self
             .place_for_id(&id, &creds)?
             .ok_or_else(|| Error::NotFound(format!("volume {volume_id} does not exist")))?;
+        let images = place.images(&creds);
         let image = format!("csi-vol-{}", id.uuid);
         let (size, _) = self
-            .image_info(&place, &creds, &image)?
+            .ceph
+            .image_info(&images, &image)?
             .ok_or_else(|| Error::NotFound(format!("volume {volume_id} does not exist")))?;
-        let mib = size_mib(required, limit)?;
-        if mib * MIB <= size {
+        let bytes = size_for(required, limit, DEFAULT_SIZE)?;
+        if bytes <= size {
             return Ok(size);
         }
-        let spec = place.image_spec(&image);
-        let size_arg = format!("{mib}M");
-        let out = self.rbd(&place, &creds, &["resize", "--no-progress", "--size", &size_arg, &spec])?;
-        if out.status != 0 {
-            return Err(rbd_error(&format!("rbd resize {spec}"), &out));
-        }
-        log::info!("expanded {spec} to {mib} MiB");
-        Ok(mib * MIB)
+        self.ceph.resize(&images, &image, bytes)?;
+        log::info!("expanded {} to {bytes} bytes", images.spec(&image));
+        Ok(bytes)
     }
 
     pub fn exists(&self, volume_id: &str, secrets: &HashMap<String, String>) -> Result<bool, Error> {
         let Some(id) = VolumeId::decode(volume_id) else { return Ok(false) };
         let creds = Credentials::from_secrets(secrets)?;
         let Some(place) = self.place_for_id(&id, &creds)? else { return Ok(false) };
-        Ok(self.image_info(&place, &creds, &format!("csi-vol-{}", id.uuid))?.is_some())
+        Ok(self.ceph.image_info(&place.images(&creds), &format!("csi-vol-{}", id.uuid))?.is_some())
     }
 }
 
@@ -512,8 +360,8 @@ impl ControllerOps for RbdController {
     fn list_volumes(&self) -> Result<Vec<VolumeInfo>, Error> {
         Err(Error::Unimplemented("ListVolumes is not offered by the rbd backend".into()))
     }
-    fn list_snapshots(&self) -> Result<Vec<SnapshotInfo>, Error> {
-        Err(Error::Unimplemented("ListSnapshots is not offered by the rbd backend".into()))
+    fn list_snapshots(&self, id: &str, source: &str, secrets: &Secrets) -> Result<Vec<SnapshotInfo>, Error> {
+        RbdController::list_snapshots(self, id, source, secrets)
     }
     fn capacity(&self) -> Result<u64, Error> {
         Err(Error::Unimplemented("GetCapacity is not offered by the rbd backend".into()))

@@ -10,35 +10,13 @@
 
 use std::collections::HashMap;
 
-use super::{both, name_uuid, new_uuid, rados_error, Place, RbdController, VolumeId};
+use super::{both, name_uuid, new_uuid, Place, RbdController, VolumeId};
 use crate::backend::{SnapshotInfo, Source};
-use crate::ceph::{rbd_error, Credentials};
+use crate::ceph::rados::{ImageRef, Target};
+use crate::ceph::Credentials;
 use crate::error::Error;
-use crate::jsonparse::{self, Json};
 
 const SNAPS_DIR: &str = "csi.snaps.default";
-
-/// "Sat Nov 21 23:33:45 2026" (rbd's ctime strings) → seconds since the epoch (UTC).
-pub fn parse_ctime(s: &str) -> Option<i64> {
-    let f: Vec<&str> = s.split_whitespace().collect();
-    let [_, mon, day, hms, year] = f.as_slice() else { return None };
-    let month = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
-        .iter()
-        .position(|m| m == mon)? as i64
-        + 1;
-    let (day, year): (i64, i64) = (day.parse().ok()?, year.parse().ok()?);
-    let t: Vec<i64> = hms.split(':').map(|x| x.parse().ok()).collect::<Option<_>>()?;
-    let [h, m, sec] = t.as_slice() else { return None };
-    // Days from civil (Howard Hinnant's algorithm).
-    let y = if month <= 2 { year - 1 } else { year };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (month + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + day - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    let days = era * 146_097 + doe - 719_468;
-    Some(days * 86_400 + h * 3600 + m * 60 + sec)
-}
 
 impl RbdController {
     fn snap_place(&self, id: &str, creds: &Credentials, what: &str) -> Result<(VolumeId, Place), Error> {
@@ -48,25 +26,10 @@ impl RbdController {
         Ok((vid, place))
     }
 
-    /// (size, creation seconds) of snapshot `snap` of image `spec`, if it exists.
-    fn snap_info(
-        &self,
-        place: &Place,
-        creds: &Credentials,
-        spec: &str,
-        snap: &str,
-    ) -> Result<Option<(u64, i64)>, Error> {
-        let out = self.rbd(place, creds, &["snap", "ls", "--format", "json", spec])?;
-        if out.status == 2 {
-            return Ok(None);
-        }
-        if out.status != 0 {
-            return Err(rbd_error(&format!("rbd snap ls {spec}"), &out));
-        }
-        let j = jsonparse::parse(&out.stdout).map_err(|e| Error::Internal(format!("rbd snap ls: {e}")))?;
-        Ok(j.as_array().unwrap_or(&[]).iter().find(|s| s.str_at("name") == snap).map(|s| {
-            (s.get("size").and_then(Json::as_u64).unwrap_or(0), parse_ctime(s.str_at("timestamp")).unwrap_or(0))
-        }))
+    /// (size, creation seconds) of snapshot `snap` of `image`, if both exist.
+    fn snap_info(&self, t: &Target, image: &str, snap: &str) -> Result<Option<(u64, i64)>, Error> {
+        let snaps = self.ceph.snap_list(t, ImageRef::Name(image))?.unwrap_or_default();
+        Ok(snaps.into_iter().find(|s| s.name == snap).map(|s| (s.size, s.created_secs)))
     }
 
     pub fn create_snapshot(
@@ -77,17 +40,17 @@ impl RbdController {
     ) -> Result<SnapshotInfo, Error> {
         let creds = Credentials::from_secrets(secrets)?;
         let (src, place) = self.snap_place(source_id, &creds, "source volume")?;
+        let (journal, images) = (place.journal(&creds), place.images(&creds));
         let source_image = format!("csi-vol-{}", src.uuid);
-        let source_spec = place.image_spec(&source_image);
         let name_key = format!("csi.snap.{name}");
         let derived = name_uuid(&format!("snap:{name}"));
         let (by_name, owner) = both(
-            || self.get_omap(&place, &creds, SNAPS_DIR, &name_key),
-            || self.get_omap(&place, &creds, &format!("csi.snap.{derived}"), "csi.snapname"),
+            || self.omap_value(&journal, SNAPS_DIR, &name_key),
+            || self.omap_value(&journal, &format!("csi.snap.{derived}"), "csi.snapname"),
         );
         let uuid = match by_name? {
             Some(uuid) if uuid.len() == 36 => {
-                let recorded = self.get_omap(&place, &creds, &format!("csi.snap.{uuid}"), "csi.source")?;
+                let recorded = self.omap_value(&journal, &format!("csi.snap.{uuid}"), "csi.source")?;
                 if recorded.as_deref().is_some_and(|s| s != source_image) {
                     return Err(Error::AlreadyExists(format!(
                         "snapshot {name:?} exists for another volume ({})",
@@ -101,31 +64,25 @@ impl RbdController {
                     Some(other) if other != name => new_uuid()?,
                     _ => derived,
                 };
-                let object = format!("csi.snap.{uuid}");
-                self.set_omap(&place, &creds, &object, "csi.snapname", name)?;
-                self.set_omap(&place, &creds, SNAPS_DIR, &name_key, &uuid)?;
+                self.ceph.omap_set(&journal, &format!("csi.snap.{uuid}"), &[("csi.snapname", name)])?;
+                self.ceph.omap_set(&journal, SNAPS_DIR, &[(&name_key, &uuid)])?;
                 uuid
             }
         };
         let object = format!("csi.snap.{uuid}");
         let snap = format!("csi-snap-{uuid}");
         let (info, attrs) = both(
-            || self.image_info(&place, &creds, &source_image),
-            || {
-                self.set_omap(&place, &creds, &object, "csi.source", &source_image)?;
-                self.set_omap(&place, &creds, &object, "csi.imagename", &snap)
-            },
+            || self.ceph.image_info(&images, &source_image),
+            || self.ceph.omap_set(&journal, &object, &[("csi.source", &source_image), ("csi.imagename", &snap)]),
         );
         attrs?;
         let (_, source_img_id) =
             info?.ok_or_else(|| Error::NotFound(format!("source volume {source_id} does not exist")))?;
-        self.set_omap(&place, &creds, &object, "csi.sourceid", &source_img_id)?;
-        let out = self.rbd(&place, &creds, &["snap", "create", "--no-progress", &format!("{source_spec}@{snap}")])?;
-        if out.status != 0 && out.status != 17 {
-            return Err(rbd_error(&format!("rbd snap create {source_spec}@{snap}"), &out));
-        }
+        self.ceph.omap_set(&journal, &object, &[("csi.sourceid", &source_img_id)])?;
+        self.ceph.snap_create(&images, &source_image, &snap)?;
+        let source_spec = images.spec(&source_image);
         let (size, created) = self
-            .snap_info(&place, &creds, &source_spec, &snap)?
+            .snap_info(&images, &source_image, &snap)?
             .ok_or_else(|| Error::Internal(format!("{source_spec}@{snap} vanished right after it was created")))?;
         log::info!("created snapshot {source_spec}@{snap} ({name:?})");
         Ok(SnapshotInfo {
@@ -144,162 +101,205 @@ impl RbdController {
         };
         let creds = Credentials::from_secrets(secrets)?;
         let Some(place) = self.place_for_id(&vid, &creds)? else { return Ok(()) };
+        let (journal, images) = (place.journal(&creds), place.images(&creds));
         let object = format!("csi.snap.{}", vid.uuid);
         let snap = format!("csi-snap-{}", vid.uuid);
-        let ((source, source_id), name) = both(
-            || {
-                let (a, b) = both(
-                    || self.get_omap(&place, &creds, &object, "csi.source"),
-                    || self.get_omap(&place, &creds, &object, "csi.sourceid"),
-                );
-                (a, b)
-            },
-            || self.get_omap(&place, &creds, &object, "csi.snapname"),
-        );
-        let (source, source_id, name) = (source?, source_id?, name?);
+        let mut attrs =
+            self.ceph.omap_get(&journal, &object, &["csi.source", "csi.sourceid", "csi.snapname"])?.into_iter();
+        let (source, source_id, name) = (attrs.next().flatten(), attrs.next().flatten(), attrs.next().flatten());
         if let Some(source) = &source {
-            let spec = place.image_spec(source);
-            let out = self.rbd(&place, &creds, &["snap", "rm", "--no-progress", &format!("{spec}@{snap}")])?;
-            match (out.status, &source_id) {
-                (0, _) => {}
-                // The source image is gone by name: it may be in the trash.
-                (2, Some(image_id)) => self.remove_trashed_snap(&place, &creds, image_id, &snap)?,
-                (2, None) => {}
-                _ => return Err(rbd_error(&format!("rbd snap rm {spec}@{snap}"), &out)),
+            let source_exists = self.ceph.snap_remove(&images, ImageRef::Name(source), &snap)?;
+            // The source image is gone by name: it may be in the trash.
+            if let (false, Some(image_id)) = (source_exists, &source_id) {
+                self.remove_trashed_snap(&images, image_id, &snap)?;
             }
         }
         if let Some(name) = name {
-            let out = self.rados(&place, &creds, &["rmomapkey", SNAPS_DIR, &format!("csi.snap.{name}")], None)?;
-            if out.status != 0 && !out.stderr.contains("No such file") {
-                return Err(rados_error("remove snapshot journal key", &out));
-            }
+            self.ceph.omap_remove(&journal, SNAPS_DIR, &[&format!("csi.snap.{name}")])?;
         }
-        let out = self.rados(&place, &creds, &["rm", &object], None)?;
-        if out.status != 0 && !out.stderr.contains("No such file") {
-            return Err(rados_error(&format!("remove {object}"), &out));
-        }
+        self.ceph.remove_object(&journal, &object)?;
         log::info!("deleted snapshot {id}");
         Ok(())
     }
 
-    /// Removes `snap` of a trashed image; the image itself goes when no snapshot is left.
-    fn remove_trashed_snap(&self, place: &Place, creds: &Credentials, image_id: &str, snap: &str) -> Result<(), Error> {
-        let pool = place.pool.as_str();
-        let mut base = vec!["--pool", pool];
-        if !place.namespace.is_empty() {
-            base.extend(["--namespace", place.namespace.as_str()]);
-        }
-        let mut rm = vec!["snap", "rm", "--no-progress"];
-        rm.extend(&base);
-        rm.extend(["--image-id", image_id, "--snap", snap]);
-        let out = self.rbd(place, creds, &rm)?;
-        if out.status != 0 && out.status != 2 {
-            return Err(rbd_error(&format!("rbd snap rm (trashed image {image_id})@{snap}"), &out));
-        }
-        let mut ls = vec!["snap", "ls", "--all", "--format", "json"];
-        ls.extend(&base);
-        ls.extend(["--image-id", image_id]);
-        let out = self.rbd(place, creds, &ls)?;
-        if out.status == 0
-            && jsonparse::parse(&out.stdout).ok().and_then(|j| j.as_array().map(<[Json]>::is_empty)) == Some(true)
-        {
-            let mut trm = vec!["trash", "rm", "--no-progress"];
-            trm.extend(&base);
-            trm.push(image_id);
-            let out = self.rbd(place, creds, &trm)?;
-            if out.status != 0 && out.status != 2 {
-                return Err(rbd_error(&format!("rbd trash rm {image_id}"), &out));
+    /// ListSnapshots: by snapshot id, by source volume, or (neither given) every
+    /// journaled snapshot in every pool of every configured cluster this user can read.
+    pub fn list_snapshots(
+        &self,
+        snapshot_id: &str,
+        source_volume: &str,
+        secrets: &HashMap<String, String>,
+    ) -> Result<Vec<SnapshotInfo>, Error> {
+        let creds = Credentials::from_secrets(secrets)?;
+        let mut out = Vec::new();
+        if !snapshot_id.is_empty() || !source_volume.is_empty() {
+            let id = if snapshot_id.is_empty() { source_volume } else { snapshot_id };
+            // An id of an unknown cluster or pool names nothing: an empty list.
+            let Some(vid) = VolumeId::decode(id) else { return Ok(out) };
+            let Ok(Some(place)) = self.place_for_id(&vid, &creds) else { return Ok(out) };
+            if snapshot_id.is_empty() {
+                self.snapshots_of_volume(&place, &creds, &vid, &mut out)?;
+            } else {
+                self.journaled_snapshots(&place, &creds, vid.pool_id, &[vid.uuid], &mut out)?;
             }
+        } else {
+            let text = std::fs::read_to_string(&self.config)
+                .map_err(|e| Error::Unavailable(format!("cannot read {}: {e}", self.config.display())))?;
+            let clusters = crate::ceph::parse_config(&text).map_err(Error::Unavailable)?;
+            for cluster in clusters {
+                let pools = match self.ceph.pools(&cluster, &creds) {
+                    Ok(pools) => pools,
+                    // Another cluster of the config may be down, or not know this user.
+                    Err(e @ Error::Unavailable(_)) => {
+                        log::warn!("ListSnapshots skips cluster {}: {e}", cluster.cluster_id);
+                        continue;
+                    }
+                    Err(e) => return Err(e),
+                };
+                for pool in pools {
+                    let namespace = cluster.rados_namespace.clone();
+                    let place = Place { cluster: cluster.clone(), journal_pool: pool.clone(), pool, namespace };
+                    match self.snapshots_in_pool(&place, &creds, &mut out) {
+                        // Pools this user may not read, or that went away meanwhile.
+                        Err(Error::FailedPrecondition(_) | Error::NotFound(_)) => {}
+                        other => other?,
+                    }
+                }
+            }
+        }
+        out.sort_by(|a, b| a.id.cmp(&b.id));
+        Ok(out)
+    }
+
+    fn snapshots_in_pool(&self, place: &Place, creds: &Credentials, out: &mut Vec<SnapshotInfo>) -> Result<(), Error> {
+        let uuids: Vec<String> =
+            self.ceph.omap_list(&place.journal(creds), SNAPS_DIR)?.into_iter().map(|(_, uuid)| uuid).collect();
+        if uuids.is_empty() {
+            return Ok(());
+        }
+        let Some(pool_id) = self.ceph.pool_id(&place.cluster, creds, &place.pool)? else { return Ok(()) };
+        self.journaled_snapshots(place, creds, pool_id, &uuids, out)
+    }
+
+    /// The snapshots with these uuids whose journal entry and rbd snapshot both exist.
+    fn journaled_snapshots(
+        &self,
+        place: &Place,
+        creds: &Credentials,
+        pool_id: u64,
+        uuids: &[String],
+        out: &mut Vec<SnapshotInfo>,
+    ) -> Result<(), Error> {
+        let (journal, images) = (place.journal(creds), place.images(creds));
+        for uuid in uuids {
+            let mut attrs =
+                self.ceph.omap_get(&journal, &format!("csi.snap.{uuid}"), &["csi.source", "csi.sourceid"])?.into_iter();
+            let (Some(source), source_id) = (attrs.next().flatten(), attrs.next().flatten()) else { continue };
+            let mut snaps = self.ceph.snap_list(&images, ImageRef::Name(&source))?;
+            if let (None, Some(image_id)) = (&snaps, &source_id) {
+                // The source volume was deleted: its image waits in the trash.
+                snaps = self.ceph.snap_list(&images, ImageRef::Id(image_id))?;
+            }
+            let name = format!("csi-snap-{uuid}");
+            let Some(snap) = snaps.unwrap_or_default().into_iter().find(|s| s.name == name) else { continue };
+            let Some(source_uuid) = source.strip_prefix("csi-vol-") else { continue };
+            let id =
+                |uuid: &str| VolumeId { cluster_id: place.cluster.cluster_id.clone(), pool_id, uuid: uuid.to_string() };
+            out.push(SnapshotInfo {
+                id: id(uuid).encode(),
+                source_volume: id(source_uuid).encode(),
+                size: snap.size,
+                created_secs: snap.created_secs,
+                created_nanos: 0,
+                ready: true,
+            });
+        }
+        Ok(())
+    }
+
+    /// The CSI snapshots (`csi-snap-<uuid>`) of one volume's image.
+    fn snapshots_of_volume(
+        &self,
+        place: &Place,
+        creds: &Credentials,
+        volume: &VolumeId,
+        out: &mut Vec<SnapshotInfo>,
+    ) -> Result<(), Error> {
+        let image = format!("csi-vol-{}", volume.uuid);
+        let snaps = self.ceph.snap_list(&place.images(creds), ImageRef::Name(&image))?.unwrap_or_default();
+        for snap in snaps {
+            let Some(uuid) = snap.name.strip_prefix("csi-snap-") else { continue };
+            out.push(SnapshotInfo {
+                id: VolumeId { uuid: uuid.to_string(), ..volume.clone() }.encode(),
+                source_volume: volume.encode(),
+                size: snap.size,
+                created_secs: snap.created_secs,
+                created_nanos: 0,
+                ready: true,
+            });
+        }
+        Ok(())
+    }
+
+    /// Removes `snap` of a trashed image; the image itself goes when no snapshot is left.
+    fn remove_trashed_snap(&self, images: &Target, image_id: &str, snap: &str) -> Result<(), Error> {
+        if !self.ceph.snap_remove(images, ImageRef::Id(image_id), snap)? {
+            return Ok(());
+        }
+        if self.ceph.snap_list(images, ImageRef::Id(image_id))?.is_some_and(|s| s.is_empty()) {
+            self.ceph.trash_remove(images, image_id)?;
             log::info!("removed trashed image {image_id}: its last snapshot is gone");
         }
         Ok(())
     }
 
-    /// Fills the new image `spec` from a snapshot or a volume: a clone-v2 child, grown to
-    /// `mib`, then flattened so it depends on nothing.
+    /// Fills the new image `image` from a snapshot or a volume: a clone-v2 child, grown
+    /// to `bytes`, then flattened so it depends on nothing.
     pub(super) fn clone_into(
         &self,
         place: &Place,
         creds: &Credentials,
         source: &Source,
-        spec: &str,
-        mib: u64,
+        image: &str,
+        bytes: u64,
         features: &str,
     ) -> Result<(), Error> {
-        let (parent, temp) = match source {
+        let child = place.images(creds);
+        let parent_place;
+        let (parent_image, parent_snap, temp) = match source {
             Source::Empty => return Err(Error::internal("clone_into without a source")),
             Source::Snapshot(id) => {
                 let (vid, sp) = self.snap_place(id, creds, "snapshot")?;
                 let source = self
-                    .get_omap(&sp, creds, &format!("csi.snap.{}", vid.uuid), "csi.source")?
+                    .omap_value(&sp.journal(creds), &format!("csi.snap.{}", vid.uuid), "csi.source")?
                     .ok_or_else(|| Error::NotFound(format!("snapshot {id} does not exist")))?;
-                (format!("{}@csi-snap-{}", sp.image_spec(&source), vid.uuid), None)
+                parent_place = sp;
+                (source, format!("csi-snap-{}", vid.uuid), false)
             }
             Source::Volume(id) => {
                 let (vid, vp) = self.snap_place(id, creds, "source volume")?;
-                let src = vp.image_spec(&format!("csi-vol-{}", vid.uuid));
+                let src = format!("csi-vol-{}", vid.uuid);
                 // A temporary snapshot named after the new image, so a retry reuses it.
-                let new_image = spec.rsplit('/').next().unwrap_or(spec);
-                let temp = format!("{src}@csi-clone-{new_image}");
-                let out = self.rbd(&vp, creds, &["snap", "create", "--no-progress", &temp])?;
-                match out.status {
-                    0 | 17 => {}
-                    2 => return Err(Error::NotFound(format!("source volume {id} does not exist"))),
-                    _ => return Err(rbd_error(&format!("rbd snap create {temp}"), &out)),
-                }
-                (temp.clone(), Some((vp, temp)))
+                let temp = format!("csi-clone-{image}");
+                self.ceph.snap_create(&vp.images(creds), &src, &temp).map_err(|e| match e {
+                    Error::NotFound(_) => Error::NotFound(format!("source volume {id} does not exist")),
+                    e => e,
+                })?;
+                parent_place = vp;
+                (src, temp, true)
             }
         };
-        let out = self.rbd(
-            place,
-            creds,
-            &["clone", "--rbd-default-clone-format", "2", "--image-feature", features, &parent, spec],
-        )?;
-        let cloned = match out.status {
-            0 | 17 => Ok(()),
-            2 => Err(Error::NotFound(format!("clone source {parent} does not exist"))),
-            _ => Err(rbd_error(&format!("rbd clone {parent}"), &out)),
-        };
-        let result = cloned.and_then(|()| {
-            let size_arg = format!("{mib}M");
-            let out = self.rbd(place, creds, &["resize", "--no-progress", "--size", &size_arg, spec])?;
-            match out.status {
-                0 => {}
-                22 if out.stderr.contains("new size is equal") => {}
-                22 if out.stderr.contains("shrink") => {
-                    return Err(Error::OutOfRange(format!("{mib} MiB is smaller than the source {parent}")))
-                }
-                _ => return Err(rbd_error(&format!("rbd resize {spec}"), &out)),
-            }
-            self.flatten(place, creds, spec)
-        });
-        if let Some((vp, temp)) = temp {
-            let out = self.rbd(&vp, creds, &["snap", "rm", "--no-progress", &temp])?;
-            if out.status != 0 && out.status != 2 {
-                log::warn!("cannot remove temporary snapshot {temp}: {}", crate::ceph::last_error_line(&out.stderr));
+        let parent = parent_place.images(creds);
+        let result = self
+            .ceph
+            .clone_image(&parent, &parent_image, &parent_snap, &child, image, features)
+            .and_then(|()| self.ceph.resize(&child, image, bytes))
+            .and_then(|()| self.ceph.flatten(&child, image));
+        if temp {
+            if let Err(e) = self.ceph.snap_remove(&parent, ImageRef::Name(&parent_image), &parent_snap) {
+                log::warn!("cannot remove temporary snapshot {}@{parent_snap}: {e}", parent.spec(&parent_image));
             }
         }
         result
-    }
-
-    /// Makes `spec` independent of its parent; an image without a parent is fine.
-    pub(super) fn flatten(&self, place: &Place, creds: &Credentials, spec: &str) -> Result<(), Error> {
-        let out = self.rbd(place, creds, &["flatten", "--no-progress", spec])?;
-        if out.status == 0 || (out.status == 22 && out.stderr.contains("has no parent")) {
-            return Ok(());
-        }
-        Err(rbd_error(&format!("rbd flatten {spec}"), &out))
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn rbd_ctime_strings() {
-        assert_eq!(parse_ctime("Thu Jan  1 00:00:00 1970"), Some(0));
-        assert_eq!(parse_ctime("Sat Nov 21 23:33:45 2026"), Some(1_795_304_025));
-        assert_eq!(parse_ctime("garbage"), None);
     }
 }

@@ -1,10 +1,16 @@
-//! Talking to Ceph through the `rbd` and `rados` CLIs, the way ceph-csi's users have it
-//! configured: config.json (clusterID → monitors, rados namespace) and the secrets
-//! `userID` / `userKey`.
+//! Talking to Ceph the way ceph-csi's users have it configured: config.json
+//! (clusterID → monitors, rados namespace) and the secrets `userID` / `userKey`.
 //!
-//! The key reaches the CLIs only through a 0600 keyfile in a 0700 directory, removed
-//! when the call returns: never argv, never the environment, never a log line (and it
-//! is scrubbed from the CLIs' stderr, which librados fills with an undecodable key).
+//! Operations go through the `Rados` trait (rados.rs): in process through librados
+//! when it can be loaded (via_lib.rs), else through the `rbd` and `rados` CLIs
+//! (via_cli.rs, using `Cli` below). The key reaches the CLIs only through a 0600 keyfile
+//! in a 0700 directory, removed when the call returns: never argv, never the
+//! environment, never a log line (and it is scrubbed from the CLIs' stderr, which
+//! librados fills with an undecodable key).
+
+pub mod rados;
+pub mod via_cli;
+pub mod via_lib;
 
 use std::collections::HashMap;
 use std::fmt;
@@ -94,6 +100,11 @@ impl Credentials {
     }
 
     /// The key's raw bytes (the kernel keyring wants them decoded).
+    /// The base64 key, for librados' in-memory `key` option only.
+    pub(crate) fn key_text(&self) -> &str {
+        &self.key
+    }
+
     pub fn raw_key(&self) -> Result<Vec<u8>, Error> {
         base64_decode(&self.key).ok_or_else(|| Error::invalid("secrets: userKey is not valid base64"))
     }
@@ -207,6 +218,9 @@ impl Cli {
             key.path.display().to_string(),
             "--conf".into(),
             "/dev/null".into(),
+            // Unreachable monitors fail the call instead of holding it for 5 minutes.
+            "--client-mount-timeout".into(),
+            "15".into(),
         ];
         all.extend(args.iter().map(|s| s.to_string()));
         let cmd = Cmd { program: program.to_string(), args: all, stdin, timeout: self.timeout };
@@ -219,6 +233,25 @@ impl Cli {
 }
 
 /// The last meaningful line of a CLI's stderr, for error messages.
+/// The `Rados` that `--ceph-client` names: "librados", "cli", or "auto" (librados
+/// when it loads, else the CLIs).
+pub fn client(kind: &str, key_dir: &Path) -> Result<Arc<dyn rados::Rados>, String> {
+    let cli = || -> Result<Arc<dyn rados::Rados>, String> {
+        Ok(Arc::new(via_cli::CliRados::new(Cli::new(Arc::new(crate::exec::RealRunner), key_dir)?)))
+    };
+    let lib = || -> Result<Arc<dyn rados::Rados>, String> { Ok(Arc::new(via_lib::LibRados::load()?)) };
+    let chosen = match kind {
+        "cli" => cli()?,
+        "librados" => lib()?,
+        _ => lib().or_else(|why| {
+            log::info!("{why}; Ceph is reached through the rbd and rados commands");
+            cli()
+        })?,
+    };
+    log::info!("controller: Ceph through {}", chosen.kind());
+    Ok(chosen)
+}
+
 pub fn last_error_line(stderr: &str) -> String {
     stderr.lines().rev().map(str::trim).find(|l| !l.is_empty()).unwrap_or("").to_string()
 }

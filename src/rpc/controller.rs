@@ -347,10 +347,11 @@ impl Controller for ControllerService {
                 rpc::Type::GET_CAPACITY,
                 rpc::Type::SINGLE_NODE_MULTI_WRITER,
             ],
-            // rbd: no ListVolumes, ListSnapshots or GetCapacity.
+            // rbd: no ListVolumes or GetCapacity.
             (true, _) => &[
                 rpc::Type::CREATE_DELETE_VOLUME,
                 rpc::Type::CREATE_DELETE_SNAPSHOT,
+                rpc::Type::LIST_SNAPSHOTS,
                 rpc::Type::CLONE_VOLUME,
                 rpc::Type::EXPAND_VOLUME,
                 rpc::Type::SINGLE_NODE_MULTI_WRITER,
@@ -433,7 +434,7 @@ impl Controller for ControllerService {
                 let call = Call::new("ListSnapshots", &req.snapshot_id, "@list-snapshots".to_string(), &req);
                 Ok((call, move || {
                     let all: Vec<SnapshotInfo> = ops
-                        .list_snapshots()?
+                        .list_snapshots(&req.snapshot_id, &req.source_volume_id, &req.secrets)?
                         .into_iter()
                         .filter(|s| req.snapshot_id.is_empty() || s.id == req.snapshot_id)
                         .filter(|s| req.source_volume_id.is_empty() || s.source_volume == req.source_volume_id)

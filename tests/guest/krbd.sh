@@ -23,6 +23,7 @@ for mapper in rbd sysfs; do
   EP=$T/$mapper.sock K=$T/k-$mapper
   SERVE=(--endpoint "$EP" --backend rbd --mode all --mapper "$mapper" --config "$T/config.json" --data-dir "$T/data-$mapper" --nodeid guest)
   start_server "$T/$mapper.log" "${SERVE[@]}"
+  check "$mapper: the controller reaches Ceph in process (librados)" grep -q "controller: Ceph through librados" "$T/$mapper.log"
   P=(--param "clusterID=$CEPH_FSID" --param pool=rbd --secrets-file "$T/secrets")
   out=$(csi "$EP" CreateVolume --name "$mapper-ext4" --required-bytes 256M --fs-type ext4 "${P[@]}")
   V=$(json_get "$out" 'j["volume"]["volume_id"]')

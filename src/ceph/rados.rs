@@ -1,0 +1,146 @@
+//! The Ceph operations the rbd controller needs, behind one trait with two
+//! implementations: `via_lib` (librados/librbd loaded at run time, connections kept
+//! per cluster and user: a few ms per operation) and `via_cli` (`rados`/`rbd` execs,
+//! ~50 ms each, for builds that cannot load libraries, such as the static one).
+//!
+//! Every method states what "already done" and "not there" mean, so the controller's
+//! retries are idempotent the same way through either implementation.
+
+use super::{ClusterConfig, Credentials};
+use crate::error::Error;
+
+/// A pool and rados namespace of a cluster, reached as one user.
+#[derive(Clone, Copy)]
+pub struct Target<'a> {
+    pub cluster: &'a ClusterConfig,
+    pub creds: &'a Credentials,
+    pub pool: &'a str,
+    pub namespace: &'a str,
+}
+
+impl Target<'_> {
+    /// `pool/image` or `pool/namespace/image`, as rbd and messages spell it.
+    pub fn spec(&self, image: &str) -> String {
+        if self.namespace.is_empty() {
+            format!("{}/{image}", self.pool)
+        } else {
+            format!("{}/{}/{image}", self.pool, self.namespace)
+        }
+    }
+}
+
+/// An image by name, or by id (the only way to reach one in the trash).
+#[derive(Clone, Copy, Debug)]
+pub enum ImageRef<'a> {
+    Name(&'a str),
+    Id(&'a str),
+}
+
+/// What `image_remove` found.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Removal {
+    Removed,
+    Missing,
+    /// Mapped or open somewhere (it has watchers).
+    InUse,
+    /// It has snapshots; nothing was changed.
+    HasSnapshots,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SnapInfo {
+    pub name: String,
+    pub size: u64,
+    pub created_secs: i64,
+}
+
+/// rbd feature names → bits (librbd's features.h).
+pub const FEATURE_BITS: &[(&str, u64)] = &[
+    ("layering", 1),
+    ("exclusive-lock", 1 << 2),
+    ("object-map", 1 << 3),
+    ("fast-diff", 1 << 4),
+    ("deep-flatten", 1 << 5),
+    ("journaling", 1 << 6),
+];
+
+/// A comma-separated feature list as bits; None when a name is unknown.
+pub fn feature_bits(features: &str) -> Option<u64> {
+    features
+        .split(',')
+        .map(str::trim)
+        .try_fold(0, |acc, f| FEATURE_BITS.iter().find(|(n, _)| *n == f).map(|(_, bit)| acc | bit))
+}
+
+pub trait Rados: Send + Sync {
+    /// "librados" or "cli", for logs.
+    fn kind(&self) -> &'static str;
+
+    fn pool_id(&self, cluster: &ClusterConfig, creds: &Credentials, pool: &str) -> Result<Option<u64>, Error>;
+    fn pool_name(&self, cluster: &ClusterConfig, creds: &Credentials, id: u64) -> Result<Option<String>, Error>;
+    /// Every pool's name, for listings across pools.
+    fn pools(&self, cluster: &ClusterConfig, creds: &Credentials) -> Result<Vec<String>, Error>;
+
+    /// The values of `keys` (None for a missing key); all None when the object is missing.
+    fn omap_get(&self, t: &Target, object: &str, keys: &[&str]) -> Result<Vec<Option<String>>, Error>;
+    /// Every key and value of an object; empty when it is missing.
+    fn omap_list(&self, t: &Target, object: &str) -> Result<Vec<(String, String)>, Error>;
+    /// Sets the pairs in one step, creating the object if needed.
+    fn omap_set(&self, t: &Target, object: &str, pairs: &[(&str, &str)]) -> Result<(), Error>;
+    /// Removes keys; a missing object or key is fine.
+    fn omap_remove(&self, t: &Target, object: &str, keys: &[&str]) -> Result<(), Error>;
+    /// Removes an object; a missing one is fine.
+    fn remove_object(&self, t: &Target, object: &str) -> Result<(), Error>;
+
+    /// Creates an image; one that already exists is fine (the caller checks its size).
+    fn image_create(
+        &self,
+        t: &Target,
+        image: &str,
+        bytes: u64,
+        features: &str,
+        data_pool: Option<&str>,
+    ) -> Result<(), Error>;
+    /// (size, image id), or None when there is no such image.
+    fn image_info(&self, t: &Target, image: &str) -> Result<Option<(u64, String)>, Error>;
+    fn image_remove(&self, t: &Target, image: &str) -> Result<Removal, Error>;
+    /// Moves an image to the trash; a missing one is fine.
+    fn trash_move(&self, t: &Target, image: &str) -> Result<(), Error>;
+    /// Removes a trashed image by id; a missing one is fine.
+    fn trash_remove(&self, t: &Target, image_id: &str) -> Result<(), Error>;
+    /// Grows an image to `bytes`: the same size is fine, smaller is OUT_OF_RANGE.
+    fn resize(&self, t: &Target, image: &str, bytes: u64) -> Result<(), Error>;
+    /// Flattens a clone; an image without a parent is fine.
+    fn flatten(&self, t: &Target, image: &str) -> Result<(), Error>;
+
+    /// Creates a snapshot; an existing one is fine; a missing image is NOT_FOUND.
+    fn snap_create(&self, t: &Target, image: &str, snap: &str) -> Result<(), Error>;
+    /// The image's snapshots in every namespace (user and trash), or None without the image.
+    fn snap_list(&self, t: &Target, image: ImageRef) -> Result<Option<Vec<SnapInfo>>, Error>;
+    /// Removes a snapshot (one with clone-v2 children goes to the snapshot trash); a
+    /// missing snapshot is fine. false when the image itself is missing.
+    fn snap_remove(&self, t: &Target, image: ImageRef, snap: &str) -> Result<bool, Error>;
+    /// A clone-v2 child of `image@snap` in `child`; an existing child is fine; a missing
+    /// parent is NOT_FOUND.
+    fn clone_image(
+        &self,
+        parent: &Target,
+        image: &str,
+        snap: &str,
+        child: &Target,
+        child_image: &str,
+        features: &str,
+    ) -> Result<(), Error>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn features_as_bits() {
+        assert_eq!(feature_bits("layering"), Some(1));
+        assert_eq!(feature_bits("layering, exclusive-lock,object-map"), Some(1 | 4 | 8));
+        assert_eq!(feature_bits("layering,warp-drive"), None);
+    }
+}

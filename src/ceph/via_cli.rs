@@ -1,0 +1,411 @@
+//! `Rados` through the `rados` and `rbd` commands (keys through `Cli`'s 0600 keyfiles).
+//! Each call is an exec of ~50 ms (process start + cluster connect); independent
+//! lookups run side by side.
+
+use std::collections::HashMap;
+
+use parking_lot::Mutex;
+
+use super::rados::{ImageRef, Rados, Removal, SnapInfo, Target};
+use super::{last_error_line, rbd_error, Cli, ClusterConfig, Credentials};
+use crate::error::Error;
+use crate::exec::Output;
+use crate::jsonparse::{self, Json};
+
+const MIB: u64 = 1 << 20;
+
+pub struct CliRados {
+    cli: Cli,
+    /// cluster id → (pool name, pool id), from one `rados df`.
+    pools: Mutex<HashMap<String, Vec<(String, u64)>>>,
+}
+
+impl CliRados {
+    pub fn new(cli: Cli) -> CliRados {
+        CliRados { cli, pools: Mutex::new(HashMap::new()) }
+    }
+
+    fn rados(&self, t: &Target, args: &[&str], stdin: Option<Vec<u8>>) -> Result<Output, Error> {
+        let mut all: Vec<&str> = vec!["-p", t.pool];
+        if !t.namespace.is_empty() {
+            all.extend(["-N", t.namespace]);
+        }
+        all.extend(args);
+        self.cli.run("rados", t.cluster, t.creds, &all, stdin)
+    }
+
+    fn rbd(&self, t: &Target, args: &[&str]) -> Result<Output, Error> {
+        self.cli.run("rbd", t.cluster, t.creds, args, None)
+    }
+
+    /// `--pool P [--namespace N]`, for the rbd subcommands that take an image id.
+    fn pool_args<'a>(t: &Target<'a>) -> Vec<&'a str> {
+        let mut v = vec!["--pool", t.pool];
+        if !t.namespace.is_empty() {
+            v.extend(["--namespace", t.namespace]);
+        }
+        v
+    }
+
+    fn pool_table(
+        &self,
+        cluster: &ClusterConfig,
+        creds: &Credentials,
+        refresh: bool,
+    ) -> Result<Vec<(String, u64)>, Error> {
+        if !refresh {
+            if let Some(t) = self.pools.lock().get(&cluster.cluster_id) {
+                return Ok(t.clone());
+            }
+        }
+        let out = self.cli.run("rados", cluster, creds, &["df", "--format", "json"], None)?;
+        if out.status != 0 {
+            return Err(rados_error("list pools", &out));
+        }
+        let j = jsonparse::parse(&out.stdout).map_err(|e| Error::Internal(format!("rados df: {e}")))?;
+        let table: Vec<(String, u64)> = j
+            .get("pools")
+            .and_then(Json::as_array)
+            .unwrap_or(&[])
+            .iter()
+            .filter_map(|p| Some((p.str_at("name").to_string(), p.get("id")?.as_u64()?)))
+            .collect();
+        self.pools.lock().insert(cluster.cluster_id.clone(), table.clone());
+        Ok(table)
+    }
+
+    /// The first pool-table entry `pick` accepts, refreshing the cached table once.
+    fn find_pool<T>(
+        &self,
+        cluster: &ClusterConfig,
+        creds: &Credentials,
+        pick: impl Fn(&(String, u64)) -> Option<T>,
+    ) -> Result<Option<T>, Error> {
+        for refresh in [false, true] {
+            if let Some(found) = self.pool_table(cluster, creds, refresh)?.iter().find_map(&pick) {
+                return Ok(Some(found));
+            }
+        }
+        Ok(None)
+    }
+
+    fn get_one(&self, t: &Target, object: &str, key: &str) -> Result<Option<String>, Error> {
+        let out = self.rados(t, &["getomapval", object, key, "-"], None)?;
+        if out.status == 0 {
+            return Ok(Some(out.stdout));
+        }
+        // A missing object: "(2) No such file or directory" on stderr; a missing key in
+        // an existing object: "No such key: …" on stdout. Both exit 1.
+        if out.stderr.contains("No such file or directory") || out.stdout.starts_with("No such key") {
+            return Ok(None);
+        }
+        Err(rados_error(&format!("read {object}/{key}"), &out))
+    }
+
+    fn set_one(&self, t: &Target, object: &str, key: &str, value: &str) -> Result<(), Error> {
+        let out = self.rados(t, &["setomapval", object, key], Some(value.as_bytes().to_vec()))?;
+        if out.status != 0 {
+            return Err(rados_error(&format!("write {object}/{key}"), &out));
+        }
+        Ok(())
+    }
+}
+
+/// Runs `f` on every item at once (each is an exec), results in order.
+fn all_at_once<I: Sync, T: Send>(items: &[I], f: impl Fn(&I) -> T + Sync) -> Vec<T> {
+    std::thread::scope(|s| {
+        let handles: Vec<_> = items.iter().map(|i| s.spawn(|| f(i))).collect();
+        handles.into_iter().map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p))).collect()
+    })
+}
+
+pub fn rados_error(what: &str, out: &Output) -> Error {
+    let line = match last_error_line(&out.stderr) {
+        l if l.is_empty() => last_error_line(&out.stdout),
+        l => l,
+    };
+    let msg = format!("{what}: {line} (rados exit {})", out.status);
+    if line.contains("Operation not permitted") || line.contains("Permission denied") {
+        Error::FailedPrecondition(format!("{msg} (check the user's caps)"))
+    } else if out.stderr.contains("couldn't connect") || out.stderr.contains("auth") {
+        Error::Unavailable(format!("{what}: cannot authenticate to the cluster (check userID/userKey and monitors)"))
+    } else if out.stderr.contains("failed to fetch mon config") {
+        Error::Unavailable(format!("{what}: cannot reach the monitors (within --client-mount-timeout)"))
+    } else {
+        Error::Internal(msg)
+    }
+}
+
+fn missing(out: &Output) -> bool {
+    out.status != 0 && out.stderr.contains("No such file")
+}
+
+/// "Sat Nov 21 23:33:45 2026" (rbd's ctime strings) → seconds since the epoch (UTC).
+pub fn parse_ctime(s: &str) -> Option<i64> {
+    let f: Vec<&str> = s.split_whitespace().collect();
+    let [_, mon, day, hms, year] = f.as_slice() else { return None };
+    let month = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
+        .iter()
+        .position(|m| m == mon)? as i64
+        + 1;
+    let (day, year): (i64, i64) = (day.parse().ok()?, year.parse().ok()?);
+    let t: Vec<i64> = hms.split(':').map(|x| x.parse().ok()).collect::<Option<_>>()?;
+    let [h, m, sec] = t.as_slice() else { return None };
+    // Days from civil (Howard Hinnant's algorithm).
+    let y = if month <= 2 { year - 1 } else { year };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (month + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    Some(days * 86_400 + h * 3600 + m * 60 + sec)
+}
+
+impl Rados for CliRados {
+    fn kind(&self) -> &'static str {
+        "cli"
+    }
+
+    fn pool_id(&self, cluster: &ClusterConfig, creds: &Credentials, pool: &str) -> Result<Option<u64>, Error> {
+        self.find_pool(cluster, creds, |(n, id)| (n == pool).then_some(*id))
+    }
+
+    fn pool_name(&self, cluster: &ClusterConfig, creds: &Credentials, id: u64) -> Result<Option<String>, Error> {
+        self.find_pool(cluster, creds, |(n, i)| (*i == id).then(|| n.clone()))
+    }
+
+    fn pools(&self, cluster: &ClusterConfig, creds: &Credentials) -> Result<Vec<String>, Error> {
+        Ok(self.pool_table(cluster, creds, true)?.into_iter().map(|(n, _)| n).collect())
+    }
+
+    fn omap_get(&self, t: &Target, object: &str, keys: &[&str]) -> Result<Vec<Option<String>>, Error> {
+        all_at_once(keys, |k| self.get_one(t, object, k)).into_iter().collect()
+    }
+
+    fn omap_list(&self, t: &Target, object: &str) -> Result<Vec<(String, String)>, Error> {
+        let out = self.rados(t, &["listomapkeys", object], None)?;
+        if missing(&out) {
+            return Ok(Vec::new());
+        }
+        if out.status != 0 {
+            return Err(rados_error(&format!("list {object}"), &out));
+        }
+        let keys: Vec<&str> = out.stdout.lines().filter(|l| !l.is_empty()).collect();
+        let values = self.omap_get(t, object, &keys)?;
+        Ok(keys.iter().zip(values).filter_map(|(k, v)| Some((k.to_string(), v?))).collect())
+    }
+
+    fn omap_set(&self, t: &Target, object: &str, pairs: &[(&str, &str)]) -> Result<(), Error> {
+        // The first pair creates the object, so later ones never race its creation.
+        let Some(((k, v), rest)) = pairs.split_first() else { return Ok(()) };
+        self.set_one(t, object, k, v)?;
+        all_at_once(rest, |(k, v)| self.set_one(t, object, k, v)).into_iter().collect()
+    }
+
+    fn omap_remove(&self, t: &Target, object: &str, keys: &[&str]) -> Result<(), Error> {
+        for key in keys {
+            let out = self.rados(t, &["rmomapkey", object, key], None)?;
+            if out.status != 0 && !missing(&out) {
+                return Err(rados_error(&format!("remove {object}/{key}"), &out));
+            }
+        }
+        Ok(())
+    }
+
+    fn remove_object(&self, t: &Target, object: &str) -> Result<(), Error> {
+        let out = self.rados(t, &["rm", object], None)?;
+        if out.status != 0 && !missing(&out) {
+            return Err(rados_error(&format!("remove {object}"), &out));
+        }
+        Ok(())
+    }
+
+    fn image_create(
+        &self,
+        t: &Target,
+        image: &str,
+        bytes: u64,
+        features: &str,
+        data_pool: Option<&str>,
+    ) -> Result<(), Error> {
+        let spec = t.spec(image);
+        let size = format!("{}M", bytes.div_ceil(MIB));
+        let mut args = vec!["create", "--size", &size, "--image-feature", features];
+        if let Some(dp) = data_pool {
+            args.extend(["--data-pool", dp]);
+        }
+        args.push(&spec);
+        let out = self.rbd(t, &args)?;
+        match out.status {
+            0 | 17 => Ok(()),
+            _ => Err(rbd_error(&format!("rbd create {spec}"), &out)),
+        }
+    }
+
+    fn image_info(&self, t: &Target, image: &str) -> Result<Option<(u64, String)>, Error> {
+        let spec = t.spec(image);
+        let out = self.rbd(t, &["info", "--format", "json", &spec])?;
+        match out.status {
+            0 => {
+                let j = jsonparse::parse(&out.stdout).map_err(|e| Error::Internal(format!("rbd info {spec}: {e}")))?;
+                Ok(Some((j.get("size").and_then(Json::as_u64).unwrap_or(0), j.str_at("id").to_string())))
+            }
+            2 => Ok(None),
+            _ => Err(rbd_error(&format!("rbd info {spec}"), &out)),
+        }
+    }
+
+    fn image_remove(&self, t: &Target, image: &str) -> Result<Removal, Error> {
+        let spec = t.spec(image);
+        let out = self.rbd(t, &["rm", "--no-progress", &spec])?;
+        match out.status {
+            0 => Ok(Removal::Removed),
+            2 => Ok(Removal::Missing),
+            16 => Ok(Removal::InUse),
+            39 => Ok(Removal::HasSnapshots),
+            _ => Err(rbd_error(&format!("rbd rm {spec}"), &out)),
+        }
+    }
+
+    fn trash_move(&self, t: &Target, image: &str) -> Result<(), Error> {
+        let spec = t.spec(image);
+        let out = self.rbd(t, &["trash", "mv", &spec])?;
+        match out.status {
+            0 | 2 => Ok(()),
+            _ => Err(rbd_error(&format!("rbd trash mv {spec}"), &out)),
+        }
+    }
+
+    fn trash_remove(&self, t: &Target, image_id: &str) -> Result<(), Error> {
+        let mut args = vec!["trash", "rm", "--no-progress"];
+        args.extend(Self::pool_args(t));
+        args.push(image_id);
+        let out = self.rbd(t, &args)?;
+        match out.status {
+            0 | 2 => Ok(()),
+            _ => Err(rbd_error(&format!("rbd trash rm {image_id}"), &out)),
+        }
+    }
+
+    fn resize(&self, t: &Target, image: &str, bytes: u64) -> Result<(), Error> {
+        let spec = t.spec(image);
+        let size = format!("{}M", bytes.div_ceil(MIB));
+        let out = self.rbd(t, &["resize", "--no-progress", "--size", &size, &spec])?;
+        match out.status {
+            0 => Ok(()),
+            22 if out.stderr.contains("new size is equal") => Ok(()),
+            22 if out.stderr.contains("shrink") => {
+                Err(Error::OutOfRange(format!("{spec} is larger than {bytes} bytes; images never shrink")))
+            }
+            _ => Err(rbd_error(&format!("rbd resize {spec}"), &out)),
+        }
+    }
+
+    fn flatten(&self, t: &Target, image: &str) -> Result<(), Error> {
+        let spec = t.spec(image);
+        let out = self.rbd(t, &["flatten", "--no-progress", &spec])?;
+        if out.status == 0 || (out.status == 22 && out.stderr.contains("has no parent")) {
+            return Ok(());
+        }
+        Err(rbd_error(&format!("rbd flatten {spec}"), &out))
+    }
+
+    fn snap_create(&self, t: &Target, image: &str, snap: &str) -> Result<(), Error> {
+        let spec = format!("{}@{snap}", t.spec(image));
+        let out = self.rbd(t, &["snap", "create", "--no-progress", &spec])?;
+        match out.status {
+            0 | 17 => Ok(()),
+            2 => Err(Error::NotFound(format!("image {} does not exist", t.spec(image)))),
+            _ => Err(rbd_error(&format!("rbd snap create {spec}"), &out)),
+        }
+    }
+
+    fn snap_list(&self, t: &Target, image: ImageRef) -> Result<Option<Vec<SnapInfo>>, Error> {
+        let spec;
+        let mut args = vec!["snap", "ls", "--all", "--format", "json"];
+        match image {
+            ImageRef::Name(name) => {
+                spec = t.spec(name);
+                args.push(&spec);
+            }
+            ImageRef::Id(id) => {
+                args.extend(Self::pool_args(t));
+                args.extend(["--image-id", id]);
+            }
+        }
+        let out = self.rbd(t, &args)?;
+        match out.status {
+            0 => {}
+            2 => return Ok(None),
+            _ => return Err(rbd_error(&format!("rbd snap ls {image:?}"), &out)),
+        }
+        let j = jsonparse::parse(&out.stdout).map_err(|e| Error::Internal(format!("rbd snap ls: {e}")))?;
+        Ok(Some(
+            j.as_array()
+                .unwrap_or(&[])
+                .iter()
+                .map(|s| SnapInfo {
+                    name: s.str_at("name").to_string(),
+                    size: s.get("size").and_then(Json::as_u64).unwrap_or(0),
+                    created_secs: parse_ctime(s.str_at("timestamp")).unwrap_or(0),
+                })
+                .collect(),
+        ))
+    }
+
+    fn snap_remove(&self, t: &Target, image: ImageRef, snap: &str) -> Result<bool, Error> {
+        let spec;
+        let mut args = vec!["snap", "rm", "--no-progress"];
+        match image {
+            ImageRef::Name(name) => {
+                spec = format!("{}@{snap}", t.spec(name));
+                args.push(&spec);
+            }
+            ImageRef::Id(id) => {
+                args.extend(Self::pool_args(t));
+                args.extend(["--image-id", id, "--snap", snap]);
+            }
+        }
+        let out = self.rbd(t, &args)?;
+        match out.status {
+            0 => Ok(true),
+            // rbd says ENOENT for a missing image and a missing snapshot alike: tell them
+            // apart by listing.
+            2 => Ok(self.snap_list(t, image)?.is_some()),
+            _ => Err(rbd_error(&format!("rbd snap rm {image:?}@{snap}"), &out)),
+        }
+    }
+
+    fn clone_image(
+        &self,
+        parent: &Target,
+        image: &str,
+        snap: &str,
+        child: &Target,
+        child_image: &str,
+        features: &str,
+    ) -> Result<(), Error> {
+        let from = format!("{}@{snap}", parent.spec(image));
+        let to = child.spec(child_image);
+        let out =
+            self.rbd(child, &["clone", "--rbd-default-clone-format", "2", "--image-feature", features, &from, &to])?;
+        match out.status {
+            0 | 17 => Ok(()),
+            2 => Err(Error::NotFound(format!("clone source {from} does not exist"))),
+            _ => Err(rbd_error(&format!("rbd clone {from}"), &out)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rbd_ctime_strings() {
+        assert_eq!(parse_ctime("Thu Jan  1 00:00:00 1970"), Some(0));
+        assert_eq!(parse_ctime("Sat Nov 21 23:33:45 2026"), Some(1_795_304_025));
+        assert_eq!(parse_ctime("garbage"), None);
+    }
+}
