@@ -24,24 +24,40 @@ eval "$(scripts/ceph-cluster.sh env "$CL")"
 KEY=$(scripts/ceph-cluster.sh user "$CL" csi rbd rbd2 2>/dev/null | tail -n1)
 printf '[{"clusterID":"%s","monitors":["%s"]}]\n' "$CEPH_FSID" "$CEPH_MON_V2" >"$T/config.json"
 ( umask 077; printf 'userID=csi\nuserKey=%s\n' "$KEY" >"$T/secrets"; printf '%s' "$KEY" >"$T/key" )
-"$BIN" serve --endpoint "$T/s.sock" --mode controller --backend rbd --config "$T/config.json" --data-dir "$T/data" 2>"$T/server.log" &
-PID=$!
-for _ in $(seq 1 100); do "$BIN" client --endpoint "$T/s.sock" Probe >/dev/null 2>&1 && break; sleep 0.05; done
 c() { "$BIN" client --endpoint "$T/s.sock" "$@"; }
 ms() { python3 -c 'import sys; print(f"{(float(sys.argv[2]) - float(sys.argv[1])) * 1000:.1f}")' "$@"; }
 median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+vid() { [[ $1 =~ \"volume_id\":\ *\"([^\"]+)\" ]] && echo "${BASH_REMATCH[1]}"; }
 P=(--param "clusterID=$CEPH_FSID" --param pool=rbd --secrets-file "$T/secrets" --fs-type ext4)
 
-c CreateVolume --name warm --required-bytes 1G "${P[@]}" >"$T/warm.json"
-c DeleteVolume --volume-id "$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["volume"]["volume_id"])' "$T/warm.json")" --secrets-file "$T/secrets" >/dev/null
-for i in $(seq 1 "$N"); do
-  t0=$(date +%s.%N)
-  out=$(c CreateVolume --name "b-$i" --required-bytes 1G "${P[@]}")
-  t1=$(date +%s.%N)
-  c DeleteVolume --volume-id "$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["volume"]["volume_id"])' "$out")" --secrets-file "$T/secrets" >/dev/null
-  t2=$(date +%s.%N)
-  echo "$(ms "$t0" "$t1") $(ms "$t1" "$t2") $(ms "$t0" "$t2")" >>"$T/driver"
-done
+# start_driver MODE: a controller reaching Ceph through MODE (librados or cli).
+start_driver() {
+  "$BIN" serve --endpoint "$T/s.sock" --mode controller --backend rbd --config "$T/config.json" --data-dir "$T/data" \
+    --ceph-client "$1" 2>"$T/server-$1.log" &
+  PID=$!
+  for _ in $(seq 1 100); do c Probe >/dev/null 2>&1 && break; sleep 0.05; done
+}
+stop_driver() { kill "$PID"; wait "$PID" 2>/dev/null || true; PID=; }
+
+# measure MODE: N creates and deletes through the driver, "create delete total" ms per line.
+measure() {
+  start_driver "$1"
+  c DeleteVolume --volume-id "$(vid "$(c CreateVolume --name "warm-$1" --required-bytes 1G "${P[@]}")")" --secrets-file "$T/secrets" >/dev/null
+  for i in $(seq 1 "$N"); do
+    t0=$(date +%s.%N)
+    out=$(c CreateVolume --name "b-$1-$i" --required-bytes 1G "${P[@]}")
+    t1=$(date +%s.%N)
+    c DeleteVolume --volume-id "$(vid "$out")" --secrets-file "$T/secrets" >/dev/null
+    t2=$(date +%s.%N)
+    echo "$(ms "$t0" "$t1") $(ms "$t1" "$t2") $(ms "$t0" "$t2")" >>"$T/driver-$1"
+  done
+  stop_driver
+}
+measure librados
+measure cli
+# The client process alone (start, connect, one RPC): part of every driver number above.
+start_driver librados
+for i in $(seq 1 "$N"); do t0=$(date +%s.%N); c Probe >/dev/null; t1=$(date +%s.%N); ms "$t0" "$t1" >>"$T/probe"; done
 R=(-m "$CEPH_MON_V2" --id csi --keyfile "$T/key" --conf /dev/null)
 for i in $(seq 1 "$N"); do
   t0=$(date +%s.%N)
@@ -53,13 +69,16 @@ for i in $(seq 1 "$N"); do
   t2=$(date +%s.%N)
   echo "$(ms "$t0" "$t1") $(ms "$t1" "$t2") $(ms "$t0" "$t2")" >>"$T/floor"
 done
-dc=$(cut -d' ' -f1 "$T/driver" | median); dd=$(cut -d' ' -f2 "$T/driver" | median); dt=$(cut -d' ' -f3 "$T/driver" | median)
-fc=$(cut -d' ' -f1 "$T/floor" | median); fd=$(cut -d' ' -f2 "$T/floor" | median); ft=$(cut -d' ' -f3 "$T/floor" | median)
-echo "median of $N, ms (client process start included in the driver's numbers):"
-echo "  driver: create $dc, delete $dd, create+delete $dt"
+col() { cut -d' ' -f"$1" "$2" | median; }
+fc=$(col 1 "$T/floor"); fd=$(col 2 "$T/floor"); ft=$(col 3 "$T/floor")
+echo "median of $N, ms (the driver's numbers include starting the client process: Probe alone $(median <"$T/probe")):"
+for m in librados cli; do
+  dt=$(col 3 "$T/driver-$m")
+  printf '  driver (%s): create %s, delete %s, create+delete %s = %.2fx the CLI floor\n' \
+    "$m" "$(col 1 "$T/driver-$m")" "$(col 2 "$T/driver-$m")" "$dt" "$(echo "$dt / $ft" | bc -l)"
+done
 echo "  CLI floor (rbd create | rbd rm + 2 rados): create $fc, delete $fd, create+delete $ft"
-printf '  ratio driver/floor: %.2fx; ceph-csi v3.12 measured on this kind of cluster (DESIGN.md, not this run): create ~95-120, delete ~210-270\n' \
-  "$(echo "$dt / $ft" | bc -l)"
+echo "  ceph-csi v3.12 measured on this kind of cluster (DESIGN.md, not this run): create ~95-120, delete ~210-270, create+delete ~305-390"
 
 before=$(rbd "${R[@]}" ls rbd | grep -c '^csi-vol-' || true)
 for i in $(seq 1 50); do (c CreateVolume --name same-50 --required-bytes 1G "${P[@]}" >"$T/s50.$i" 2>&1; echo $? >"$T/r50.$i") & done
@@ -67,4 +86,4 @@ for _ in $(seq 1 600); do [ "$(find "$T" -maxdepth 1 -name 'r50.*' | wc -l)" = 5
 ok=$(cat "$T"/r50.* | grep -cx 0 || true); ab=$(cat "$T"/r50.* | grep -cx 10 || true)
 imgs=$(( $(rbd "${R[@]}" ls rbd | grep -c '^csi-vol-' || true) - before ))
 echo "50 identical concurrent CreateVolume: $ok OK, $ab ABORTED, $imgs new image(s) (ceph-csi: 1 OK, 49 ABORTED)"
-c DeleteVolume --volume-id "$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["volume"]["volume_id"])' "$T/s50.1")" --secrets-file "$T/secrets" >/dev/null
+c DeleteVolume --volume-id "$(vid "$(cat "$T/s50.1")")" --secrets-file "$T/secrets" >/dev/null
