@@ -70,4 +70,13 @@ check "nothing left attached" [ -z "$(our_loops)" ]
 rc=0; stop_server "$SERVER_PID" || rc=$?
 check "SIGTERM: exit 0" [ "$rc" -eq 0 ]
 check "SIGTERM: socket removed" [ ! -e "$EP" ]
+
+# The static binary cannot dlopen librados: auto falls back to the rbd/rados commands,
+# and asking for librados outright is refused with the reason.
+echo '[{"clusterID": "c", "monitors": ["127.0.0.1:1"]}]' >"$T/ceph.json"
+RBD=(serve --endpoint "$T/rbd.sock" --backend rbd --mode controller --config "$T/ceph.json" --data-dir "$T/rbd-data")
+timeout -s TERM 2 "$STATIC" "${RBD[@]}" 2>"$T/auto.log" || true
+check "static, --ceph-client auto: the CLIs" grep -q "controller: Ceph through cli" "$T/auto.log"
+check "static, --ceph-client librados: refused with the reason" \
+  bash -c "! timeout 5 '$STATIC' ${RBD[*]} --ceph-client librados 2>'$T/lib.log' && grep -q 'Dynamic loading not supported' '$T/lib.log'"
 finish

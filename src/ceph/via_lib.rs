@@ -70,7 +70,8 @@ ffi! {
         fn rados_release_write_op(Ptr);
         fn rados_write_op_omap_set(Ptr, *const *const c_char, *const *const c_char, *const usize, usize);
         fn rados_write_op_omap_rm_keys(Ptr, *const *const c_char, usize);
-        fn rados_write_op_operate(Ptr, Ptr, *const c_char, *mut libc::time_t, c_int) -> c_int;
+        // The mtime argument is always NULL (the OSD sets it).
+        fn rados_write_op_operate(Ptr, Ptr, *const c_char, Ptr, c_int) -> c_int;
         fn rados_create_read_op() -> Ptr;
         fn rados_release_read_op(Ptr);
         fn rados_read_op_omap_get_vals_by_keys(Ptr, *const *const c_char, usize, *mut Ptr, *mut c_int);
