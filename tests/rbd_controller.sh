@@ -40,6 +40,10 @@ vid() { json_get "$1" 'j["volume"]["volume_id"]'; }
 images() { admin rbd ls rbd | grep -c '^csi-vol-' || true; }
 journal_keys() { admin rados -p rbd listomapkeys csi.volumes.default | grep -c . || true; }
 uuid_objects() { admin rados -p rbd ls | grep -c '^csi\.volume\.[0-9a-f]' || true; }
+# Through librados a deleted image goes to the trash and a mgr task removes it: wait for it.
+trash_empty() { for _ in $(seq 1 100); do [ -z "$(admin rbd trash ls rbd)" ] && return 0; sleep 0.2; done; return 1; }
+in_trash() { admin rbd trash ls rbd | grep -q " $1\$"; }
+not_in_trash() { ! in_trash "$1"; }
 
 out=$(create pvc-1)
 V=$(vid "$out")
@@ -79,19 +83,24 @@ check "delete again" csi_ok "$EP" DeleteVolume --volume-id "$V" --secrets-file "
 check "image gone" [ "$(images)" = 0 ]
 check "journal name key gone" [ "$(journal_keys)" = 0 ]
 check "journal uuid object gone" [ "$(uuid_objects)" = 0 ]
-check "trash empty" [ -z "$(admin rbd trash ls rbd)" ]
+check "trash empty (nothing left of the image)" trash_empty
 
-# 50 identical concurrent creates: all OK, one image.
+# 50 identical concurrent creates: all OK, one image. The first is held 3 s after it
+# made the image, so all the others arrive while it runs and wait for its result.
+stop_server "$SERVER_PID"
+RBD_CSI_FAILPOINT=create-after-image:sleep=3000 start_server "$T/c50.log" "${SERVE[@]}" --log-level debug
 for i in $(seq 1 50); do (set +e; create pvc-50 >"$T/c50.$i.out" 2>"$T/c50.$i.err"; echo $? >"$T/c50.$i.rc") & done
 wait_for_rcs() { for _ in $(seq 1 600); do [ "$(find "$T" -maxdepth 1 -name 'c50.*.rc' | wc -l)" = 50 ] && return 0; sleep 0.1; done; return 1; }
-check "50 identical creates all answered" wait_for_rcs || { cat "$T"/c50.1.err; tail -5 "$T/server.log"; }
+check "50 identical creates all answered" wait_for_rcs || { cat "$T"/c50.1.err; tail -5 "$T/c50.log"; }
 check "50 identical creates: all OK" [ "$(cat "$T"/c50.*.rc | sort -u)" = 0 ]
-[ "$(cat "$T"/c50.*.rc | sort -u)" = 0 ] || { cat "$T"/c50.*.rc | sort | uniq -c; cat "$T"/c50.*.err | sort | uniq -c; grep -v DEBUG "$T/server.log" | tail -5; }
+[ "$(cat "$T"/c50.*.rc | sort -u)" = 0 ] || { cat "$T"/c50.*.rc | sort | uniq -c; cat "$T"/c50.*.err | sort | uniq -c; grep -v DEBUG "$T/c50.log" | tail -5; }
 check "50 identical creates: one volume id" [ "$(for f in "$T"/c50.*.out; do vid "$(cat "$f")"; done | sort -u | wc -l)" = 1 ]
 check "50 identical creates: one image" [ "$(images)" = 1 ]
 V50=$(vid "$(cat "$T/c50.1.out")")
-check "50 identical creates executed once" [ "$(grep -c 'rpc=CreateVolume volume="pvc-50" executing' "$T/server.log")" = 1 ]
+check "50 identical creates executed once" [ "$(grep -c 'rpc=CreateVolume volume="pvc-50" executing' "$T/c50.log")" = 1 ]
 csi_ok "$EP" DeleteVolume --volume-id "$V50" --secrets-file "$T/secrets"
+stop_server "$SERVER_PID"
+start_server "$T/server.log" "${SERVE[@]}" --log-level debug
 
 # Snapshots, restores and clones (clone v2, flattened): data checked with rbd export.
 export_sum() { admin rbd export --no-progress "$1" - | sha256sum; }
@@ -127,12 +136,12 @@ check "clone of a volume: its data, then zeros" [ "$(admin rbd export --no-progr
 check "clone: grown to 128 MiB" [ "$(admin rbd info --format json "rbd/csi-vol-$CU" | python3 -c 'import json,sys; print(json.load(sys.stdin)["size"])')" = $((128 << 20)) ]
 check "clone: no temporary snapshot left on the source" [ "$(admin rbd snap ls --format json "rbd/csi-vol-$AU" | python3 -c 'import json,sys; print([s["name"] for s in json.load(sys.stdin)])')" = "['csi-snap-$SU']" ]
 check "delete the parent while its snapshot lives: OK" csi_ok "$EP" DeleteVolume --volume-id "$A" --secrets-file "$T/secrets"
-check "the parent went to the trash (its snapshot stays restorable)" [ "$(admin rbd trash ls rbd | wc -l)" = 1 ]
+check "the parent went to the trash (its snapshot stays restorable)" in_trash "csi-vol-$AU"
 check "restore and clone still readable" [ "$(export_sum "rbd/csi-vol-$RU")" = "$SNAPSUM" ]
 check "ListSnapshots finds a snapshot whose source is in the trash" [ "$(snapshots --snapshot-id "$S")" = "[('$S', '$A', 67108864)]" ]
 check "delete the snapshot" csi_ok "$EP" DeleteSnapshot --snapshot-id "$S" --secrets-file "$T/secrets"
 check "delete the snapshot again" csi_ok "$EP" DeleteSnapshot --snapshot-id "$S" --secrets-file "$T/secrets"
-check "the trashed parent went with its last snapshot" [ -z "$(admin rbd trash ls rbd)" ]
+check "the trashed parent went with its last snapshot" not_in_trash "csi-vol-$AU"
 check "ListSnapshots after delete: empty" [ "$(snapshots --snapshot-id "$S")" = "[]" ]
 check "snapshot journal gone" [ "$(admin rados -p rbd ls | grep -c '^csi\.snap\.[0-9a-f]' || true)" = 0 ]
 for v in "$R" "$C"; do csi_ok "$EP" DeleteVolume --volume-id "$v" --secrets-file "$T/secrets"; done
@@ -174,6 +183,20 @@ wait "$SERVER_PID" 2>/dev/null || true
 start_server "$T/server3.log" "${SERVE[@]}"
 check "delete-after-image: retry succeeds" csi_ok "$EP" DeleteVolume --volume-id "$V" --secrets-file "$T/secrets"
 check "delete-after-image: nothing left" [ "$(images) $(journal_keys) $(uuid_objects)" = "0 0 0" ]
+if [ "$CEPH_CLIENT" = librados ]; then
+  # A crash after the image went to the trash, before its removal was handed to the mgr.
+  stop_server "$SERVER_PID"
+  RBD_CSI_FAILPOINT=delete-after-trash-move start_server "$T/fp.log" "${SERVE[@]}"
+  V=$(vid "$(create crash-trash)")
+  csi "$EP" DeleteVolume --volume-id "$V" --secrets-file "$T/secrets" >/dev/null 2>&1 || true
+  wait "$SERVER_PID" 2>/dev/null || true
+  check "delete-after-trash-move: the driver died there" grep -q "failpoint delete-after-trash-move: aborting" "$T/fp.log"
+  check "delete-after-trash-move: the image waits in the trash" in_trash "csi-vol-${V: -36}"
+  start_server "$T/server4.log" "${SERVE[@]}"
+  check "delete-after-trash-move: retry succeeds" csi_ok "$EP" DeleteVolume --volume-id "$V" --secrets-file "$T/secrets"
+  check "delete-after-trash-move: nothing left" [ "$(images) $(journal_keys) $(uuid_objects)" = "0 0 0" ]
+  check "delete-after-trash-move: the trash is empty again" trash_empty
+fi
 
 # A volume made the way ceph-csi makes it (random uuid, journal, image): we expand and delete it.
 U=$(python3 -c 'import uuid; print(uuid.uuid4())')
@@ -191,6 +214,7 @@ check "ceph-csi's volume: nothing left" [ "$(images) $(journal_keys) $(uuid_obje
 
 stop_server "$SERVER_PID"
 kill "$WATCHER" 2>/dev/null; wait "$WATCHER" 2>/dev/null || true
+check "trash empty at the end" trash_empty
 check "the key never appeared on any process's command line" [ ! -e "$T/argv-leak" ]
 check "the key never appeared in the driver's logs (debug level)" bash -c "! cat '$T'/*.log | grep -qFf '$T/keypat'"
 check "no keyfile left behind" [ -z "$(find "$T/data" -type f -path "*/keys/*" 2>/dev/null)" ]

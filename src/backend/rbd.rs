@@ -271,12 +271,19 @@ impl RbdController {
         };
         let (journal, images) = (place.journal(&creds), place.images(&creds));
         let object = format!("csi.volume.{}", id.uuid);
-        let mut attrs = self.ceph.omap_get(&journal, &object, &["csi.imagename", "csi.volname"])?.into_iter();
+        let mut attrs =
+            self.ceph.omap_get(&journal, &object, &["csi.imagename", "csi.volname", "csi.imageid"])?.into_iter();
         let image = attrs.next().flatten().unwrap_or_else(|| format!("csi-vol-{}", id.uuid));
-        let name = attrs.next().flatten();
+        let (name, image_id) = (attrs.next().flatten(), attrs.next().flatten());
         let spec = images.spec(&image);
         match self.ceph.image_remove(&images, &image)? {
-            Removal::Removed | Removal::Missing => {}
+            Removal::Removed => {}
+            // Gone by name; a crash after a trash move may have left it in the trash.
+            Removal::Missing => {
+                if let Some(image_id) = image_id {
+                    self.ceph.trash_remove(&images, &image_id)?;
+                }
+            }
             Removal::InUse => {
                 return Err(Error::FailedPrecondition(format!(
                     "image {spec} is still in use (mapped or open somewhere); unstage it first"

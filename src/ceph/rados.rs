@@ -103,10 +103,14 @@ pub trait Rados: Send + Sync {
     ) -> Result<(), Error>;
     /// (size, image id), or None when there is no such image.
     fn image_info(&self, t: &Target, image: &str) -> Result<Option<(u64, String)>, Error>;
+    /// Removes an image by name. `Removed` may leave its data being removed in the
+    /// background (librados: trash + mgr task); nothing is changed when it is in use or
+    /// has snapshots.
     fn image_remove(&self, t: &Target, image: &str) -> Result<Removal, Error>;
     /// Moves an image to the trash; a missing one is fine.
     fn trash_move(&self, t: &Target, image: &str) -> Result<(), Error>;
-    /// Removes a trashed image by id; a missing one is fine.
+    /// Removes a trashed image by id; a missing one is fine, and so is one that still
+    /// has snapshots (they keep it).
     fn trash_remove(&self, t: &Target, image_id: &str) -> Result<(), Error>;
     /// Grows an image to `bytes`: the same size is fine, smaller is OUT_OF_RANGE.
     fn resize(&self, t: &Target, image: &str, bytes: u64) -> Result<(), Error>;

@@ -283,7 +283,7 @@ impl Rados for CliRados {
         args.push(image_id);
         let out = self.rbd(t, &args)?;
         match out.status {
-            0 | 2 => Ok(()),
+            0 | 2 | 39 => Ok(()),
             _ => Err(rbd_error(&format!("rbd trash rm {image_id}"), &out)),
         }
     }

@@ -26,6 +26,13 @@ struct SnapInfoC {
     name: *const c_char,
 }
 
+#[repr(C)]
+struct WatcherC {
+    addr: *mut c_char,
+    id: i64,
+    cookie: u64,
+}
+
 type ProgressFn = extern "C" fn(u64, u64, Ptr) -> c_int;
 
 /// Declares the C functions used, as a table filled by dlsym.
@@ -79,6 +86,8 @@ ffi! {
         fn rados_read_op_operate(Ptr, Ptr, *const c_char, c_int) -> c_int;
         fn rados_omap_get_next(Ptr, *mut *mut c_char, *mut *mut c_char, *mut usize) -> c_int;
         fn rados_omap_get_end(Ptr);
+        fn rados_mgr_command(Ptr, *const *const c_char, usize, *const c_char, usize, *mut *mut c_char, *mut usize, *mut *mut c_char, *mut usize) -> c_int;
+        fn rados_buffer_free(*mut c_char);
     }
     "librbd.so.1" {
         fn rbd_image_options_create(*mut Ptr);
@@ -93,7 +102,6 @@ ffi! {
         fn rbd_close(Ptr) -> c_int;
         fn rbd_get_size(Ptr, *mut u64) -> c_int;
         fn rbd_get_id(Ptr, *mut c_char, usize) -> c_int;
-        fn rbd_remove(Ptr, *const c_char) -> c_int;
         fn rbd_trash_move(Ptr, *const c_char, u64) -> c_int;
         fn rbd_trash_remove(Ptr, *const c_char, bool) -> c_int;
         fn rbd_resize2(Ptr, u64, bool, ProgressFn, Ptr) -> c_int;
@@ -103,6 +111,8 @@ ffi! {
         fn rbd_snap_list(Ptr, *mut SnapInfoC, *mut c_int) -> c_int;
         fn rbd_snap_list_end(*mut SnapInfoC);
         fn rbd_snap_get_timestamp(Ptr, u64, *mut libc::timespec) -> c_int;
+        fn rbd_watchers_list(Ptr, *mut WatcherC, *mut usize) -> c_int;
+        fn rbd_watchers_list_cleanup(*mut WatcherC, usize);
     }
 }
 
@@ -488,6 +498,43 @@ impl LibRados {
         self.forget_on_unavailable(t, r)
     }
 
+    /// Asks the mgr to remove a trashed image in the background (`rbd task add trash
+    /// remove`, which the caps `mgr 'profile rbd pool=…'` allow).
+    fn mgr_trash_remove(&self, io: &IoCtx, t: &Target, image_id: &str) -> Result<(), Error> {
+        let spec = t.spec(image_id);
+        let cmd = cstr(&format!(r#"{{"prefix": "rbd task add trash remove", "image_id_spec": "{spec}"}}"#))?;
+        let cmds = [cmd.as_ptr()];
+        let (mut out, mut out_len, mut status, mut status_len): (*mut c_char, usize, *mut c_char, usize) =
+            (ptr::null_mut(), 0, ptr::null_mut(), 0);
+        // SAFETY: a connected handle, one command string, no input; librados allocates the
+        // output buffers, freed below.
+        let r = unsafe {
+            (self.api.rados_mgr_command)(
+                io.conn.handle,
+                cmds.as_ptr(),
+                1,
+                ptr::null(),
+                0,
+                &mut out,
+                &mut out_len,
+                &mut status,
+                &mut status_len,
+            )
+        };
+        let text = if status.is_null() || status_len == 0 {
+            String::new()
+        } else {
+            // SAFETY: `status_len` bytes from librados.
+            String::from_utf8_lossy(unsafe { std::slice::from_raw_parts(status.cast::<u8>(), status_len) }).into_owned()
+        };
+        // SAFETY: buffers librados allocated (NULL is allowed).
+        unsafe {
+            (self.api.rados_buffer_free)(out);
+            (self.api.rados_buffer_free)(status);
+        }
+        check(|| format!("mgr task to remove {spec}: {text}"), r).map(drop)
+    }
+
     fn image_options(&self, features: &str, data_pool: Option<&str>, clone_v2: bool) -> Result<Options, Error> {
         let bits =
             feature_bits(features).ok_or_else(|| Error::invalid(format!("unknown image features {features:?}")))?;
@@ -546,6 +593,26 @@ impl Image<'_> {
         check(|| "image id".into(), unsafe { (self.io.api().rbd_get_id)(self.handle, buf.as_mut_ptr(), buf.len()) })?;
         // SAFETY: NUL-terminated by librbd (checked length above).
         Ok(unsafe { CStr::from_ptr(buf.as_ptr()) }.to_string_lossy().into_owned())
+    }
+
+    /// How many clients watch the image (have it mapped or open).
+    fn watchers(&self) -> Result<usize, Error> {
+        let api = self.io.api();
+        let mut max: usize = 8;
+        loop {
+            let mut buf: Vec<WatcherC> =
+                (0..max).map(|_| WatcherC { addr: ptr::null_mut(), id: 0, cookie: 0 }).collect();
+            // SAFETY: `buf` holds `max` entries; on success librbd fills `max` of them
+            // (updated) and rbd_watchers_list_cleanup frees their addresses.
+            let r = unsafe { (api.rbd_watchers_list)(self.handle, buf.as_mut_ptr(), &mut max) };
+            if r == -libc::ERANGE {
+                continue;
+            }
+            check(|| "list watchers".into(), r)?;
+            // SAFETY: the `max` entries rbd_watchers_list filled.
+            unsafe { (api.rbd_watchers_list_cleanup)(buf.as_mut_ptr(), max) };
+            return Ok(max);
+        }
     }
 
     fn snaps(&self) -> Result<Vec<SnapInfo>, Error> {
@@ -749,18 +816,36 @@ impl Rados for LibRados {
         })
     }
 
+    /// Checked as `rbd rm` checks (watchers, snapshots), then moved to the trash and
+    /// removed from there by a mgr task, as ceph-csi does: O(1) here whatever the
+    /// image's size (without object-map, removing the data touches every object). When
+    /// the mgr cannot take the task, the trashed image is removed here.
     fn image_remove(&self, t: &Target, image: &str) -> Result<Removal, Error> {
         self.with_io(t, |io| {
+            let id = {
+                let Some(img) = io.image(ImageRef::Name(image), true)? else { return Ok(Removal::Missing) };
+                if img.watchers()? > 0 {
+                    return Ok(Removal::InUse);
+                }
+                if !img.snaps()?.is_empty() {
+                    return Ok(Removal::HasSnapshots);
+                }
+                img.id()?
+            };
             let name = cstr(image)?;
             // SAFETY: a live ioctx, a valid C string.
-            let r = unsafe { (io.api().rbd_remove)(io.handle, name.as_ptr()) };
+            let r = unsafe { (io.api().rbd_trash_move)(io.handle, name.as_ptr(), 0) };
             match -r {
-                0 => Ok(Removal::Removed),
-                libc::ENOENT => Ok(Removal::Missing),
-                libc::EBUSY => Ok(Removal::InUse),
-                libc::ENOTEMPTY => Ok(Removal::HasSnapshots),
-                _ => Err(fail(&format!("remove image {}", t.spec(image)), r)),
+                0 => {}
+                libc::ENOENT => return Ok(Removal::Missing),
+                _ => return Err(fail(&format!("move {} to the trash", t.spec(image)), r)),
             }
+            crate::failpoint::hit("delete-after-trash-move");
+            if let Err(e) = self.mgr_trash_remove(io, t, &id) {
+                log::info!("mgr task for trashed image {id} not taken ({e}); removing it here");
+                self.trash_remove(t, &id)?;
+            }
+            Ok(Removal::Removed)
         })
     }
 
@@ -781,7 +866,8 @@ impl Rados for LibRados {
             let id = cstr(image_id)?;
             // SAFETY: a live ioctx, a valid C string.
             let r = unsafe { (io.api().rbd_trash_remove)(io.handle, id.as_ptr(), false) };
-            if r == -libc::ENOENT {
+            // ENOTEMPTY: it still has snapshots, which keep it.
+            if r == -libc::ENOENT || r == -libc::ENOTEMPTY {
                 return Ok(());
             }
             check(|| format!("remove trashed image {image_id}"), r).map(drop)
