@@ -212,6 +212,29 @@ check "ceph-csi's volume: CreateVolume by its name finds it" [ "$(vid "$(create 
 check "ceph-csi's volume: delete" csi_ok "$EP" DeleteVolume --volume-id "$VC" --secrets-file "$T/secrets"
 check "ceph-csi's volume: nothing left" [ "$(images) $(journal_keys) $(uuid_objects)" = "0 0 0" ]
 
+# journalPool (ceph-csi's layout): the name directories in the journal pool, with
+# "<image pool id>/<uuid>" values; the uuid objects beside the image, naming the journal
+# pool in csi.journalpool.
+pool_id() { admin ceph osd pool ls detail --format json | python3 -c 'import json,sys; print([p["pool_id"] for p in json.load(sys.stdin) if p["pool_name"] == sys.argv[1]][0])' "$1"; }
+RBD_ID=$(printf '%016x' "$(pool_id rbd)") RBD2_ID=$(printf '%016x' "$(pool_id rbd2)")
+J=$(vid "$(create jp-1 64M --param journalPool=rbd2)"); JU=${J: -36}
+check "journalPool: the volume id carries the image pool" [ "${J:0:$((${#J} - 37))}" = "0001-0024-$CEPH_FSID-$RBD_ID" ]
+check "journalPool: the name key is in the journal pool, with the image pool" \
+  [ "$(admin rados -p rbd2 getomapval csi.volumes.default csi.volume.jp-1 -)" = "$RBD_ID/$JU" ]
+check "journalPool: the uuid object is beside the image, naming the journal pool" \
+  [ "$(admin rados -p rbd getomapval "csi.volume.$JU" csi.journalpool -) $(admin rados -p rbd getomapval "csi.volume.$JU" csi.volname -)" = "$RBD2_ID jp-1" ]
+check "journalPool: nothing of it in the other pool's journal" \
+  [ "$(admin rados -p rbd listomapkeys csi.volumes.default | grep -c jp-1 || true) $(admin rados -p rbd2 ls | grep -c "$JU" || true)" = "0 0" ]
+check "journalPool: CreateVolume again, same volume" [ "$(vid "$(create jp-1 64M --param journalPool=rbd2)")" = "$J" ]
+JS=$(json_get "$(csi "$EP" CreateSnapshot --name jp-snap --source-volume-id "$J" --secrets-file "$T/secrets")" 'j["snapshot"]["snapshot_id"]')
+check "journalPool: the snapshot's name key is in the volume's journal pool" \
+  [ "$(admin rados -p rbd2 getomapval csi.snaps.default csi.snap.jp-snap -)" = "$RBD_ID/${JS: -36}" ]
+check "journalPool: ListSnapshots of everything finds it" [ "$(snapshots)" = "[('$JS', '$J', 67108864)]" ]
+check "journalPool: delete the snapshot" csi_ok "$EP" DeleteSnapshot --snapshot-id "$JS" --secrets-file "$T/secrets"
+check "journalPool: delete the volume" csi_ok "$EP" DeleteVolume --volume-id "$J" --secrets-file "$T/secrets"
+check "journalPool: nothing left in either pool" \
+  [ "$(images) $(admin rados -p rbd2 listomapkeys csi.volumes.default | grep -c . || true) $(admin rados -p rbd2 listomapkeys csi.snaps.default | grep -c . || true) $(admin rados -p rbd ls | grep -c '^csi\.\(volume\|snap\)\.[0-9a-f]' || true)" = "0 0 0 0" ]
+
 stop_server "$SERVER_PID"
 kill "$WATCHER" 2>/dev/null; wait "$WATCHER" 2>/dev/null || true
 check "trash empty at the end" trash_empty

@@ -1,9 +1,13 @@
 //! The Ceph RBD controller, compatible with ceph-csi: its volume id format, image
 //! names and omap journal (DESIGN.md §4), so volumes move between the two drivers.
 //!
-//! Journal, in the journal pool (default: the image pool) and rados namespace:
-//! - `csi.volumes.default`: key `csi.volume.<request name>` → `<uuid>`
-//! - `csi.volume.<uuid>`: `csi.volname`, `csi.imagename` (`csi-vol-<uuid>`), `csi.imageid`
+//! Journal, in the pool's rados namespace (ceph-csi's layout):
+//! - `csi.volumes.default`, in the journal pool (default: the image pool): key
+//!   `csi.volume.<request name>` → `<uuid>`, or `<image pool id, 16 hex>/<uuid>` when the
+//!   journal pool is another pool;
+//! - `csi.volume.<uuid>`, in the image pool: `csi.volname`, `csi.imagename`
+//!   (`csi-vol-<uuid>`), `csi.imageid`, and `csi.journalpool` (the journal pool's id, 16
+//!   hex) when the journal pool is another pool. The volume id carries the image pool.
 //!
 //! Reserved in this order: uuid object, name key, attributes; then the image is
 //! created. A crash between any two steps is finished by the next identical call.
@@ -81,6 +85,8 @@ struct Place {
     cluster: ClusterConfig,
     pool: String,
     journal_pool: String,
+    /// The journal pool's id, once looked up; only when it is not the image pool.
+    journal_pool_id: Option<u64>,
     namespace: String,
 }
 
@@ -89,9 +95,35 @@ impl Place {
         Target { cluster: &self.cluster, creds, pool: &self.pool, namespace: &self.namespace }
     }
 
+    /// Where the name directories live.
     fn journal<'a>(&'a self, creds: &'a Credentials) -> Target<'a> {
         Target { cluster: &self.cluster, creds, pool: &self.journal_pool, namespace: &self.namespace }
     }
+
+    /// A name key's value for `uuid` (see the module comment).
+    fn name_value(&self, image_pool_id: u64, uuid: &str) -> String {
+        match self.journal_pool_id {
+            Some(_) => format!("{image_pool_id:016x}/{uuid}"),
+            None => uuid.to_string(),
+        }
+    }
+
+    /// The uuid object's `csi.journalpool` entry, when the journal is in another pool.
+    fn journal_attr(&self) -> Option<(&'static str, String)> {
+        self.journal_pool_id.map(|id| (JOURNAL_POOL_KEY, format!("{id:016x}")))
+    }
+}
+
+const JOURNAL_POOL_KEY: &str = "csi.journalpool";
+
+/// A name key's value: (the image pool id when recorded, the uuid).
+fn parse_name_value(value: &str) -> Option<(Option<u64>, &str)> {
+    let (pool, uuid) = match value.split_once('/') {
+        None => (None, value),
+        Some((pool, uuid)) if pool.len() == 16 => (Some(u64::from_str_radix(pool, 16).ok()?), uuid),
+        Some(_) => return None,
+    };
+    (uuid.len() == 36).then_some((pool, uuid))
 }
 
 pub struct RbdController {
@@ -134,14 +166,33 @@ impl RbdController {
         let journal_pool = params.get("journalPool").filter(|s| !s.is_empty()).cloned().unwrap_or_else(|| pool.clone());
         let namespace = cluster.rados_namespace.clone();
         let data_pool = params.get("dataPool").filter(|s| !s.is_empty()).cloned();
-        Ok((Place { cluster, pool, journal_pool, namespace }, features, data_pool))
+        Ok((Place { cluster, pool, journal_pool, journal_pool_id: None, namespace }, features, data_pool))
     }
 
     fn place_for_id(&self, id: &VolumeId, creds: &Credentials) -> Result<Option<Place>, Error> {
         let cluster = self.cluster(&id.cluster_id)?;
         let Some(pool) = self.ceph.pool_name(&cluster, creds, id.pool_id)? else { return Ok(None) };
         let namespace = cluster.rados_namespace.clone();
-        Ok(Some(Place { cluster, journal_pool: pool.clone(), pool, namespace }))
+        Ok(Some(Place { cluster, journal_pool: pool.clone(), journal_pool_id: None, pool, namespace }))
+    }
+
+    /// Points `place` at the journal pool a uuid object recorded (`csi.journalpool`).
+    fn use_recorded_journal(
+        &self,
+        place: &mut Place,
+        creds: &Credentials,
+        recorded: Option<&str>,
+    ) -> Result<(), Error> {
+        let Some(id) = recorded.and_then(|hex| u64::from_str_radix(hex, 16).ok()) else { return Ok(()) };
+        match self.ceph.pool_name(&place.cluster, creds, id)? {
+            Some(name) if name != place.pool => {
+                place.journal_pool = name;
+                place.journal_pool_id = Some(id);
+            }
+            Some(_) => {}
+            None => log::warn!("journal pool id {id} of a volume in {} no longer exists", place.pool),
+        }
+        Ok(())
     }
 
     fn context(place: &Place, image: &str, features: &str, data_pool: Option<&str>) -> HashMap<String, String> {
@@ -179,9 +230,16 @@ impl RbdController {
         let creds = Credentials::from_secrets(&p.secrets)?;
         let (place, features, data_pool) = self.place_for_create(&p.parameters)?;
         let bytes = size_for(p.required_bytes, p.limit_bytes, DEFAULT_SIZE)?;
-        let pool_id = self.ceph.pool_id(&place.cluster, &creds, &place.pool)?.ok_or_else(|| {
-            Error::NotFound(format!("pool {:?} does not exist in cluster {}", place.pool, place.cluster.cluster_id))
-        })?;
+        let mut place = place;
+        let missing_pool = |pool: &str| {
+            Error::NotFound(format!("pool {pool:?} does not exist in cluster {}", place.cluster.cluster_id))
+        };
+        let pool_id =
+            self.ceph.pool_id(&place.cluster, &creds, &place.pool)?.ok_or_else(|| missing_pool(&place.pool))?;
+        if place.journal_pool != place.pool {
+            let id = self.ceph.pool_id(&place.cluster, &creds, &place.journal_pool)?;
+            place.journal_pool_id = Some(id.ok_or_else(|| missing_pool(&place.journal_pool))?);
+        }
         let (journal, images) = (place.journal(&creds), place.images(&creds));
         let name_key = format!("csi.volume.{}", p.name);
 
@@ -191,19 +249,29 @@ impl RbdController {
         let derived_object = format!("csi.volume.{derived}");
         let (by_name, owner) = both(
             || self.omap_value(&journal, VOLUMES_DIR, &name_key),
-            || self.omap_value(&journal, &derived_object, "csi.volname"),
+            || self.omap_value(&images, &derived_object, "csi.volname"),
         );
-        let (uuid, fresh) = match by_name? {
-            Some(uuid) if uuid.len() == 36 => (uuid, false),
-            _ => {
+        let by_name = by_name?;
+        let (uuid, fresh) = match by_name.as_deref().and_then(parse_name_value) {
+            Some((Some(saved), _)) if saved != pool_id => {
+                return Err(Error::AlreadyExists(format!(
+                    "volume {:?} exists in another pool (id {saved}) than {:?}",
+                    p.name, place.pool
+                )))
+            }
+            Some((_, uuid)) => (uuid.to_string(), false),
+            None => {
                 let uuid = match owner? {
                     Some(other) if other != p.name => new_uuid()?,
                     _ => derived,
                 };
                 let object = format!("csi.volume.{uuid}");
-                self.ceph.omap_set(&journal, &object, &[("csi.volname", &p.name)])?;
+                let journal_attr = place.journal_attr();
+                let mut attrs = vec![("csi.volname", p.name.as_str())];
+                attrs.extend(journal_attr.as_ref().map(|(k, v)| (*k, v.as_str())));
+                self.ceph.omap_set(&images, &object, &attrs)?;
                 crate::failpoint::hit("create-after-uuid-object");
-                self.ceph.omap_set(&journal, VOLUMES_DIR, &[(&name_key, &uuid)])?;
+                self.ceph.omap_set(&journal, VOLUMES_DIR, &[(&name_key, &place.name_value(pool_id, &uuid))])?;
                 crate::failpoint::hit("create-after-name-key");
                 (uuid, true)
             }
@@ -226,12 +294,12 @@ impl RbdController {
                 if p.source != Source::Empty {
                     self.ceph.flatten(&images, &image)?;
                 }
-                self.ceph.omap_set(&journal, &object, &[("csi.imagename", &image), ("csi.imageid", &id)])?;
+                self.ceph.omap_set(&images, &object, &[("csi.imagename", &image), ("csi.imageid", &id)])?;
                 size
             }
             None => {
                 let (attr, created) = both(
-                    || self.ceph.omap_set(&journal, &object, &[("csi.imagename", &image)]),
+                    || self.ceph.omap_set(&images, &object, &[("csi.imagename", &image)]),
                     || match &p.source {
                         Source::Empty => {
                             self.ceph.image_create(&images, &image, bytes, &features, data_pool.as_deref())
@@ -246,7 +314,7 @@ impl RbdController {
                     .ceph
                     .image_info(&images, &image)?
                     .ok_or_else(|| Error::Internal(format!("{spec} vanished right after it was created")))?;
-                self.ceph.omap_set(&journal, &object, &[("csi.imageid", &id)])?;
+                self.ceph.omap_set(&images, &object, &[("csi.imageid", &id)])?;
                 log::info!("created image {spec} for {:?} ({size} bytes)", p.name);
                 size
             }
@@ -265,16 +333,17 @@ impl RbdController {
             return Err(Error::invalid(format!("volume id {volume_id:?} is not a ceph-csi volume id")));
         };
         let creds = Credentials::from_secrets(secrets)?;
-        let Some(place) = self.place_for_id(&id, &creds)? else {
+        let Some(mut place) = self.place_for_id(&id, &creds)? else {
             log::info!("volume {volume_id}: its pool no longer exists; nothing to delete");
             return Ok(());
         };
-        let (journal, images) = (place.journal(&creds), place.images(&creds));
         let object = format!("csi.volume.{}", id.uuid);
-        let mut attrs =
-            self.ceph.omap_get(&journal, &object, &["csi.imagename", "csi.volname", "csi.imageid"])?.into_iter();
+        let keys = ["csi.imagename", "csi.volname", "csi.imageid", JOURNAL_POOL_KEY];
+        let mut attrs = self.ceph.omap_get(&place.images(&creds), &object, &keys)?.into_iter();
         let image = attrs.next().flatten().unwrap_or_else(|| format!("csi-vol-{}", id.uuid));
         let (name, image_id) = (attrs.next().flatten(), attrs.next().flatten());
+        self.use_recorded_journal(&mut place, &creds, attrs.next().flatten().as_deref())?;
+        let (journal, images) = (place.journal(&creds), place.images(&creds));
         let spec = images.spec(&image);
         match self.ceph.image_remove(&images, &image)? {
             Removal::Removed => {}
@@ -296,7 +365,7 @@ impl RbdController {
         if let Some(name) = name {
             self.ceph.omap_remove(&journal, VOLUMES_DIR, &[&format!("csi.volume.{name}")])?;
         }
-        self.ceph.remove_object(&journal, &object)?;
+        self.ceph.remove_object(&images, &object)?;
         log::info!("deleted volume {volume_id} ({spec})");
         Ok(())
     }
@@ -401,6 +470,31 @@ mod tests {
         {
             assert_eq!(VolumeId::decode(bad), None, "{bad}");
         }
+    }
+
+    #[test]
+    fn name_values_in_both_of_ceph_csis_forms() {
+        let uuid = "0f2a6c1e-4b7d-4c5e-9a8b-1234567890ab";
+        assert_eq!(parse_name_value(uuid), Some((None, uuid)));
+        let with_pool = format!("000000000000000b/{uuid}");
+        assert_eq!(parse_name_value(&with_pool), Some((Some(11), uuid)));
+        assert_eq!(parse_name_value("short"), None);
+        assert_eq!(parse_name_value(&format!("0b/{uuid}")), None);
+        let cluster =
+            ClusterConfig { cluster_id: "c".into(), monitors: vec!["m".into()], rados_namespace: String::new() };
+        let mut place = Place {
+            cluster,
+            pool: "img".into(),
+            journal_pool: "img".into(),
+            journal_pool_id: None,
+            namespace: String::new(),
+        };
+        assert_eq!(place.name_value(11, uuid), uuid);
+        assert_eq!(place.journal_attr(), None);
+        place.journal_pool = "meta".into();
+        place.journal_pool_id = Some(12);
+        assert_eq!(place.name_value(11, uuid), with_pool);
+        assert_eq!(place.journal_attr(), Some(("csi.journalpool", "000000000000000c".to_string())));
     }
 
     #[test]

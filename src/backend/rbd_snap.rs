@@ -1,7 +1,8 @@
 //! rbd snapshots, and volumes cloned from a snapshot or a volume.
 //!
 //! A CSI snapshot is an rbd snapshot `csi-snap-<uuid>` of the source image, journaled
-//! like ceph-csi's: `csi.snaps.default` maps `csi.snap.<name>` → uuid; `csi.snap.<uuid>`
+//! like ceph-csi's and like volumes (rbd.rs): `csi.snaps.default`, in the source volume's
+//! journal pool, maps `csi.snap.<name>` → uuid; `csi.snap.<uuid>`, in the image pool,
 //! holds `csi.snapname`, `csi.imagename` (`csi-snap-<uuid>`), `csi.source` (the source
 //! image) and `csi.sourceid` (its image id, to find it once it is in the trash).
 //! Restores and clones are clone-v2 children, flattened at once so parents and children
@@ -10,7 +11,7 @@
 
 use std::collections::HashMap;
 
-use super::{both, name_uuid, new_uuid, Place, RbdController, VolumeId};
+use super::{both, name_uuid, new_uuid, parse_name_value, Place, RbdController, VolumeId, JOURNAL_POOL_KEY};
 use crate::backend::{SnapshotInfo, Source};
 use crate::ceph::rados::{ImageRef, Target};
 use crate::ceph::Credentials;
@@ -39,18 +40,24 @@ impl RbdController {
         secrets: &HashMap<String, String>,
     ) -> Result<SnapshotInfo, Error> {
         let creds = Credentials::from_secrets(secrets)?;
-        let (src, place) = self.snap_place(source_id, &creds, "source volume")?;
+        let (src, mut place) = self.snap_place(source_id, &creds, "source volume")?;
+        // Snapshots are journaled where their source volume is.
+        let source_journal =
+            self.omap_value(&place.images(&creds), &format!("csi.volume.{}", src.uuid), JOURNAL_POOL_KEY)?;
+        self.use_recorded_journal(&mut place, &creds, source_journal.as_deref())?;
         let (journal, images) = (place.journal(&creds), place.images(&creds));
         let source_image = format!("csi-vol-{}", src.uuid);
         let name_key = format!("csi.snap.{name}");
         let derived = name_uuid(&format!("snap:{name}"));
         let (by_name, owner) = both(
             || self.omap_value(&journal, SNAPS_DIR, &name_key),
-            || self.omap_value(&journal, &format!("csi.snap.{derived}"), "csi.snapname"),
+            || self.omap_value(&images, &format!("csi.snap.{derived}"), "csi.snapname"),
         );
-        let uuid = match by_name? {
-            Some(uuid) if uuid.len() == 36 => {
-                let recorded = self.omap_value(&journal, &format!("csi.snap.{uuid}"), "csi.source")?;
+        let by_name = by_name?;
+        let uuid = match by_name.as_deref().and_then(parse_name_value) {
+            Some((_, uuid)) => {
+                let uuid = uuid.to_string();
+                let recorded = self.omap_value(&images, &format!("csi.snap.{uuid}"), "csi.source")?;
                 if recorded.as_deref().is_some_and(|s| s != source_image) {
                     return Err(Error::AlreadyExists(format!(
                         "snapshot {name:?} exists for another volume ({})",
@@ -59,13 +66,16 @@ impl RbdController {
                 }
                 uuid
             }
-            _ => {
+            None => {
                 let uuid = match owner? {
                     Some(other) if other != name => new_uuid()?,
                     _ => derived,
                 };
-                self.ceph.omap_set(&journal, &format!("csi.snap.{uuid}"), &[("csi.snapname", name)])?;
-                self.ceph.omap_set(&journal, SNAPS_DIR, &[(&name_key, &uuid)])?;
+                let journal_attr = place.journal_attr();
+                let mut attrs = vec![("csi.snapname", name)];
+                attrs.extend(journal_attr.as_ref().map(|(k, v)| (*k, v.as_str())));
+                self.ceph.omap_set(&images, &format!("csi.snap.{uuid}"), &attrs)?;
+                self.ceph.omap_set(&journal, SNAPS_DIR, &[(&name_key, &place.name_value(src.pool_id, &uuid))])?;
                 uuid
             }
         };
@@ -73,12 +83,12 @@ impl RbdController {
         let snap = format!("csi-snap-{uuid}");
         let (info, attrs) = both(
             || self.ceph.image_info(&images, &source_image),
-            || self.ceph.omap_set(&journal, &object, &[("csi.source", &source_image), ("csi.imagename", &snap)]),
+            || self.ceph.omap_set(&images, &object, &[("csi.source", &source_image), ("csi.imagename", &snap)]),
         );
         attrs?;
         let (_, source_img_id) =
             info?.ok_or_else(|| Error::NotFound(format!("source volume {source_id} does not exist")))?;
-        self.ceph.omap_set(&journal, &object, &[("csi.sourceid", &source_img_id)])?;
+        self.ceph.omap_set(&images, &object, &[("csi.sourceid", &source_img_id)])?;
         self.ceph.snap_create(&images, &source_image, &snap)?;
         let source_spec = images.spec(&source_image);
         let (size, created) = self
@@ -100,13 +110,14 @@ impl RbdController {
             return Err(Error::invalid(format!("snapshot id {id:?} is not a ceph-csi id")));
         };
         let creds = Credentials::from_secrets(secrets)?;
-        let Some(place) = self.place_for_id(&vid, &creds)? else { return Ok(()) };
-        let (journal, images) = (place.journal(&creds), place.images(&creds));
+        let Some(mut place) = self.place_for_id(&vid, &creds)? else { return Ok(()) };
         let object = format!("csi.snap.{}", vid.uuid);
         let snap = format!("csi-snap-{}", vid.uuid);
-        let mut attrs =
-            self.ceph.omap_get(&journal, &object, &["csi.source", "csi.sourceid", "csi.snapname"])?.into_iter();
+        let keys = ["csi.source", "csi.sourceid", "csi.snapname", JOURNAL_POOL_KEY];
+        let mut attrs = self.ceph.omap_get(&place.images(&creds), &object, &keys)?.into_iter();
         let (source, source_id, name) = (attrs.next().flatten(), attrs.next().flatten(), attrs.next().flatten());
+        self.use_recorded_journal(&mut place, &creds, attrs.next().flatten().as_deref())?;
+        let (journal, images) = (place.journal(&creds), place.images(&creds));
         if let Some(source) = &source {
             let source_exists = self.ceph.snap_remove(&images, ImageRef::Name(source), &snap)?;
             // The source image is gone by name: it may be in the trash.
@@ -117,7 +128,7 @@ impl RbdController {
         if let Some(name) = name {
             self.ceph.omap_remove(&journal, SNAPS_DIR, &[&format!("csi.snap.{name}")])?;
         }
-        self.ceph.remove_object(&journal, &object)?;
+        self.ceph.remove_object(&images, &object)?;
         log::info!("deleted snapshot {id}");
         Ok(())
     }
@@ -158,7 +169,13 @@ impl RbdController {
                 };
                 for pool in pools {
                     let namespace = cluster.rados_namespace.clone();
-                    let place = Place { cluster: cluster.clone(), journal_pool: pool.clone(), pool, namespace };
+                    let place = Place {
+                        cluster: cluster.clone(),
+                        journal_pool: pool.clone(),
+                        journal_pool_id: None,
+                        pool,
+                        namespace,
+                    };
                     match self.snapshots_in_pool(&place, &creds, &mut out) {
                         // Pools this user may not read, or that went away meanwhile.
                         Err(Error::FailedPrecondition(_) | Error::NotFound(_)) => {}
@@ -171,14 +188,33 @@ impl RbdController {
         Ok(out)
     }
 
+    /// The snapshots named in the snapshot directory of `place`'s pool (their images
+    /// may be in other pools: ceph-csi's journalPool).
     fn snapshots_in_pool(&self, place: &Place, creds: &Credentials, out: &mut Vec<SnapshotInfo>) -> Result<(), Error> {
-        let uuids: Vec<String> =
-            self.ceph.omap_list(&place.journal(creds), SNAPS_DIR)?.into_iter().map(|(_, uuid)| uuid).collect();
-        if uuids.is_empty() {
+        let entries = self.ceph.omap_list(&place.journal(creds), SNAPS_DIR)?;
+        if entries.is_empty() {
             return Ok(());
         }
-        let Some(pool_id) = self.ceph.pool_id(&place.cluster, creds, &place.pool)? else { return Ok(()) };
-        self.journaled_snapshots(place, creds, pool_id, &uuids, out)
+        let Some(here) = self.ceph.pool_id(&place.cluster, creds, &place.pool)? else { return Ok(()) };
+        let mut by_pool: HashMap<u64, Vec<String>> = HashMap::new();
+        for (_, value) in &entries {
+            if let Some((pool, uuid)) = parse_name_value(value) {
+                by_pool.entry(pool.unwrap_or(here)).or_default().push(uuid.to_string());
+            }
+        }
+        for (pool_id, uuids) in by_pool {
+            let Some(pool) = self.ceph.pool_name(&place.cluster, creds, pool_id)? else { continue };
+            let namespace = place.namespace.clone();
+            let image_place = Place {
+                cluster: place.cluster.clone(),
+                journal_pool: pool.clone(),
+                journal_pool_id: None,
+                pool,
+                namespace,
+            };
+            self.journaled_snapshots(&image_place, creds, pool_id, &uuids, out)?;
+        }
+        Ok(())
     }
 
     /// The snapshots with these uuids whose journal entry and rbd snapshot both exist.
@@ -190,10 +226,10 @@ impl RbdController {
         uuids: &[String],
         out: &mut Vec<SnapshotInfo>,
     ) -> Result<(), Error> {
-        let (journal, images) = (place.journal(creds), place.images(creds));
+        let images = place.images(creds);
         for uuid in uuids {
             let mut attrs =
-                self.ceph.omap_get(&journal, &format!("csi.snap.{uuid}"), &["csi.source", "csi.sourceid"])?.into_iter();
+                self.ceph.omap_get(&images, &format!("csi.snap.{uuid}"), &["csi.source", "csi.sourceid"])?.into_iter();
             let (Some(source), source_id) = (attrs.next().flatten(), attrs.next().flatten()) else { continue };
             let mut snaps = self.ceph.snap_list(&images, ImageRef::Name(&source))?;
             if let (None, Some(image_id)) = (&snaps, &source_id) {
@@ -271,7 +307,7 @@ impl RbdController {
             Source::Snapshot(id) => {
                 let (vid, sp) = self.snap_place(id, creds, "snapshot")?;
                 let source = self
-                    .omap_value(&sp.journal(creds), &format!("csi.snap.{}", vid.uuid), "csi.source")?
+                    .omap_value(&sp.images(creds), &format!("csi.snap.{}", vid.uuid), "csi.source")?
                     .ok_or_else(|| Error::NotFound(format!("snapshot {id} does not exist")))?;
                 parent_place = sp;
                 (source, format!("csi-snap-{}", vid.uuid), false)
