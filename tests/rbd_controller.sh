@@ -152,6 +152,7 @@ before="$(images) $(journal_keys) $(uuid_objects)"
 check "unknown pool: NOT_FOUND" expect_code 5 csi "$EP" CreateVolume --name bad-1 --param "clusterID=$CEPH_FSID" --param pool=nopool --secrets-file "$T/secrets" --fs-type ext4
 check "unknown clusterID: INVALID_ARGUMENT" expect_code 3 csi "$EP" CreateVolume --name bad-2 --param clusterID=nosuch --param pool=rbd --secrets-file "$T/secrets" --fs-type ext4
 check "bad imageFeatures: INVALID_ARGUMENT" expect_code 3 csi "$EP" CreateVolume --name bad-3 "${P[@]}" --param imageFeatures=layering,warp-drive
+check "bad volumeNamePrefix: INVALID_ARGUMENT" expect_code 3 csi "$EP" CreateVolume --name bad-8 "${P[@]}" --param volumeNamePrefix=a/b
 check "missing pool: INVALID_ARGUMENT" expect_code 3 csi "$EP" CreateVolume --name bad-4 --param "clusterID=$CEPH_FSID" --secrets-file "$T/secrets" --fs-type ext4
 check "missing secrets: INVALID_ARGUMENT" expect_code 3 csi "$EP" CreateVolume --name bad-5 --param "clusterID=$CEPH_FSID" --param pool=rbd --fs-type ext4
 check "pool outside the user's caps: FAILED_PRECONDITION" expect_code 9 csi "$EP" CreateVolume --name bad-6 --param "clusterID=$CEPH_FSID" --param pool=device_health_metrics --secrets-file "$T/secrets" --fs-type ext4
@@ -211,6 +212,50 @@ check "ceph-csi's volume: grown" [ "$(admin rbd info --format json "rbd/csi-vol-
 check "ceph-csi's volume: CreateVolume by its name finds it" [ "$(vid "$(create pvc-from-ceph-csi 3G)")" = "$VC" ]
 check "ceph-csi's volume: delete" csi_ok "$EP" DeleteVolume --volume-id "$VC" --secrets-file "$T/secrets"
 check "ceph-csi's volume: nothing left" [ "$(images) $(journal_keys) $(uuid_objects)" = "0 0 0" ]
+
+# ceph-csi's volumeNamePrefix: the image is <prefix><uuid>, and every later call finds it
+# through the journal's csi.imagename.
+X=$(vid "$(create pfx-1 32M --param volumeNamePrefix=app-)"); XU=${X: -36}
+check "volumeNamePrefix: the image is app-<uuid>" [ "$(admin rbd ls rbd | grep -cx "app-$XU")" = 1 ]
+check "volumeNamePrefix: expand finds it" csi_ok "$EP" ControllerExpandVolume --volume-id "$X" --required-bytes 64M --secrets-file "$T/secrets"
+check "volumeNamePrefix: ... and grew it" [ "$(admin rbd info --format json "rbd/app-$XU" | python3 -c 'import json,sys; print(json.load(sys.stdin)["size"])')" = $((64 << 20)) ]
+admin rbd bench --io-type write --io-pattern rand --io-size 64K --io-total 8M "rbd/app-$XU" >/dev/null
+XS=$(json_get "$(csi "$EP" CreateSnapshot --name pfx-snap --source-volume-id "$X" --secrets-file "$T/secrets")" 'j["snapshot"]["snapshot_id"]')
+check "volumeNamePrefix: ListSnapshots names the source volume" [ "$(snapshots --snapshot-id "$XS")" = "[('$XS', '$X', 67108864)]" ]
+XC=$(vid "$(create pfx-clone 64M --from-volume "$X")")
+check "volumeNamePrefix: a clone of it has its data" [ "$(export_sum "rbd/csi-vol-${XC: -36}")" = "$(export_sum "rbd/app-$XU")" ]
+for v in "$XC" "$X"; do csi_ok "$EP" DeleteVolume --volume-id "$v" --secrets-file "$T/secrets"; done
+check "volumeNamePrefix: the image with a snapshot went to the trash" in_trash "app-$XU"
+check "volumeNamePrefix: delete the snapshot; nothing left" \
+  bash -c "'$BIN' client --endpoint '$EP' DeleteSnapshot --snapshot-id '$XS' --secrets-file '$T/secrets' >/dev/null && [ -z \"\$(rbd --conf '$CEPH_CONF' --id admin ls rbd)\" ]"
+check "volumeNamePrefix: the trashed image went with its snapshot" not_in_trash "app-$XU"
+
+# A snapshot made the way ceph-csi makes it: its own clone image csi-snap-<uuid> of the
+# source, with a snapshot of the same name. It is listed, restored from and deleted.
+SV=$(vid "$(create cc-src 32M)"); SVI=csi-vol-${SV: -36}
+admin rbd bench --io-type write --io-pattern rand --io-size 64K --io-total 8M "rbd/$SVI" >/dev/null
+CCSUM=$(export_sum "rbd/$SVI")
+U2=$(python3 -c 'import uuid; print(uuid.uuid4())')
+admin rbd snap create "rbd/$SVI@csi-snap-$U2"
+admin rbd clone --rbd-default-clone-format 2 "rbd/$SVI@csi-snap-$U2" "rbd/csi-snap-$U2"
+admin rbd snap rm "rbd/$SVI@csi-snap-$U2"
+admin rbd snap create "rbd/csi-snap-$U2@csi-snap-$U2"
+admin rados -p rbd setomapval "csi.snap.$U2" csi.snapname cc-snap
+admin rados -p rbd setomapval csi.snaps.default csi.snap.cc-snap "$U2"
+admin rados -p rbd setomapval "csi.snap.$U2" csi.imagename "csi-snap-$U2"
+admin rados -p rbd setomapval "csi.snap.$U2" csi.source "$SVI"
+SC=$(printf '0001-%04x-%s-%s-%s' ${#CEPH_FSID} "$CEPH_FSID" "$(printf '%016x' 2)" "$U2")
+admin rbd bench --io-type write --io-pattern rand --io-size 64K --io-total 8M "rbd/$SVI" >/dev/null
+check "ceph-csi's snapshot: listed by id, with its source" [ "$(snapshots --snapshot-id "$SC")" = "[('$SC', '$SV', 33554432)]" ]
+check "ceph-csi's snapshot: CreateSnapshot by its name finds it" \
+  [ "$(json_get "$(csi "$EP" CreateSnapshot --name cc-snap --source-volume-id "$SV" --secrets-file "$T/secrets")" 'j["snapshot"]["snapshot_id"]')" = "$SC" ]
+CR=$(vid "$(create cc-restore 32M --from-snapshot "$SC")")
+check "ceph-csi's snapshot: a restore has its data" [ "$(export_sum "rbd/csi-vol-${CR: -36}")" = "$CCSUM" ]
+check "ceph-csi's snapshot: delete" csi_ok "$EP" DeleteSnapshot --snapshot-id "$SC" --secrets-file "$T/secrets"
+check "ceph-csi's snapshot: its image is gone, and the source's trashed snapshot with it" \
+  [ "$(admin rbd ls rbd | grep -c "csi-snap-$U2" || true) $(admin rbd snap ls --all --format json "rbd/$SVI" | python3 -c 'import json,sys; print(len(json.load(sys.stdin)))')" = "0 0" ]
+for v in "$CR" "$SV"; do csi_ok "$EP" DeleteVolume --volume-id "$v" --secrets-file "$T/secrets"; done
+check "ceph-csi's snapshot: nothing left" [ "$(images) $(journal_keys) $(uuid_objects) $(admin rados -p rbd ls | grep -c '^csi\.snap\.' || true)" = "0 0 0 0" ]
 
 # journalPool (ceph-csi's layout): the name directories in the journal pool, with
 # "<image pool id>/<uuid>" values; the uuid objects beside the image, naming the journal

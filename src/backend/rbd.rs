@@ -80,6 +80,14 @@ fn name_uuid(name: &str) -> String {
     format_uuid(out)
 }
 
+/// What a new image is made with, from the StorageClass parameters.
+struct ImageSpec {
+    features: String,
+    data_pool: Option<String>,
+    /// The image name before the uuid (ceph-csi's volumeNamePrefix; `csi-vol-`).
+    prefix: String,
+}
+
 /// Where an image and its journal live.
 struct Place {
     cluster: ClusterConfig,
@@ -140,12 +148,19 @@ impl RbdController {
         find_cluster(&self.config, cluster_id)
     }
 
+    /// The image of volume `uuid`: the journal's csi.imagename (ceph-csi's
+    /// volumeNamePrefix may have chosen another prefix), else `csi-vol-<uuid>`.
+    fn volume_image(&self, images: &Target, uuid: &str) -> Result<String, Error> {
+        let recorded = self.omap_value(images, &format!("csi.volume.{uuid}"), "csi.imagename")?;
+        Ok(recorded.unwrap_or_else(|| format!("csi-vol-{uuid}")))
+    }
+
     /// One omap value, or None when the object or key does not exist.
     fn omap_value(&self, t: &Target, object: &str, key: &str) -> Result<Option<String>, Error> {
         Ok(self.ceph.omap_get(t, object, &[key])?.pop().flatten())
     }
 
-    fn place_for_create(&self, params: &HashMap<String, String>) -> Result<(Place, String, Option<String>), Error> {
+    fn place_for_create(&self, params: &HashMap<String, String>) -> Result<(Place, ImageSpec), Error> {
         let cluster_id = params.get("clusterID").map(String::as_str).unwrap_or("");
         if cluster_id.is_empty() {
             return Err(Error::invalid("parameter clusterID is required"));
@@ -166,7 +181,17 @@ impl RbdController {
         let journal_pool = params.get("journalPool").filter(|s| !s.is_empty()).cloned().unwrap_or_else(|| pool.clone());
         let namespace = cluster.rados_namespace.clone();
         let data_pool = params.get("dataPool").filter(|s| !s.is_empty()).cloned();
-        Ok((Place { cluster, pool, journal_pool, journal_pool_id: None, namespace }, features, data_pool))
+        let prefix = params.get("volumeNamePrefix").filter(|s| !s.is_empty()).cloned();
+        if let Some(bad) = prefix
+            .as_ref()
+            .filter(|p| p.len() > 64 || !p.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c)))
+        {
+            return Err(Error::invalid(format!(
+                "volumeNamePrefix {bad:?}: use at most 64 letters, digits, '-', '_' or '.'"
+            )));
+        }
+        let place = Place { cluster, pool, journal_pool, journal_pool_id: None, namespace };
+        Ok((place, ImageSpec { features, data_pool, prefix: prefix.unwrap_or_else(|| "csi-vol-".to_string()) }))
     }
 
     fn place_for_id(&self, id: &VolumeId, creds: &Credentials) -> Result<Option<Place>, Error> {
@@ -228,7 +253,8 @@ impl RbdController {
     /// The ceph-csi create path; the caller serializes calls for one name.
     pub fn create(&self, p: &CreateParams) -> Result<VolumeInfo, Error> {
         let creds = Credentials::from_secrets(&p.secrets)?;
-        let (place, features, data_pool) = self.place_for_create(&p.parameters)?;
+        let (place, new_image) = self.place_for_create(&p.parameters)?;
+        let (features, data_pool) = (&new_image.features, &new_image.data_pool);
         let bytes = size_for(p.required_bytes, p.limit_bytes, DEFAULT_SIZE)?;
         let mut place = place;
         let missing_pool = |pool: &str| {
@@ -277,7 +303,7 @@ impl RbdController {
             }
         };
         let object = format!("csi.volume.{uuid}");
-        let image = format!("csi-vol-{uuid}");
+        let image = format!("{}{uuid}", new_image.prefix);
         let spec = images.spec(&image);
         // A fresh reservation has no image yet: images are created after the name key.
         let existing = if fresh { None } else { self.ceph.image_info(&images, &image)? };
@@ -302,9 +328,9 @@ impl RbdController {
                     || self.ceph.omap_set(&images, &object, &[("csi.imagename", &image)]),
                     || match &p.source {
                         Source::Empty => {
-                            self.ceph.image_create(&images, &image, bytes, &features, data_pool.as_deref())
+                            self.ceph.image_create(&images, &image, bytes, features, data_pool.as_deref())
                         }
-                        source => self.clone_into(&place, &creds, source, &image, bytes, &features),
+                        source => self.clone_into(&place, &creds, source, &image, bytes, features),
                     },
                 );
                 attr?;
@@ -323,7 +349,7 @@ impl RbdController {
         Ok(VolumeInfo {
             id,
             size,
-            context: Self::context(&place, &image, &features, data_pool.as_deref()),
+            context: Self::context(&place, &image, features, data_pool.as_deref()),
             source: Source::Empty,
         })
     }
@@ -384,7 +410,7 @@ impl RbdController {
             .place_for_id(&id, &creds)?
             .ok_or_else(|| Error::NotFound(format!("volume {volume_id} does not exist")))?;
         let images = place.images(&creds);
-        let image = format!("csi-vol-{}", id.uuid);
+        let image = self.volume_image(&images, &id.uuid)?;
         let (size, _) = self
             .ceph
             .image_info(&images, &image)?
@@ -402,7 +428,8 @@ impl RbdController {
         let Some(id) = VolumeId::decode(volume_id) else { return Ok(false) };
         let creds = Credentials::from_secrets(secrets)?;
         let Some(place) = self.place_for_id(&id, &creds)? else { return Ok(false) };
-        Ok(self.ceph.image_info(&place.images(&creds), &format!("csi-vol-{}", id.uuid))?.is_some())
+        let images = place.images(&creds);
+        Ok(self.ceph.image_info(&images, &self.volume_image(&images, &id.uuid)?)?.is_some())
     }
 }
 

@@ -8,16 +8,30 @@
 //! Restores and clones are clone-v2 children, flattened at once so parents and children
 //! can be deleted in any order. A volume deleted while it has snapshots goes to the
 //! trash (DeleteVolume); deleting its last snapshot then removes it from the trash.
+//!
+//! Snapshots ceph-csi made are kept differently: as a clone image `csi-snap-<uuid>`
+//! (flattened or not) carrying an rbd snapshot of the same name. They are found by that
+//! image, restored from it, listed, and deleted with it.
 
 use std::collections::HashMap;
 
 use super::{both, name_uuid, new_uuid, parse_name_value, Place, RbdController, VolumeId, JOURNAL_POOL_KEY};
 use crate::backend::{SnapshotInfo, Source};
-use crate::ceph::rados::{ImageRef, Target};
+use crate::ceph::rados::{ImageRef, SnapInfo, Target};
 use crate::ceph::Credentials;
 use crate::error::Error;
 
 const SNAPS_DIR: &str = "csi.snaps.default";
+
+/// Where a snapshot `csi-snap-<uuid>` lives.
+enum SnapData {
+    /// rbd-csi's: on the source image, by name.
+    OnSource(String),
+    /// rbd-csi's, its source deleted: on the trashed source image, by id.
+    InTrash(String),
+    /// ceph-csi's: on its own clone image of the same name.
+    OwnImage(String),
+}
 
 impl RbdController {
     fn snap_place(&self, id: &str, creds: &Credentials, what: &str) -> Result<(VolumeId, Place), Error> {
@@ -27,10 +41,31 @@ impl RbdController {
         Ok((vid, place))
     }
 
-    /// (size, creation seconds) of snapshot `snap` of `image`, if both exist.
-    fn snap_info(&self, t: &Target, image: &str, snap: &str) -> Result<Option<(u64, i64)>, Error> {
-        let snaps = self.ceph.snap_list(t, ImageRef::Name(image))?.unwrap_or_default();
-        Ok(snaps.into_iter().find(|s| s.name == snap).map(|s| (s.size, s.created_secs)))
+    /// Where the data of snapshot `uuid` is, and its rbd snapshot; None when it is gone.
+    /// `source` / `source_id`: the journal's csi.source and csi.sourceid.
+    fn locate_snapshot(
+        &self,
+        images: &Target,
+        uuid: &str,
+        source: &str,
+        source_id: Option<&str>,
+    ) -> Result<Option<(SnapData, SnapInfo)>, Error> {
+        let name = format!("csi-snap-{uuid}");
+        let find = |snaps: Option<Vec<SnapInfo>>| snaps.unwrap_or_default().into_iter().find(|s| s.name == name);
+        // ceph-csi's: an image of the snapshot's name.
+        if let Some(snaps) = self.ceph.snap_list(images, ImageRef::Name(&name))? {
+            return Ok(find(Some(snaps)).map(|s| (SnapData::OwnImage(name.clone()), s)));
+        }
+        if let Some(snaps) = self.ceph.snap_list(images, ImageRef::Name(source))? {
+            return Ok(find(Some(snaps)).map(|s| (SnapData::OnSource(source.to_string()), s)));
+        }
+        match source_id {
+            // The source volume was deleted: its image waits in the trash.
+            Some(id) => {
+                Ok(find(self.ceph.snap_list(images, ImageRef::Id(id))?).map(|s| (SnapData::InTrash(id.to_string()), s)))
+            }
+            None => Ok(None),
+        }
     }
 
     pub fn create_snapshot(
@@ -42,11 +77,14 @@ impl RbdController {
         let creds = Credentials::from_secrets(secrets)?;
         let (src, mut place) = self.snap_place(source_id, &creds, "source volume")?;
         // Snapshots are journaled where their source volume is.
-        let source_journal =
-            self.omap_value(&place.images(&creds), &format!("csi.volume.{}", src.uuid), JOURNAL_POOL_KEY)?;
-        self.use_recorded_journal(&mut place, &creds, source_journal.as_deref())?;
+        let source_object = format!("csi.volume.{}", src.uuid);
+        let mut recorded = self
+            .ceph
+            .omap_get(&place.images(&creds), &source_object, &["csi.imagename", JOURNAL_POOL_KEY])?
+            .into_iter();
+        let source_image = recorded.next().flatten().unwrap_or_else(|| format!("csi-vol-{}", src.uuid));
+        self.use_recorded_journal(&mut place, &creds, recorded.next().flatten().as_deref())?;
         let (journal, images) = (place.journal(&creds), place.images(&creds));
-        let source_image = format!("csi-vol-{}", src.uuid);
         let name_key = format!("csi.snap.{name}");
         let derived = name_uuid(&format!("snap:{name}"));
         let (by_name, owner) = both(
@@ -88,18 +126,24 @@ impl RbdController {
         attrs?;
         let (_, source_img_id) =
             info?.ok_or_else(|| Error::NotFound(format!("source volume {source_id} does not exist")))?;
-        self.ceph.omap_set(&images, &object, &[("csi.sourceid", &source_img_id)])?;
-        self.ceph.snap_create(&images, &source_image, &snap)?;
-        let source_spec = images.spec(&source_image);
-        let (size, created) = self
-            .snap_info(&images, &source_image, &snap)?
-            .ok_or_else(|| Error::Internal(format!("{source_spec}@{snap} vanished right after it was created")))?;
-        log::info!("created snapshot {source_spec}@{snap} ({name:?})");
+        // A retry of a snapshot ceph-csi made finds it; otherwise it is made (again) here.
+        let made = match self.locate_snapshot(&images, &uuid, &source_image, None)? {
+            Some((SnapData::OwnImage(_), info)) => info,
+            _ => {
+                self.ceph.omap_set(&images, &object, &[("csi.sourceid", &source_img_id)])?;
+                self.ceph.snap_create(&images, &source_image, &snap)?;
+                let source_spec = images.spec(&source_image);
+                log::info!("created snapshot {source_spec}@{snap} ({name:?})");
+                self.locate_snapshot(&images, &uuid, &source_image, None)?.map(|(_, info)| info).ok_or_else(|| {
+                    Error::Internal(format!("{source_spec}@{snap} vanished right after it was created"))
+                })?
+            }
+        };
         Ok(SnapshotInfo {
             id: VolumeId { uuid, ..src }.encode(),
             source_volume: source_id.to_string(),
-            size,
-            created_secs: created,
+            size: made.size,
+            created_secs: made.created_secs,
             created_nanos: 0,
             ready: true,
         })
@@ -119,10 +163,13 @@ impl RbdController {
         self.use_recorded_journal(&mut place, &creds, attrs.next().flatten().as_deref())?;
         let (journal, images) = (place.journal(&creds), place.images(&creds));
         if let Some(source) = &source {
-            let source_exists = self.ceph.snap_remove(&images, ImageRef::Name(source), &snap)?;
-            // The source image is gone by name: it may be in the trash.
-            if let (false, Some(image_id)) = (source_exists, &source_id) {
-                self.remove_trashed_snap(&images, image_id, &snap)?;
+            match self.locate_snapshot(&images, &vid.uuid, source, source_id.as_deref())? {
+                Some((SnapData::OnSource(image), _)) => {
+                    self.ceph.snap_remove(&images, ImageRef::Name(&image), &snap)?;
+                }
+                Some((SnapData::InTrash(image_id), _)) => self.remove_trashed_snap(&images, &image_id, &snap)?,
+                Some((SnapData::OwnImage(image), _)) => self.remove_snapshot_image(&images, &image)?,
+                None => {}
             }
         }
         if let Some(name) = name {
@@ -231,14 +278,9 @@ impl RbdController {
             let mut attrs =
                 self.ceph.omap_get(&images, &format!("csi.snap.{uuid}"), &["csi.source", "csi.sourceid"])?.into_iter();
             let (Some(source), source_id) = (attrs.next().flatten(), attrs.next().flatten()) else { continue };
-            let mut snaps = self.ceph.snap_list(&images, ImageRef::Name(&source))?;
-            if let (None, Some(image_id)) = (&snaps, &source_id) {
-                // The source volume was deleted: its image waits in the trash.
-                snaps = self.ceph.snap_list(&images, ImageRef::Id(image_id))?;
-            }
-            let name = format!("csi-snap-{uuid}");
-            let Some(snap) = snaps.unwrap_or_default().into_iter().find(|s| s.name == name) else { continue };
-            let Some(source_uuid) = source.strip_prefix("csi-vol-") else { continue };
+            let Some((_, snap)) = self.locate_snapshot(&images, uuid, &source, source_id.as_deref())? else { continue };
+            // Image names end in the volume's uuid, whatever their prefix.
+            let Some(source_uuid) = source.get(source.len().saturating_sub(36)..) else { continue };
             let id =
                 |uuid: &str| VolumeId { cluster_id: place.cluster.cluster_id.clone(), pool_id, uuid: uuid.to_string() };
             out.push(SnapshotInfo {
@@ -261,7 +303,7 @@ impl RbdController {
         volume: &VolumeId,
         out: &mut Vec<SnapshotInfo>,
     ) -> Result<(), Error> {
-        let image = format!("csi-vol-{}", volume.uuid);
+        let image = self.volume_image(&place.images(creds), &volume.uuid)?;
         let snaps = self.ceph.snap_list(&place.images(creds), ImageRef::Name(&image))?.unwrap_or_default();
         for snap in snaps {
             let Some(uuid) = snap.name.strip_prefix("csi-snap-") else { continue };
@@ -274,6 +316,18 @@ impl RbdController {
                 ready: true,
             });
         }
+        Ok(())
+    }
+
+    /// Removes ceph-csi's image of a snapshot: its snapshot, then the image, here and
+    /// now (not through a mgr task), so the source volume's snapshot it was cloned from
+    /// (kept in the trash namespace while it had this child) goes with it.
+    fn remove_snapshot_image(&self, images: &Target, image: &str) -> Result<(), Error> {
+        self.ceph.snap_remove(images, ImageRef::Name(image), image)?;
+        let Some((_, image_id)) = self.ceph.image_info(images, image)? else { return Ok(()) };
+        self.ceph.trash_move(images, image)?;
+        self.ceph.trash_remove(images, &image_id)?;
+        log::info!("removed ceph-csi's snapshot image {}", images.spec(image));
         Ok(())
     }
 
@@ -306,15 +360,20 @@ impl RbdController {
             Source::Empty => return Err(Error::internal("clone_into without a source")),
             Source::Snapshot(id) => {
                 let (vid, sp) = self.snap_place(id, creds, "snapshot")?;
+                let gone = || Error::NotFound(format!("snapshot {id} does not exist"));
                 let source = self
                     .omap_value(&sp.images(creds), &format!("csi.snap.{}", vid.uuid), "csi.source")?
-                    .ok_or_else(|| Error::NotFound(format!("snapshot {id} does not exist")))?;
+                    .ok_or_else(gone)?;
+                let image = match self.locate_snapshot(&sp.images(creds), &vid.uuid, &source, None)?.ok_or_else(gone)? {
+                    (SnapData::OnSource(image) | SnapData::OwnImage(image), _) => image,
+                    (SnapData::InTrash(_), _) => return Err(gone()),
+                };
                 parent_place = sp;
-                (source, format!("csi-snap-{}", vid.uuid), false)
+                (image, format!("csi-snap-{}", vid.uuid), false)
             }
             Source::Volume(id) => {
                 let (vid, vp) = self.snap_place(id, creds, "source volume")?;
-                let src = format!("csi-vol-{}", vid.uuid);
+                let src = self.volume_image(&vp.images(creds), &vid.uuid)?;
                 // A temporary snapshot named after the new image, so a retry reuses it.
                 let temp = format!("csi-clone-{image}");
                 self.ceph.snap_create(&vp.images(creds), &src, &temp).map_err(|e| match e {
