@@ -45,12 +45,13 @@ macro_rules! ffi {
             fn load() -> Result<Api, String> {
                 $( let handle = open_library($lib)?; $(
                     let $name = {
-                        // SAFETY: a NUL-terminated name; the symbol's C type is the one
-                        // declared above (checked against librados.h / librbd.h, Pacific).
+                        // SAFETY: a live handle and a NUL-terminated name.
                         let p = unsafe { libc::dlsym(handle, concat!(stringify!($name), "\0").as_ptr().cast()) };
                         if p.is_null() {
                             return Err(format!("{} has no {}", $lib, stringify!($name)));
                         }
+                        // SAFETY: a non-null function address whose C type is the one declared
+                        // below (checked against Pacific's librados.h / librbd.h).
                         unsafe { std::mem::transmute::<Ptr, unsafe extern "C" fn($($t),*) $(-> $ret)?>(p) }
                     };
                 )* )*
@@ -754,8 +755,8 @@ impl Rados for LibRados {
             let (keys, lens) = (CStrings::new(&keys)?, vals.iter().map(|v| v.len()).collect::<Vec<_>>());
             let val_ptrs: Vec<*const c_char> = vals.iter().map(|v| v.as_ptr().cast()).collect();
             let api = io.api();
+            // SAFETY: arrays of `pairs.len()` entries that outlive the operate call.
             let r = io.write_op(object, |op| unsafe {
-                // SAFETY: arrays of `pairs.len()` entries that outlive the operate call.
                 (api.rados_write_op_omap_set)(op, keys.ptrs.as_ptr(), val_ptrs.as_ptr(), lens.as_ptr(), pairs.len())
             });
             check(|| format!("write {object} in pool {}", t.pool), r).map(drop)
