@@ -180,6 +180,8 @@ struct Conn {
     api: &'static Api,
     handle: Ptr,
     last_used: Mutex<Instant>,
+    /// When a mgr task last timed out: trashed images are removed inline for a while.
+    mgr_down_since: Mutex<Option<Instant>>,
 }
 
 // SAFETY: librados cluster handles are thread-safe (librados.h: "The rados_t and
@@ -209,7 +211,7 @@ impl Conn {
         let r = unsafe { (api.rados_create2)(&mut handle, ceph.as_ptr(), name.as_ptr(), 0) };
         check(|| "rados_create2".to_string(), r)?;
         // From here on Drop shuts the handle down, connected or not.
-        let conn = Conn { api, handle, last_used: Mutex::new(Instant::now()) };
+        let conn = Conn { api, handle, last_used: Mutex::new(Instant::now()), mgr_down_since: Mutex::new(None) };
         let key = creds.key_text();
         let mons = cluster.monitors.join(",");
         let connect_timeout = CONNECT_TIMEOUT_SECS.to_string();
@@ -221,7 +223,8 @@ impl Conn {
             ("log_file", ""),
             ("admin_socket", ""),
             ("client_mount_timeout", connect_timeout.as_str()),
-            ("rados_mon_op_timeout", "30"),
+            // Also bounds a mgr command when no mgr is active.
+            ("rados_mon_op_timeout", "10"),
             ("rados_osd_op_timeout", "60"),
         ] {
             let (o, v) = (cstr(opt)?, cstr(val)?);
@@ -403,6 +406,9 @@ type Slot = Arc<Mutex<SlotState>>;
 
 const RETRY_UNREACHABLE: Duration = Duration::from_secs(30);
 
+/// How long a connection skips the mgr after a mgr task timed out.
+const RETRY_MGR: Duration = Duration::from_secs(300);
+
 pub struct LibRados {
     api: &'static Api,
     /// (monitors, user, key) → its connection.
@@ -533,7 +539,15 @@ impl LibRados {
             (self.api.rados_buffer_free)(out);
             (self.api.rados_buffer_free)(status);
         }
-        check(|| format!("mgr task to remove {spec}: {text}"), r).map(drop)
+        // librados returns a positive ETIMEDOUT when no mgr answered in time (seen with
+        // Pacific): anything but 0 is a failure.
+        match r {
+            0 => Ok(()),
+            r => {
+                let text = if text.is_empty() { String::new() } else { format!(" ({text})") };
+                Err(fail(&format!("mgr task to remove {spec}{text}"), -r.abs()))
+            }
+        }
     }
 
     fn image_options(&self, features: &str, data_pool: Option<&str>, clone_v2: bool) -> Result<Options, Error> {
@@ -842,8 +856,19 @@ impl Rados for LibRados {
                 _ => return Err(fail(&format!("move {} to the trash", t.spec(image)), r)),
             }
             crate::failpoint::hit("delete-after-trash-move");
-            if let Err(e) = self.mgr_trash_remove(io, t, &id) {
-                log::info!("mgr task for trashed image {id} not taken ({e}); removing it here");
+            let mgr_down = io.conn.mgr_down_since.lock().is_some_and(|t| t.elapsed() < RETRY_MGR);
+            let handed_over = !mgr_down
+                && match self.mgr_trash_remove(io, t, &id) {
+                    Ok(()) => true,
+                    Err(e) => {
+                        log::warn!("the mgr did not take the removal of trashed image {id} ({e}); removing it here");
+                        if matches!(e, Error::Unavailable(_)) {
+                            *io.conn.mgr_down_since.lock() = Some(Instant::now());
+                        }
+                        false
+                    }
+                };
+            if !handed_over {
                 self.trash_remove(t, &id)?;
             }
             Ok(Removal::Removed)
