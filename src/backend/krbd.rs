@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use crate::ceph::{find_cluster, Cli, ClusterConfig, Credentials};
 use crate::error::Error;
-use crate::node::Attacher;
+use crate::node::{Attached, Attacher};
 
 use super::rbd::VolumeId;
 
@@ -184,13 +184,13 @@ impl Attacher for KrbdAttacher {
         ctx: &HashMap<String, String>,
         secrets: &HashMap<String, String>,
         read_only: bool,
-    ) -> Result<PathBuf, Error> {
+    ) -> Result<Attached, Error> {
         let id = VolumeId::decode(volume_id)
             .ok_or_else(|| Error::NotFound(format!("volume {volume_id} is not an rbd volume id")))?;
         let cluster = self.cluster(ctx.get("clusterID").map(String::as_str).unwrap_or(&id.cluster_id))?;
         let spec = Self::spec(volume_id, ctx, &cluster)?;
-        if let Some(dev) = find_mapping(&self.sysfs, &spec) {
-            return Ok(dev);
+        if let Some(device) = find_mapping(&self.sysfs, &spec) {
+            return Ok(Attached { device, fresh: false });
         }
         let creds = Credentials::from_secrets(secrets)?;
         let start = Instant::now();
@@ -216,7 +216,7 @@ impl Attacher for KrbdAttacher {
                     dev.display(),
                     self.mapper
                 );
-                Ok(dev)
+                Ok(Attached { device: dev, fresh: true })
             }
             (Err(e), None) => Err(e),
             (Ok(()), None) => {

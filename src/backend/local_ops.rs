@@ -7,7 +7,7 @@ use std::sync::Arc;
 use super::{copy_file, create_sparse, grow_file, now, random_hex, Item, Kind, Local, DEFAULT_SIZE};
 use crate::backend::{ControllerOps, CreateParams, Secrets, SnapshotInfo, Source, VolumeInfo};
 use crate::error::Error;
-use crate::node::Attacher;
+use crate::node::{Attached, Attacher};
 use crate::sys::Sys;
 
 /// The size to give a local volume for a capacity range (whole MiB).
@@ -216,17 +216,17 @@ impl Attacher for LocalAttacher {
         _ctx: &HashMap<String, String>,
         _secrets: &HashMap<String, String>,
         _read_only: bool,
-    ) -> Result<PathBuf, Error> {
+    ) -> Result<Attached, Error> {
         let file = self.local.image(volume_id);
         if self.local.volume(volume_id).is_none() || !file.exists() {
             return Err(Error::NotFound(format!("volume {volume_id} does not exist")));
         }
-        if let Some(dev) = self.sys.loop_find(&file)? {
-            return Ok(dev);
+        if let Some(device) = self.sys.loop_find(&file)? {
+            return Ok(Attached { device, fresh: false });
         }
-        let dev = self.sys.loop_attach(&file)?;
-        log::info!("volume {volume_id}: attached {} as {}", file.display(), dev.display());
-        Ok(dev)
+        let device = self.sys.loop_attach(&file)?;
+        log::info!("volume {volume_id}: attached {} as {}", file.display(), device.display());
+        Ok(Attached { device, fresh: true })
     }
 
     fn find(&self, volume_id: &str) -> Result<Option<PathBuf>, Error> {

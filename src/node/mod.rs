@@ -21,23 +21,32 @@ use nix::mount::MsFlags;
 use crate::error::Error;
 use crate::exec::{Cmd, Runner};
 use crate::kvfile::{self, Record};
-use crate::sys::{mountinfo, DevId, FsKind, Sys};
+use crate::sys::mountinfo::{self, MountEntry};
+use crate::sys::{DevId, FsKind, Sys};
 use probe::Content;
 
 pub use stats::{Stats, VolumeCondition};
 
+/// A volume's device, and whether this call attached it (false: it already was).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Attached {
+    pub device: PathBuf,
+    pub fresh: bool,
+}
+
 /// What a backend does on the node.
 pub trait Attacher: Send + Sync {
-    /// Attaches the volume, or returns the device of an existing attachment.
-    /// `Error::NotFound` when the volume does not exist. `read_only` asks for a
-    /// read-only attachment (reader-only access modes) where the backend has one.
+    /// Attaches the volume, or returns the device of an existing attachment. An attach
+    /// that fails leaves nothing attached. `Error::NotFound` when the volume does not
+    /// exist. `read_only` asks for a read-only attachment (reader-only access modes)
+    /// where the backend has one.
     fn attach(
         &self,
         volume_id: &str,
         ctx: &HashMap<String, String>,
         secrets: &HashMap<String, String>,
         read_only: bool,
-    ) -> Result<PathBuf, Error>;
+    ) -> Result<Attached, Error>;
     /// The device the volume is attached as now, if any.
     fn find(&self, volume_id: &str) -> Result<Option<PathBuf>, Error>;
     /// Detaches `device`; "not attached" is success.
@@ -126,33 +135,32 @@ impl NodeOps {
     }
 
     pub fn stage(&self, req: &StageRequest) -> Result<(), Error> {
-        let attached_before = self.attacher.find(&req.volume_id)?.is_some();
-        let result = self.stage_inner(req);
-        if result.is_err() && !attached_before {
+        let table = self.sys.mountinfo()?;
+        let attached = self.attacher.attach(&req.volume_id, &req.context, &req.secrets, req.read_only)?;
+        crate::failpoint::hit("stage-after-attach");
+        let device = attached.device;
+        let result = self.stage_attached(req, &table, &device);
+        if result.is_err() && attached.fresh {
             // Leave nothing behind from a stage that failed: the CO may never unstage.
-            if let Some(device) = self.attacher.find(&req.volume_id)? {
-                let table = self.sys.mountinfo()?;
-                let dev = self.sys.block_dev(&device)?;
-                if !table.iter().any(|e| Some(e.dev) == dev) {
-                    if let Err(e) = self.attacher.detach(&req.volume_id, &device) {
-                        log::warn!("volume {}: cannot detach after failed stage: {e}", req.volume_id);
-                    }
-                    kvfile::remove(&self.stash_path(&req.volume_id))?;
+            let table = self.sys.mountinfo()?;
+            let dev = self.sys.block_dev(&device)?;
+            if !table.iter().any(|e| Some(e.dev) == dev) {
+                if let Err(e) = self.attacher.detach(&req.volume_id, &device) {
+                    log::warn!("volume {}: cannot detach after failed stage: {e}", req.volume_id);
                 }
+                kvfile::remove(&self.stash_path(&req.volume_id))?;
             }
         }
         result
     }
 
-    fn stage_inner(&self, req: &StageRequest) -> Result<(), Error> {
-        let table = self.sys.mountinfo()?;
-        let device = self.attacher.attach(&req.volume_id, &req.context, &req.secrets, req.read_only)?;
-        crate::failpoint::hit("stage-after-attach");
-        let dev = self.dev_id(&device)?;
+    /// Stages on `device`, attached for it; `table` is the mount table read before.
+    fn stage_attached(&self, req: &StageRequest, table: &[MountEntry], device: &Path) -> Result<(), Error> {
+        let dev = self.dev_id(device)?;
         let previous = self.read_stash(&req.volume_id)?;
 
         if let Access::Mount { fs, .. } = &req.access {
-            if let Some(m) = mountinfo::mount_at(&table, &req.staging) {
+            if let Some(m) = mountinfo::mount_at(table, &req.staging) {
                 if m.dev != dev {
                     return Err(Error::AlreadyExists(format!(
                         "staging path {} is already a mount of another device ({})",
@@ -178,7 +186,7 @@ impl NodeOps {
                 && prev_staging.as_ref() != Some(&req.staging)
             {
                 // Staged elsewhere and still mounted there: refuse rather than mount twice.
-                if prev_staging.as_ref().is_some_and(|p| mountinfo::mount_at(&table, p).is_some_and(|m| m.dev == dev)) {
+                if prev_staging.as_ref().is_some_and(|p| mountinfo::mount_at(table, p).is_some_and(|m| m.dev == dev)) {
                     return Err(Error::FailedPrecondition(format!(
                         "volume {} is already staged at {}",
                         req.volume_id,
@@ -207,8 +215,8 @@ impl NodeOps {
                 rec.insert("fs".into(), fs.as_str().into());
                 rec.insert("phase".into(), if formatting_before { PHASE_FORMATTING } else { PHASE_ATTACHED }.into());
                 self.write_stash(&rec)?;
-                self.format_if_blank(req, &device, *fs, mkfs_options.as_deref(), formatting_before, &mut rec)?;
-                self.mount_staging(req, &device, *fs, flags)?;
+                self.format_if_blank(req, device, *fs, mkfs_options.as_deref(), formatting_before, &mut rec)?;
+                self.mount_staging(req, device, *fs, flags)?;
                 crate::failpoint::hit("stage-after-mount");
                 rec.insert("phase".into(), PHASE_STAGED.into());
                 self.write_stash(&rec)

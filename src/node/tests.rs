@@ -26,14 +26,15 @@ impl Attacher for FakeAttacher {
         _c: &HashMap<String, String>,
         _s: &HashMap<String, String>,
         _ro: bool,
-    ) -> Result<PathBuf, Error> {
+    ) -> Result<Attached, Error> {
         let n: u32 = id.trim_start_matches('v').parse().map_err(|_| Error::NotFound(id.to_string()))?;
-        let dev = PathBuf::from(format!("/dev/loop{n}"));
-        if self.sys.block_dev(&dev)?.is_none() {
+        let device = PathBuf::from(format!("/dev/loop{n}"));
+        let fresh = self.sys.block_dev(&device)?.is_none();
+        if fresh {
             let head = self.heads.lock().get(id).cloned().unwrap_or_else(|| vec![0; 4096]);
-            self.sys.add_device(&dev.display().to_string(), n, 1 << 30, head);
+            self.sys.add_device(&device.display().to_string(), n, 1 << 30, head);
         }
-        Ok(dev)
+        Ok(Attached { device, fresh })
     }
     fn find(&self, id: &str) -> Result<Option<PathBuf>, Error> {
         let dev = PathBuf::from(format!("/dev/loop{}", id.trim_start_matches('v')));
