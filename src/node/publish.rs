@@ -115,7 +115,8 @@ impl NodeOps {
     pub fn unpublish(&self, volume_id: &str, target: &Path) -> Result<(), Error> {
         // Never unmount another volume's bind: when we know the device, check it.
         let device = self.read_stash(volume_id)?.and_then(|s| s.get("device").map(PathBuf::from));
-        if let (Some(device), Some(m)) = (&device, mountinfo::mount_at(&self.sys.mountinfo()?, target)) {
+        let mut table = self.sys.mountinfo()?;
+        if let (Some(device), Some(m)) = (&device, mountinfo::mount_at(&table, target)) {
             if let Some(dev) = self.sys.block_dev(device)? {
                 if !m.uses(dev, device) {
                     return Err(Error::FailedPrecondition(format!(
@@ -127,15 +128,14 @@ impl NodeOps {
             }
         }
         // Stacked mounts at one path (a retry after a lost reply) come off one by one.
-        for _ in 0..8 {
-            let table = self.sys.mountinfo()?;
-            if mountinfo::mount_at(&table, target).is_none() {
-                break;
+        let mut unmounted = 0;
+        while mountinfo::mount_at(&table, target).is_some() {
+            if unmounted == 8 {
+                return Err(Error::Internal(format!("{} is still mounted after 8 unmounts", target.display())));
             }
             self.sys.umount(target)?;
-        }
-        if mountinfo::mount_at(&self.sys.mountinfo()?, target).is_some() {
-            return Err(Error::Internal(format!("{} is still mounted after 8 unmounts", target.display())));
+            unmounted += 1;
+            table = self.sys.mountinfo()?;
         }
         let removed = match std::fs::symlink_metadata(target) {
             Ok(m) if m.is_dir() => std::fs::remove_dir(target),

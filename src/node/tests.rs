@@ -222,6 +222,35 @@ fn publish_requires_the_staging_mount_of_the_volume() {
 }
 
 #[test]
+fn unpublish_takes_stacked_mounts_off_one_by_one() {
+    let e = env("stacked", false);
+    let req = stage_req(&e, "v10", FsKind::Ext4);
+    e.ops.stage(&req).unwrap();
+    let publish = PublishRequest {
+        volume_id: "v10".into(),
+        staging: req.staging.clone(),
+        target: e.dir.join("target"),
+        block: false,
+        read_only: false,
+        flags: vec![],
+    };
+    e.ops.publish(&publish).unwrap();
+    // Two more binds at the same path, as retries after lost replies can leave.
+    let bind = e.sys.state.lock().mounts.iter().find(|m| m.mount_point == publish.target).cloned().unwrap();
+    e.sys.state.lock().mounts.extend([bind.clone(), bind.clone()]);
+    e.sys.state.lock().mountinfo_reads = 0;
+    e.ops.unpublish("v10", &publish.target).unwrap();
+    assert_eq!(mounts_at(&e, &publish.target), 0);
+    // One read before, one after each of the 3 unmounts.
+    assert_eq!(e.sys.state.lock().mountinfo_reads, 4);
+    // More than 8 at one path: something keeps mounting there; say so.
+    e.sys.state.lock().mounts.extend(std::iter::repeat(bind).take(9));
+    let err = e.ops.unpublish("v10", &publish.target).unwrap_err();
+    assert!(matches!(err, Error::Internal(ref m) if m.contains("still mounted after 8")), "{err}");
+    assert_eq!(mounts_at(&e, &publish.target), 1);
+}
+
+#[test]
 fn unstage_refuses_a_staging_mount_that_is_not_the_volume() {
     let e = env("foreign-mount", false);
     let staging = e.dir.join("stage-x");

@@ -23,6 +23,8 @@ pub struct FakeState {
     /// every call made, in order, e.g. "mount /dev/loop0 /stage"
     pub calls: Vec<String>,
     pub grown: Vec<(PathBuf, FsKind, u64)>,
+    /// how many times the mount table was read
+    pub mountinfo_reads: usize,
 }
 
 #[derive(Default)]
@@ -55,7 +57,9 @@ impl FakeSys {
 
 impl Sys for FakeSys {
     fn mountinfo(&self) -> Result<Vec<MountEntry>, Error> {
-        Ok(self.state.lock().mounts.clone())
+        let mut st = self.state.lock();
+        st.mountinfo_reads += 1;
+        Ok(st.mounts.clone())
     }
 
     fn mount(
