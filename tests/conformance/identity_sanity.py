@@ -19,6 +19,9 @@ import tempfile
 import grpc
 from grpc_tools import protoc
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+from tap import Tap  # noqa: E402  (tests/tap.py)
+
 
 def compile_stubs(proto_dir):
     # Under the test's own temp dir (TMPDIR), which its trap removes.
@@ -38,16 +41,8 @@ def main():
     pb, rpc = compile_stubs(proto_dir)
     channel = grpc.insecure_channel(f"unix://{sock}")
     ident = rpc.IdentityStub(channel)
-    passed = failed = 0
-
-    def check(name, cond, detail=""):
-        nonlocal passed, failed
-        if cond:
-            passed += 1
-            print(f"ok - {name}")
-        else:
-            failed += 1
-            print(f"not ok - {name} {detail}")
+    tap = Tap()
+    check = tap.check
 
     info = ident.GetPluginInfo(pb.GetPluginInfoRequest(), timeout=10)
     check("GetPluginInfo: name is set", info.name != "")
@@ -83,8 +78,7 @@ def main():
     except grpc.RpcError as e:
         check("unserved RPC answers UNIMPLEMENTED", e.code() == grpc.StatusCode.UNIMPLEMENTED, str(e.code()))
 
-    print(f"{passed} passed, {failed} failed")
-    sys.exit(1 if failed else 0)
+    tap.finish()
 
 
 if __name__ == "__main__":

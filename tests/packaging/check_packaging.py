@@ -13,19 +13,13 @@ import sys
 import hcl2
 import yaml
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+from tap import Tap  # noqa: E402  (tests/tap.py)
+
 root = sys.argv[1]
-passed = failed = 0
+tap = Tap()
+check = tap.check
 argv_out = os.fdopen(3, "w")
-
-
-def check(name, cond, detail=""):
-    global passed, failed
-    if cond:
-        passed += 1
-        print(f"ok - {name}")
-    else:
-        failed += 1
-        print(f"not ok - {name} {detail}")
 
 
 def flag(args, name):
@@ -153,5 +147,4 @@ ids = [k for k in plugins if k != "volumes"]
 check("Nomad: node and controller jobs share one plugin id", len(ids) == 1 and sorted(plugins[ids[0]]) == ["controller", "node"], str(plugins))
 check("Nomad: the volume names that plugin", plugins.get("volumes") == ids)
 
-print(f"{passed} passed, {failed} failed")
-sys.exit(1 if failed else 0)
+tap.finish()
