@@ -199,19 +199,27 @@ if [ "$CEPH_CLIENT" = librados ]; then
   check "delete-after-trash-move: the trash is empty again" trash_empty
 fi
 
-# A volume made the way ceph-csi makes it (random uuid, journal, image): we expand and delete it.
+# A volume made the way ceph-csi makes it (random uuid, journal, image; its StorageClass
+# had volumeNamePrefix=legacy-): we expand it, find it by name and delete it.
 U=$(python3 -c 'import uuid; print(uuid.uuid4())')
 admin rados -p rbd setomapval "csi.volume.$U" csi.volname pvc-from-ceph-csi
 admin rados -p rbd setomapval csi.volumes.default csi.volume.pvc-from-ceph-csi "$U"
-admin rados -p rbd setomapval "csi.volume.$U" csi.imagename "csi-vol-$U"
-admin rbd create --size 1G --image-feature layering "rbd/csi-vol-$U"
-admin rados -p rbd setomapval "csi.volume.$U" csi.imageid "$(admin rbd info --format json "rbd/csi-vol-$U" | python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])')"
+admin rados -p rbd setomapval "csi.volume.$U" csi.imagename "legacy-$U"
+admin rbd create --size 1G --image-feature layering "rbd/legacy-$U"
+admin rados -p rbd setomapval "csi.volume.$U" csi.imageid "$(admin rbd info --format json "rbd/legacy-$U" | python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])')"
 VC=$(printf '0001-%04x-%s-%016x-%s' ${#CEPH_FSID} "$CEPH_FSID" 2 "$U")
+all_images() { admin rbd ls rbd | grep -c . || true; }
 check "ceph-csi's volume: expand" csi_ok "$EP" ControllerExpandVolume --volume-id "$VC" --required-bytes 3G --secrets-file "$T/secrets"
-check "ceph-csi's volume: grown" [ "$(admin rbd info --format json "rbd/csi-vol-$U" | python3 -c 'import json,sys; print(json.load(sys.stdin)["size"])')" = $((3 << 30)) ]
+check "ceph-csi's volume: grown" [ "$(admin rbd info --format json "rbd/legacy-$U" | python3 -c 'import json,sys; print(json.load(sys.stdin)["size"])')" = $((3 << 30)) ]
 check "ceph-csi's volume: CreateVolume by its name finds it" [ "$(vid "$(create pvc-from-ceph-csi 3G)")" = "$VC" ]
+check "ceph-csi's volume: ... and made no image of its own" [ "$(all_images)" = 1 ]
+# A reservation that lost its back pointer (csi.volname) gets it again on the next
+# CreateVolume, so DeleteVolume can still remove the name key.
+admin rados -p rbd rmomapkey "csi.volume.$U" csi.volname
+check "ceph-csi's volume: CreateVolume again restores csi.volname" \
+  bash -c "[ '$(vid "$(create pvc-from-ceph-csi 3G)")' = '$VC' ] && [ \"\$(rados --conf '$CEPH_CONF' --id admin -p rbd getomapval 'csi.volume.$U' csi.volname -)\" = pvc-from-ceph-csi ]"
 check "ceph-csi's volume: delete" csi_ok "$EP" DeleteVolume --volume-id "$VC" --secrets-file "$T/secrets"
-check "ceph-csi's volume: nothing left" [ "$(images) $(journal_keys) $(uuid_objects)" = "0 0 0" ]
+check "ceph-csi's volume: nothing left" [ "$(all_images) $(journal_keys) $(uuid_objects)" = "0 0 0" ]
 
 # ceph-csi's volumeNamePrefix: the image is <prefix><uuid>, and every later call finds it
 # through the journal's csi.imagename.

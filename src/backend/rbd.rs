@@ -313,7 +313,9 @@ impl RbdController {
             }
         };
         let object = format!("csi.volume.{uuid}");
-        let image = format!("{}{uuid}", new_image.prefix);
+        // An earlier reservation (ours, or ceph-csi's under another prefix) named its image.
+        let recorded = if fresh { None } else { self.omap_value(&images, &object, "csi.imagename")? };
+        let image = recorded.unwrap_or_else(|| format!("{}{uuid}", new_image.prefix));
         let spec = images.spec(&image);
         // A fresh reservation has no image yet: images are created after the name key.
         let existing = if fresh { None } else { self.ceph.image_info(&images, &image)? };
@@ -330,12 +332,14 @@ impl RbdController {
                 if p.source != Source::Empty {
                     self.ceph.flatten(&images, &image)?;
                 }
-                self.ceph.omap_set(&images, &object, &[("csi.imagename", &image), ("csi.imageid", &id)])?;
+                let attrs = [("csi.volname", p.name.as_str()), ("csi.imagename", &image), ("csi.imageid", &id)];
+                self.ceph.omap_set(&images, &object, &attrs)?;
                 size
             }
             None => {
                 let (attr, created) = both(
-                    || self.ceph.omap_set(&images, &object, &[("csi.imagename", &image)]),
+                    // (csi.volname again: a reservation found by name may have lost it.)
+                    || self.ceph.omap_set(&images, &object, &[("csi.volname", &p.name), ("csi.imagename", &image)]),
                     || match &p.source {
                         Source::Empty => self.ceph.image_create(&images, &image, bytes, features, data_pool.as_deref()),
                         source => self.clone_into(&place, &creds, source, &image, bytes, features),
