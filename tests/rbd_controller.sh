@@ -238,19 +238,20 @@ check "volumeNamePrefix: delete the snapshot; nothing left" \
   bash -c "'$BIN' client --endpoint '$EP' DeleteSnapshot --snapshot-id '$XS' --secrets-file '$T/secrets' >/dev/null && [ -z \"\$(rbd --conf '$CEPH_CONF' --id admin ls rbd)\" ]"
 check "volumeNamePrefix: the trashed image went with its snapshot" not_in_trash "app-$XU"
 
-# A snapshot made the way ceph-csi makes it: its own clone image csi-snap-<uuid> of the
-# source, with a snapshot of the same name. It is listed, restored from and deleted.
+# A snapshot made the way ceph-csi makes it: its own clone image of the source, with a
+# snapshot of the same name (here under snapshotNamePrefix=legacysnap-). It is listed,
+# restored from and deleted.
 SV=$(vid "$(create cc-src 32M)"); SVI=csi-vol-${SV: -36}
 admin rbd bench --io-type write --io-pattern rand --io-size 64K --io-total 8M "rbd/$SVI" >/dev/null
 CCSUM=$(export_sum "rbd/$SVI")
 U2=$(python3 -c 'import uuid; print(uuid.uuid4())')
-admin rbd snap create "rbd/$SVI@csi-snap-$U2"
-admin rbd clone --rbd-default-clone-format 2 "rbd/$SVI@csi-snap-$U2" "rbd/csi-snap-$U2"
-admin rbd snap rm "rbd/$SVI@csi-snap-$U2"
-admin rbd snap create "rbd/csi-snap-$U2@csi-snap-$U2"
+admin rbd snap create "rbd/$SVI@legacysnap-$U2"
+admin rbd clone --rbd-default-clone-format 2 "rbd/$SVI@legacysnap-$U2" "rbd/legacysnap-$U2"
+admin rbd snap rm "rbd/$SVI@legacysnap-$U2"
+admin rbd snap create "rbd/legacysnap-$U2@legacysnap-$U2"
 admin rados -p rbd setomapval "csi.snap.$U2" csi.snapname cc-snap
 admin rados -p rbd setomapval csi.snaps.default csi.snap.cc-snap "$U2"
-admin rados -p rbd setomapval "csi.snap.$U2" csi.imagename "csi-snap-$U2"
+admin rados -p rbd setomapval "csi.snap.$U2" csi.imagename "legacysnap-$U2"
 admin rados -p rbd setomapval "csi.snap.$U2" csi.source "$SVI"
 SC=$(printf '0001-%04x-%s-%s-%s' ${#CEPH_FSID} "$CEPH_FSID" "$(printf '%016x' 2)" "$U2")
 admin rbd bench --io-type write --io-pattern rand --io-size 64K --io-total 8M "rbd/$SVI" >/dev/null
@@ -261,7 +262,7 @@ CR=$(vid "$(create cc-restore 32M --from-snapshot "$SC")")
 check "ceph-csi's snapshot: a restore has its data" [ "$(export_sum "rbd/csi-vol-${CR: -36}")" = "$CCSUM" ]
 check "ceph-csi's snapshot: delete" csi_ok "$EP" DeleteSnapshot --snapshot-id "$SC" --secrets-file "$T/secrets"
 check "ceph-csi's snapshot: its image is gone, and the source's trashed snapshot with it" \
-  [ "$(admin rbd ls rbd | grep -c "csi-snap-$U2" || true) $(admin rbd snap ls --all --format json "rbd/$SVI" | python3 -c 'import json,sys; print(len(json.load(sys.stdin)))')" = "0 0" ]
+  [ "$(admin rbd ls rbd | grep -c "legacysnap-$U2" || true) $(admin rbd snap ls --all --format json "rbd/$SVI" | python3 -c 'import json,sys; print(len(json.load(sys.stdin)))')" = "0 0" ]
 for v in "$CR" "$SV"; do csi_ok "$EP" DeleteVolume --volume-id "$v" --secrets-file "$T/secrets"; done
 check "ceph-csi's snapshot: nothing left" [ "$(images) $(journal_keys) $(uuid_objects) $(admin rados -p rbd ls | grep -c '^csi\.snap\.' || true)" = "0 0 0 0" ]
 

@@ -9,9 +9,9 @@
 //! can be deleted in any order. A volume deleted while it has snapshots goes to the
 //! trash (DeleteVolume); deleting its last snapshot then removes it from the trash.
 //!
-//! Snapshots ceph-csi made are kept differently: as a clone image `csi-snap-<uuid>`
-//! (flattened or not) carrying an rbd snapshot of the same name. They are found by that
-//! image, restored from it, listed, and deleted with it.
+//! Snapshots ceph-csi made are kept differently: as a clone image named as csi.imagename
+//! says (`csi-snap-<uuid>`, or its snapshotNamePrefix) carrying an rbd snapshot of the
+//! same name. They are found by that image, restored from it, listed, and deleted with it.
 
 use std::collections::HashMap;
 
@@ -23,7 +23,22 @@ use crate::error::Error;
 
 const SNAPS_DIR: &str = "csi.snaps.default";
 
-/// Where a snapshot `csi-snap-<uuid>` lives.
+/// A snapshot's journal entry.
+struct SnapRecord {
+    /// csi.source: the source volume's image.
+    source: Option<String>,
+    /// csi.sourceid: its image id (to reach it in the trash).
+    source_id: Option<String>,
+    /// csi.imagename: the rbd snapshot's name (and ceph-csi's image's), by default
+    /// `csi-snap-<uuid>`; ceph-csi's snapshotNamePrefix may have chosen another prefix.
+    name: String,
+    /// csi.snapname: the CSI request name.
+    request_name: Option<String>,
+    /// csi.journalpool, when the name directory is in another pool.
+    journal_pool: Option<String>,
+}
+
+/// Where a snapshot lives.
 enum SnapData {
     /// rbd-csi's: on the source image, by name.
     OnSource(String),
@@ -41,28 +56,36 @@ impl RbdController {
         Ok((vid, place))
     }
 
-    /// Where the data of snapshot `uuid` is, and its rbd snapshot; None when it is gone.
-    /// `source` / `source_id`: the journal's csi.source and csi.sourceid.
-    fn locate_snapshot(
-        &self,
-        images: &Target,
-        uuid: &str,
-        source: &str,
-        source_id: Option<&str>,
-    ) -> Result<Option<(SnapData, SnapInfo)>, Error> {
-        let name = format!("csi-snap-{uuid}");
-        let find = |snaps: Option<Vec<SnapInfo>>| snaps.unwrap_or_default().into_iter().find(|s| s.name == name);
+    /// The journal entry of snapshot `uuid` (`csi.snap.<uuid>` beside the images).
+    fn snap_record(&self, images: &Target, uuid: &str) -> Result<SnapRecord, Error> {
+        let keys = ["csi.source", "csi.sourceid", "csi.imagename", "csi.snapname", JOURNAL_POOL_KEY];
+        let mut values = self.ceph.omap_get(images, &format!("csi.snap.{uuid}"), &keys)?.into_iter();
+        let mut next = || values.next().flatten();
+        Ok(SnapRecord {
+            source: next(),
+            source_id: next(),
+            name: next().unwrap_or_else(|| format!("csi-snap-{uuid}")),
+            request_name: next(),
+            journal_pool: next(),
+        })
+    }
+
+    /// Where a journaled snapshot's data is, with its rbd snapshot; None when it is gone.
+    fn locate_snapshot(&self, images: &Target, rec: &SnapRecord) -> Result<Option<(SnapData, SnapInfo)>, Error> {
+        let Some(source) = &rec.source else { return Ok(None) };
+        let name = &rec.name;
+        let find = |snaps: Option<Vec<SnapInfo>>| snaps.unwrap_or_default().into_iter().find(|s| &s.name == name);
         // ceph-csi's: an image of the snapshot's name.
-        if let Some(snaps) = self.ceph.snap_list(images, ImageRef::Name(&name))? {
+        if let Some(snaps) = self.ceph.snap_list(images, ImageRef::Name(name))? {
             return Ok(find(Some(snaps)).map(|s| (SnapData::OwnImage(name.clone()), s)));
         }
         if let Some(snaps) = self.ceph.snap_list(images, ImageRef::Name(source))? {
-            return Ok(find(Some(snaps)).map(|s| (SnapData::OnSource(source.to_string()), s)));
+            return Ok(find(Some(snaps)).map(|s| (SnapData::OnSource(source.clone()), s)));
         }
-        match source_id {
+        match &rec.source_id {
             // The source volume was deleted: its image waits in the trash.
             Some(id) => {
-                Ok(find(self.ceph.snap_list(images, ImageRef::Id(id))?).map(|s| (SnapData::InTrash(id.to_string()), s)))
+                Ok(find(self.ceph.snap_list(images, ImageRef::Id(id))?).map(|s| (SnapData::InTrash(id.clone()), s)))
             }
             None => Ok(None),
         }
@@ -92,16 +115,15 @@ impl RbdController {
             || self.omap_value(&images, &format!("csi.snap.{derived}"), "csi.snapname"),
         );
         let by_name = by_name?;
+        let mut recorded_name = None;
         let uuid = match by_name.as_deref().and_then(parse_name_value) {
             Some((_, uuid)) => {
                 let uuid = uuid.to_string();
-                let recorded = self.omap_value(&images, &format!("csi.snap.{uuid}"), "csi.source")?;
-                if recorded.as_deref().is_some_and(|s| s != source_image) {
-                    return Err(Error::AlreadyExists(format!(
-                        "snapshot {name:?} exists for another volume ({})",
-                        recorded.unwrap_or_default()
-                    )));
+                let rec = self.snap_record(&images, &uuid)?;
+                if let Some(other) = rec.source.as_deref().filter(|s| *s != source_image) {
+                    return Err(Error::AlreadyExists(format!("snapshot {name:?} exists for another volume ({other})")));
                 }
+                recorded_name = Some(rec.name);
                 uuid
             }
             None => {
@@ -118,7 +140,7 @@ impl RbdController {
             }
         };
         let object = format!("csi.snap.{uuid}");
-        let snap = format!("csi-snap-{uuid}");
+        let snap = recorded_name.unwrap_or_else(|| format!("csi-snap-{uuid}"));
         let (info, attrs) = both(
             || self.ceph.image_info(&images, &source_image),
             || self.ceph.omap_set(&images, &object, &[("csi.source", &source_image), ("csi.imagename", &snap)]),
@@ -127,14 +149,21 @@ impl RbdController {
         let (_, source_img_id) =
             info?.ok_or_else(|| Error::NotFound(format!("source volume {source_id} does not exist")))?;
         // A retry of a snapshot ceph-csi made finds it; otherwise it is made (again) here.
-        let made = match self.locate_snapshot(&images, &uuid, &source_image, None)? {
+        let rec = SnapRecord {
+            source: Some(source_image.clone()),
+            source_id: None,
+            name: snap.clone(),
+            request_name: None,
+            journal_pool: None,
+        };
+        let made = match self.locate_snapshot(&images, &rec)? {
             Some((SnapData::OwnImage(_), info)) => info,
             _ => {
                 self.ceph.omap_set(&images, &object, &[("csi.sourceid", &source_img_id)])?;
                 self.ceph.snap_create(&images, &source_image, &snap)?;
                 let source_spec = images.spec(&source_image);
                 log::info!("created snapshot {source_spec}@{snap} ({name:?})");
-                self.locate_snapshot(&images, &uuid, &source_image, None)?.map(|(_, info)| info).ok_or_else(|| {
+                self.locate_snapshot(&images, &rec)?.map(|(_, info)| info).ok_or_else(|| {
                     Error::Internal(format!("{source_spec}@{snap} vanished right after it was created"))
                 })?
             }
@@ -156,23 +185,18 @@ impl RbdController {
         let creds = Credentials::from_secrets(secrets)?;
         let Some(mut place) = self.place_for_id(&vid, &creds)? else { return Ok(()) };
         let object = format!("csi.snap.{}", vid.uuid);
-        let snap = format!("csi-snap-{}", vid.uuid);
-        let keys = ["csi.source", "csi.sourceid", "csi.snapname", JOURNAL_POOL_KEY];
-        let mut attrs = self.ceph.omap_get(&place.images(&creds), &object, &keys)?.into_iter();
-        let (source, source_id, name) = (attrs.next().flatten(), attrs.next().flatten(), attrs.next().flatten());
-        self.use_recorded_journal(&mut place, &creds, attrs.next().flatten().as_deref())?;
+        let rec = self.snap_record(&place.images(&creds), &vid.uuid)?;
+        self.use_recorded_journal(&mut place, &creds, rec.journal_pool.as_deref())?;
         let (journal, images) = (place.journal(&creds), place.images(&creds));
-        if let Some(source) = &source {
-            match self.locate_snapshot(&images, &vid.uuid, source, source_id.as_deref())? {
-                Some((SnapData::OnSource(image), _)) => {
-                    self.ceph.snap_remove(&images, ImageRef::Name(&image), &snap)?;
-                }
-                Some((SnapData::InTrash(image_id), _)) => self.remove_trashed_snap(&images, &image_id, &snap)?,
-                Some((SnapData::OwnImage(image), _)) => self.remove_snapshot_image(&images, &image)?,
-                None => {}
+        match self.locate_snapshot(&images, &rec)? {
+            Some((SnapData::OnSource(image), snap)) => {
+                self.ceph.snap_remove(&images, ImageRef::Name(&image), &snap.name)?;
             }
+            Some((SnapData::InTrash(image_id), snap)) => self.remove_trashed_snap(&images, &image_id, &snap.name)?,
+            Some((SnapData::OwnImage(image), snap)) => self.remove_snapshot_image(&images, &image, &snap.name)?,
+            None => {}
         }
-        if let Some(name) = name {
+        if let Some(name) = &rec.request_name {
             self.ceph.omap_remove(&journal, SNAPS_DIR, &[&format!("csi.snap.{name}")])?;
         }
         self.ceph.remove_object(&images, &object)?;
@@ -275,10 +299,9 @@ impl RbdController {
     ) -> Result<(), Error> {
         let images = place.images(creds);
         for uuid in uuids {
-            let mut attrs =
-                self.ceph.omap_get(&images, &format!("csi.snap.{uuid}"), &["csi.source", "csi.sourceid"])?.into_iter();
-            let (Some(source), source_id) = (attrs.next().flatten(), attrs.next().flatten()) else { continue };
-            let Some((_, snap)) = self.locate_snapshot(&images, uuid, &source, source_id.as_deref())? else { continue };
+            let rec = self.snap_record(&images, uuid)?;
+            let Some((_, snap)) = self.locate_snapshot(&images, &rec)? else { continue };
+            let source = rec.source.unwrap_or_default();
             // Image names end in the volume's uuid, whatever their prefix.
             let Some(source_uuid) = source.get(source.len().saturating_sub(36)..) else { continue };
             let id =
@@ -322,8 +345,8 @@ impl RbdController {
     /// Removes ceph-csi's image of a snapshot: its snapshot, then the image, here and
     /// now (not through a mgr task), so the source volume's snapshot it was cloned from
     /// (kept in the trash namespace while it had this child) goes with it.
-    fn remove_snapshot_image(&self, images: &Target, image: &str) -> Result<(), Error> {
-        self.ceph.snap_remove(images, ImageRef::Name(image), image)?;
+    fn remove_snapshot_image(&self, images: &Target, image: &str, snap: &str) -> Result<(), Error> {
+        self.ceph.snap_remove(images, ImageRef::Name(image), snap)?;
         let Some((_, image_id)) = self.ceph.image_info(images, image)? else { return Ok(()) };
         self.ceph.trash_move(images, image)?;
         self.ceph.trash_remove(images, &image_id)?;
@@ -361,15 +384,13 @@ impl RbdController {
             Source::Snapshot(id) => {
                 let (vid, sp) = self.snap_place(id, creds, "snapshot")?;
                 let gone = || Error::NotFound(format!("snapshot {id} does not exist"));
-                let source = self
-                    .omap_value(&sp.images(creds), &format!("csi.snap.{}", vid.uuid), "csi.source")?
-                    .ok_or_else(gone)?;
-                let image = match self.locate_snapshot(&sp.images(creds), &vid.uuid, &source, None)?.ok_or_else(gone)? {
-                    (SnapData::OnSource(image) | SnapData::OwnImage(image), _) => image,
+                let rec = self.snap_record(&sp.images(creds), &vid.uuid)?;
+                let (image, snap) = match self.locate_snapshot(&sp.images(creds), &rec)?.ok_or_else(gone)? {
+                    (SnapData::OnSource(image) | SnapData::OwnImage(image), snap) => (image, snap.name),
                     (SnapData::InTrash(_), _) => return Err(gone()),
                 };
                 parent_place = sp;
-                (image, format!("csi-snap-{}", vid.uuid), false)
+                (image, snap, false)
             }
             Source::Volume(id) => {
                 let (vid, vp) = self.snap_place(id, creds, "source volume")?;
