@@ -263,13 +263,12 @@ impl RbdController {
     /// The ceph-csi create path; the caller serializes calls for one name.
     pub fn create(&self, p: &CreateParams) -> Result<VolumeInfo, Error> {
         let creds = Credentials::from_secrets(&p.secrets)?;
-        let (place, new_image) = self.place_for_create(&p.parameters)?;
+        let (mut place, new_image) = self.place_for_create(&p.parameters)?;
         let (features, data_pool) = (&new_image.features, &new_image.data_pool);
         let bytes = size_for(p.required_bytes, p.limit_bytes, DEFAULT_SIZE)?;
-        let mut place = place;
-        let missing_pool = |pool: &str| {
-            Error::NotFound(format!("pool {pool:?} does not exist in cluster {}", place.cluster.cluster_id))
-        };
+        let cluster_id = place.cluster.cluster_id.clone();
+        let missing_pool =
+            |pool: &str| Error::NotFound(format!("pool {pool:?} does not exist in cluster {cluster_id}"));
         let pool_id =
             self.ceph.pool_id(&place.cluster, &creds, &place.pool)?.ok_or_else(|| missing_pool(&place.pool))?;
         if place.journal_pool != place.pool {

@@ -8,6 +8,8 @@
 //! environment, never a log line (and it is scrubbed from the CLIs' stderr, which
 //! librados fills with an undecodable key).
 
+mod lib_ffi;
+mod lib_handles;
 pub mod rados;
 pub mod via_cli;
 pub mod via_lib;
