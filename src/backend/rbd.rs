@@ -109,6 +109,12 @@ struct Place {
 }
 
 impl Place {
+    /// Images and their journal in one pool, in the cluster's rados namespace.
+    fn in_pool(cluster: ClusterConfig, pool: String) -> Place {
+        let namespace = cluster.rados_namespace.clone();
+        Place { cluster, journal_pool: pool.clone(), journal_pool_id: None, pool, namespace }
+    }
+
     fn images<'a>(&'a self, creds: &'a Credentials) -> Target<'a> {
         Target { cluster: &self.cluster, creds, pool: &self.pool, namespace: &self.namespace }
     }
@@ -189,7 +195,6 @@ impl RbdController {
         }
         let cluster = self.cluster(cluster_id)?;
         let journal_pool = params.get("journalPool").filter(|s| !s.is_empty()).cloned().unwrap_or_else(|| pool.clone());
-        let namespace = cluster.rados_namespace.clone();
         let data_pool = params.get("dataPool").filter(|s| !s.is_empty()).cloned();
         let prefix = params.get("volumeNamePrefix").filter(|s| !s.is_empty()).cloned();
         if let Some(bad) = prefix
@@ -200,15 +205,14 @@ impl RbdController {
                 "volumeNamePrefix {bad:?}: use at most 64 letters, digits, '-', '_' or '.'"
             )));
         }
-        let place = Place { cluster, pool, journal_pool, journal_pool_id: None, namespace };
+        let place = Place { journal_pool, ..Place::in_pool(cluster, pool) };
         Ok((place, ImageSpec { features, data_pool, prefix: prefix.unwrap_or_else(|| "csi-vol-".to_string()) }))
     }
 
     fn place_for_id(&self, id: &VolumeId, creds: &Credentials) -> Result<Option<Place>, Error> {
         let cluster = self.cluster(&id.cluster_id)?;
         let Some(pool) = self.ceph.pool_name(&cluster, creds, id.pool_id)? else { return Ok(None) };
-        let namespace = cluster.rados_namespace.clone();
-        Ok(Some(Place { cluster, journal_pool: pool.clone(), journal_pool_id: None, pool, namespace }))
+        Ok(Some(Place::in_pool(cluster, pool)))
     }
 
     /// Points `place` at the journal pool a uuid object recorded (`csi.journalpool`).

@@ -239,14 +239,7 @@ impl RbdController {
                     Err(e) => return Err(e),
                 };
                 for pool in pools {
-                    let namespace = cluster.rados_namespace.clone();
-                    let place = Place {
-                        cluster: cluster.clone(),
-                        journal_pool: pool.clone(),
-                        journal_pool_id: None,
-                        pool,
-                        namespace,
-                    };
+                    let place = Place::in_pool(cluster.clone(), pool);
                     match self.snapshots_in_pool(&place, &creds, &mut out) {
                         // Pools this user may not read, or that went away meanwhile.
                         Err(Error::FailedPrecondition(_) | Error::NotFound(_)) => {}
@@ -275,14 +268,7 @@ impl RbdController {
         }
         for (pool_id, uuids) in by_pool {
             let Some(pool) = self.ceph.pool_name(&place.cluster, creds, pool_id)? else { continue };
-            let namespace = place.namespace.clone();
-            let image_place = Place {
-                cluster: place.cluster.clone(),
-                journal_pool: pool.clone(),
-                journal_pool_id: None,
-                pool,
-                namespace,
-            };
+            let image_place = Place::in_pool(place.cluster.clone(), pool);
             self.journaled_snapshots(&image_place, creds, pool_id, &uuids, out)?;
         }
         Ok(())
