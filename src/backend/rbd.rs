@@ -171,6 +171,23 @@ impl RbdController {
         Ok(recorded.unwrap_or_else(|| format!("csi-vol-{uuid}")))
     }
 
+    /// Removes a volume's or snapshot's journal entry, the last step of a delete: its
+    /// name key in directory `dir` (when the request name is known), then its uuid
+    /// object. Both removals are no-ops when already done.
+    fn remove_journal_entry(
+        &self,
+        journal: &Target,
+        dir: &str,
+        name_key: Option<&str>,
+        images: &Target,
+        object: &str,
+    ) -> Result<(), Error> {
+        if let Some(key) = name_key {
+            self.ceph.omap_remove(journal, dir, &[key])?;
+        }
+        self.ceph.remove_object(images, object)
+    }
+
     /// One omap value, or None when the object or key does not exist.
     fn omap_value(&self, t: &Target, object: &str, key: &str) -> Result<Option<String>, Error> {
         Ok(self.ceph.omap_get(t, object, &[key])?.pop().flatten())
@@ -403,10 +420,8 @@ impl RbdController {
             Removal::HasSnapshots => self.ceph.trash_move(&images, &image)?,
         }
         crate::failpoint::hit("delete-after-image");
-        if let Some(name) = name {
-            self.ceph.omap_remove(&journal, VOLUMES_DIR, &[&format!("csi.volume.{name}")])?;
-        }
-        self.ceph.remove_object(&images, &object)?;
+        let name_key = name.map(|name| format!("csi.volume.{name}"));
+        self.remove_journal_entry(&journal, VOLUMES_DIR, name_key.as_deref(), &images, &object)?;
         log::info!("deleted volume {volume_id} ({spec})");
         Ok(())
     }

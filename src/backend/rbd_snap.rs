@@ -196,10 +196,8 @@ impl RbdController {
             Some((SnapData::OwnImage(image), snap)) => self.remove_snapshot_image(&images, &image, &snap.name)?,
             None => {}
         }
-        if let Some(name) = &rec.request_name {
-            self.ceph.omap_remove(&journal, SNAPS_DIR, &[&format!("csi.snap.{name}")])?;
-        }
-        self.ceph.remove_object(&images, &object)?;
+        let name_key = rec.request_name.map(|name| format!("csi.snap.{name}"));
+        self.remove_journal_entry(&journal, SNAPS_DIR, name_key.as_deref(), &images, &object)?;
         log::info!("deleted snapshot {id}");
         Ok(())
     }
