@@ -292,6 +292,10 @@ check "journalPool: nothing left in either pool" \
 stop_server "$SERVER_PID"
 kill "$WATCHER" 2>/dev/null; wait "$WATCHER" 2>/dev/null || true
 check "trash empty at the end" trash_empty
+if [ "$CEPH_CLIENT" = librados ]; then
+  check "volumes were deleted through librados" grep -q 'rpc=DeleteVolume .*code=OK' "$T/server.log"
+  check "... every one of them (the mgr took each trash removal)" bash -c "! grep -h 'the mgr did not take' '$T'/*.log"
+fi
 check "the key never appeared on any process's command line" [ ! -e "$T/argv-leak" ]
 check "the key never appeared in the driver's logs (debug level)" bash -c "! cat '$T'/*.log | grep -qFf '$T/keypat'"
 check "no keyfile left behind" [ -z "$(find "$T/data" -type f -path "*/keys/*" 2>/dev/null)" ]

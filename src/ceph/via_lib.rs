@@ -146,7 +146,7 @@ impl LibRados {
     /// remove`, which the caps `mgr 'profile rbd pool=…'` allow).
     fn mgr_trash_remove(&self, io: &IoCtx, t: &Target, image_id: &str) -> Result<(), Error> {
         let spec = t.spec(image_id);
-        let cmd = cstr(&format!(r#"{{"prefix": "rbd task add trash remove", "image_id_spec": "{spec}"}}"#))?;
+        let cmd = cstr(&trash_remove_command(&spec))?;
         let cmds = [cmd.as_ptr()];
         let (mut out, mut out_len, mut status, mut status_len): (*mut c_char, usize, *mut c_char, usize) =
             (ptr::null_mut(), 0, ptr::null_mut(), 0);
@@ -216,6 +216,15 @@ impl LibRados {
         }
         Ok(opts)
     }
+}
+
+/// The mgr command that removes a trashed image (`pool[/namespace]/id`), as JSON: the
+/// spec is escaped, since pool and namespace names may hold any character.
+fn trash_remove_command(spec: &str) -> String {
+    let mut cmd = String::from(r#"{"prefix": "rbd task add trash remove", "image_id_spec": "#);
+    crate::json::write_str(&mut cmd, spec);
+    cmd.push('}');
+    cmd
 }
 
 impl Rados for LibRados {
@@ -553,5 +562,20 @@ impl Rados for LibRados {
                 }
             })
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::trash_remove_command;
+    use crate::jsonparse::parse;
+
+    #[test]
+    fn trash_remove_command_is_json_whatever_the_names() {
+        for spec in ["rbd/1234abcd", r#"po"ol/n\s/1234abcd"#] {
+            let cmd = parse(&trash_remove_command(spec)).expect("valid json");
+            assert_eq!(cmd.str_at("prefix"), "rbd task add trash remove");
+            assert_eq!(cmd.str_at("image_id_spec"), spec);
+        }
     }
 }
