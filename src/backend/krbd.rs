@@ -85,6 +85,24 @@ pub fn find_mapping(sysfs: &Path, spec: &ImageSpec) -> Option<PathBuf> {
         .map(|(id, _, _)| PathBuf::from(format!("/dev/rbd{id}")))
 }
 
+/// The /dev/rbdN (head) of the image in pool `pool_id` whose name ends in `uuid`.
+fn find_volume(sysfs: &Path, pool_id: u64, uuid: &str) -> Option<PathBuf> {
+    let devices = sysfs.join("devices");
+    mapped(sysfs)
+        .into_iter()
+        .find(|(n, s, snap)| {
+            s.image.ends_with(uuid)
+                && (snap == "-" || snap.is_empty())
+                && read_attr(&devices.join(n.to_string()), "pool_id").parse() == Ok(pool_id)
+        })
+        .map(|(n, _, _)| PathBuf::from(format!("/dev/rbd{n}")))
+}
+
+/// ceph-csi's mark of a pre-existing image (a static PV).
+fn is_static(ctx: &HashMap<String, String>) -> bool {
+    ctx.get("staticVolume").is_some_and(|v| v == "true")
+}
+
 pub struct KrbdAttacher {
     pub mapper: Mapper,
     pub config: PathBuf,
@@ -99,18 +117,26 @@ impl KrbdAttacher {
         find_cluster(&self.config, cluster_id)
     }
 
-    /// The image of a volume from its context (ceph-csi's keys), falling back to the
-    /// name ceph-csi gives images.
-    fn spec(volume_id: &str, ctx: &HashMap<String, String>, cluster: &ClusterConfig) -> Result<ImageSpec, Error> {
-        let id = VolumeId::decode(volume_id)
-            .ok_or_else(|| Error::NotFound(format!("volume {volume_id} is not an rbd volume id")))?;
-        let pool = ctx.get("pool").cloned().unwrap_or_default();
-        if pool.is_empty() {
-            return Err(Error::invalid("volume_context needs pool (from CreateVolume)"));
-        }
-        let image = ctx.get("imageName").cloned().unwrap_or_else(|| format!("csi-vol-{}", id.uuid));
-        let namespace = ctx.get("radosNamespace").cloned().unwrap_or_else(|| cluster.rados_namespace.clone());
-        Ok(ImageSpec { pool, namespace, image })
+    /// The cluster, pool and image of a volume, from its context (ceph-csi's keys). A
+    /// volume CreateVolume made has a ceph-csi id (its cluster, and the image name
+    /// ceph-csi gives when the context has none); a static volume (ceph-csi's
+    /// `staticVolume: "true"`, a pre-existing image) has the image name as its id, or
+    /// `imageName`, and must name its cluster.
+    fn locate(volume_id: &str, ctx: &HashMap<String, String>) -> Result<(String, String, String), Error> {
+        let given = |key: &str| ctx.get(key).filter(|v| !v.is_empty()).cloned();
+        let pool = given("pool").ok_or_else(|| Error::invalid("volume_context needs pool (from CreateVolume)"))?;
+        let (cluster_id, default_image) = if is_static(ctx) {
+            let cluster_id = given("clusterID").ok_or_else(|| {
+                Error::invalid("a static volume (staticVolume=true) needs clusterID in its volume_context")
+            })?;
+            (cluster_id, volume_id.to_string())
+        } else {
+            let id = VolumeId::decode(volume_id).ok_or_else(|| {
+                Error::NotFound(format!("volume {volume_id} is not an rbd volume id (nor staticVolume=true)"))
+            })?;
+            (given("clusterID").unwrap_or(id.cluster_id), format!("csi-vol-{}", id.uuid))
+        };
+        Ok((cluster_id, pool, given("imageName").unwrap_or(default_image)))
     }
 
     fn map_rbd(&self, cluster: &ClusterConfig, creds: &Credentials, spec: &ImageSpec, ro: bool) -> Result<(), Error> {
@@ -185,10 +211,10 @@ impl Attacher for KrbdAttacher {
         secrets: &HashMap<String, String>,
         read_only: bool,
     ) -> Result<Attached, Error> {
-        let id = VolumeId::decode(volume_id)
-            .ok_or_else(|| Error::NotFound(format!("volume {volume_id} is not an rbd volume id")))?;
-        let cluster = self.cluster(ctx.get("clusterID").map(String::as_str).unwrap_or(&id.cluster_id))?;
-        let spec = Self::spec(volume_id, ctx, &cluster)?;
+        let (cluster_id, pool, image) = Self::locate(volume_id, ctx)?;
+        let cluster = self.cluster(&cluster_id)?;
+        let namespace = ctx.get("radosNamespace").cloned().unwrap_or_else(|| cluster.rados_namespace.clone());
+        let spec = ImageSpec { pool, namespace, image };
         if let Some(device) = find_mapping(&self.sysfs, &spec) {
             return Ok(Attached { device, fresh: false });
         }
@@ -225,13 +251,13 @@ impl Attacher for KrbdAttacher {
         }
     }
 
+    /// Only asked when the node has no record of the volume (a crash between the map
+    /// and the stash). A ceph-csi id names the pool by id and ends every image name
+    /// the volume can have (`<volumeNamePrefix><uuid>`); a static volume's id says too
+    /// little to pick a mapping safely, so none is claimed.
     fn find(&self, volume_id: &str) -> Result<Option<PathBuf>, Error> {
         let Some(id) = VolumeId::decode(volume_id) else { return Ok(None) };
-        let image = format!("csi-vol-{}", id.uuid);
-        Ok(mapped(&self.sysfs)
-            .into_iter()
-            .find(|(_, s, snap)| s.image == image && (snap == "-" || snap.is_empty()))
-            .map(|(n, _, _)| PathBuf::from(format!("/dev/rbd{n}"))))
+        Ok(find_volume(&self.sysfs, id.pool_id, &id.uuid))
     }
 
     fn detach(&self, volume_id: &str, device: &Path) -> Result<(), Error> {
@@ -302,6 +328,51 @@ mod tests {
         assert_eq!(find_mapping(&d, &other_ns), None);
         assert_eq!(mapped(&d).len(), 3);
         std::fs::remove_dir_all(&d).unwrap();
+    }
+
+    #[test]
+    fn finds_a_volume_by_pool_id_and_uuid_whatever_its_prefix() {
+        let d = std::env::temp_dir().join(format!("krbd-find-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&d);
+        let u = "5e97a3c4-abcd-446a-9401-87ed4abb59bd";
+        for (id, pool_id, name, snap) in [
+            (0, "2", format!("csi-vol-{u}"), "s1"),
+            (1, "3", format!("legacy-{u}"), "-"),
+            (2, "2", format!("legacy-{u}"), "-"),
+        ] {
+            let dev = d.join("devices").join(id.to_string());
+            std::fs::create_dir_all(&dev).unwrap();
+            for (k, v) in
+                [("pool", "p"), ("pool_id", pool_id), ("pool_ns", ""), ("name", &name), ("current_snap", snap)]
+            {
+                std::fs::write(dev.join(k), format!("{v}\n")).unwrap();
+            }
+        }
+        assert_eq!(find_volume(&d, 2, u), Some(PathBuf::from("/dev/rbd2")), "pool 2's head, not its snapshot");
+        assert_eq!(find_volume(&d, 3, u), Some(PathBuf::from("/dev/rbd1")));
+        assert_eq!(find_volume(&d, 4, u), None);
+        assert_eq!(find_volume(&d, 2, "0e97a3c4-abcd-446a-9401-87ed4abb59bd"), None);
+        std::fs::remove_dir_all(&d).unwrap();
+    }
+
+    #[test]
+    fn locates_created_and_static_volumes_from_their_context() {
+        let ctx = |pairs: &[(&str, &str)]| pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let u = "5e97a3c4-abcd-446a-9401-87ed4abb59bd";
+        let id = VolumeId { cluster_id: "c1".into(), pool_id: 2, uuid: u.into() }.encode();
+        let place = |v: &str, c: &HashMap<String, String>| KrbdAttacher::locate(v, c);
+        assert_eq!(place(&id, &ctx(&[("pool", "rbd")])).unwrap(), ("c1".into(), "rbd".into(), format!("csi-vol-{u}")));
+        assert_eq!(
+            place(&id, &ctx(&[("pool", "rbd"), ("imageName", "legacy-x")])).unwrap().2,
+            "legacy-x",
+            "imageName wins"
+        );
+        let stat = ctx(&[("pool", "rbd"), ("clusterID", "c2"), ("staticVolume", "true")]);
+        assert_eq!(place("static-image", &stat).unwrap(), ("c2".into(), "rbd".into(), "static-image".into()));
+        let no_cluster = ctx(&[("pool", "rbd"), ("staticVolume", "true")]);
+        assert!(matches!(place("static-image", &no_cluster), Err(Error::InvalidArgument(_))));
+        assert!(matches!(place("static-image", &ctx(&[("pool", "rbd")])), Err(Error::NotFound(_))));
+        assert!(matches!(place(&id, &ctx(&[])), Err(Error::InvalidArgument(_))), "pool is required");
     }
 
     #[test]

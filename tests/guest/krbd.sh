@@ -97,6 +97,36 @@ for mapper in rbd sysfs; do
   check "$mapper: block teardown" bash -c "'$BIN' client --endpoint '$EP' NodeUnpublishVolume --volume-id '$V' --target-path '$K/bd' >/dev/null &&
     '$BIN' client --endpoint '$EP' NodeUnstageVolume --volume-id '$V' --staging-path '$K/b' >/dev/null &&
     '$BIN' client --endpoint '$EP' DeleteVolume --volume-id '$V' --secrets-file '$T/secrets' >/dev/null"
+  # A static volume (ceph-csi's static PV): a pre-existing image, its name as the id.
+  SV=static-$mapper
+  admin rbd create --size 64M --image-feature layering "rbd/$SV" >/dev/null 2>&1
+  SCTX=(--context "clusterID=$CEPH_FSID" --context pool=rbd --context staticVolume=true --context imageFeatures=layering)
+  check "$mapper: static volume without clusterID: INVALID_ARGUMENT" expect_code 3 csi "$EP" NodeStageVolume --volume-id "$SV" --staging-path "$K/st" --fs-type ext4 --context pool=rbd --context staticVolume=true --secrets-file "$T/secrets"
+  check "$mapper: static volume stages" csi_ok "$EP" NodeStageVolume --volume-id "$SV" --staging-path "$K/st" --fs-type ext4 "${SCTX[@]}" --secrets-file "$T/secrets"
+  sdev=$(mounted_src "$K/st")
+  check "$mapper: static volume: its own image is mapped" [ "$(cat "/sys/bus/rbd/devices/${sdev#/dev/rbd}/name" 2>/dev/null)" = "$SV" ]
+  echo static >"$K/st/mark"; sync
+  check "$mapper: static volume unstages" csi_ok "$EP" NodeUnstageVolume --volume-id "$SV" --staging-path "$K/st"
+  check "$mapper: static volume restages with its data" bash -c "'$BIN' client --endpoint '$EP' NodeStageVolume --volume-id '$SV' --staging-path '$K/st' --fs-type ext4 ${SCTX[*]} --secrets-file '$T/secrets' >/dev/null && [ \"\$(cat '$K/st/mark')\" = static ]"
+  check "$mapper: static volume teardown" csi_ok "$EP" NodeUnstageVolume --volume-id "$SV" --staging-path "$K/st"
+  check "$mapper: static image removed" admin rbd rm --no-progress "rbd/$SV"
+
+  # A crash between the map and the node's record, for an image under another
+  # volumeNamePrefix: unstage after the restart still finds the mapping by the id.
+  out=$(csi "$EP" CreateVolume --name "$mapper-legacy" --required-bytes 64M --fs-type ext4 "${P[@]}" --param volumeNamePrefix=legacy- 2>&1) ||
+    log "CreateVolume under volumeNamePrefix failed: $out"
+  V=$(json_get "$out" 'j["volume"]["volume_id"]'); CTX=$(json_get "$out" '" ".join("--context %s=%s" % kv for kv in j["volume"]["volume_context"].items())')
+  stop_server "$SERVER_PID"
+  RBD_CSI_FAILPOINT=stage-after-attach start_server "$T/$mapper-fp.log" "${SERVE[@]}"
+  # shellcheck disable=SC2086
+  csi "$EP" NodeStageVolume --volume-id "$V" --staging-path "$K/l" --fs-type ext4 $CTX --secrets-file "$T/secrets" >/dev/null 2>&1 || true
+  wait "$SERVER_PID" 2>/dev/null || true
+  check "$mapper: the driver died between map and record (failpoint)" grep -q "failpoint stage-after-attach: aborting" "$T/$mapper-fp.log"
+  check "$mapper: ... leaving legacy-<uuid> mapped" grep -qx "legacy-${V: -36}" /sys/bus/rbd/devices/*/name
+  start_server "$T/$mapper-3.log" "${SERVE[@]}"
+  check "$mapper: unstage without a record" csi_ok "$EP" NodeUnstageVolume --volume-id "$V" --staging-path "$K/l"
+  check "$mapper: ... unmapped it" [ "$(mappings)" = 0 ]
+  check "$mapper: legacy delete" csi_ok "$EP" DeleteVolume --volume-id "$V" --secrets-file "$T/secrets"
   check "$mapper: nothing mapped at the end" [ "$(mappings)" = 0 ]
   check "$mapper: the key is not in the logs" bash -c "! cat '$T'/$mapper*.log | grep -qF -f <(printf '%s\n' \"\$(grep userKey '$T/secrets' | cut -d= -f2-)\")"
   stop_server "$SERVER_PID"
