@@ -158,7 +158,11 @@ check "missing secrets: INVALID_ARGUMENT" expect_code 3 csi "$EP" CreateVolume -
 check "pool outside the user's caps: FAILED_PRECONDITION" expect_code 9 csi "$EP" CreateVolume --name bad-6 --param "clusterID=$CEPH_FSID" --param pool=device_health_metrics --secrets-file "$T/secrets" --fs-type ext4
 check "wrong key: UNAVAILABLE" expect_code 14 csi "$EP" CreateVolume --name bad-7 --param "clusterID=$CEPH_FSID" --param pool=rbd --secrets-file "$T/bad-secrets" --fs-type ext4
 check "wrong key: the message says why" grep -q "cannot authenticate" "$T/last.err"
-check "malformed volume id on delete: INVALID_ARGUMENT" expect_code 3 csi "$EP" DeleteVolume --volume-id lv-123 --secrets-file "$T/secrets"
+# An id that cannot be ours (another driver's, a static volume's image name) names no
+# volume: deleted, as the CSI spec asks and the local backend answers; nothing touched.
+check "DeleteVolume of an id that is no ceph-csi id: OK" csi_ok "$EP" DeleteVolume --volume-id lv-123 --secrets-file "$T/secrets"
+check "DeleteSnapshot of an id that is no ceph-csi id: OK" csi_ok "$EP" DeleteSnapshot --snapshot-id static-image --secrets-file "$T/secrets"
+check "DeleteVolume without an id: INVALID_ARGUMENT" expect_code 3 csi "$EP" DeleteVolume --secrets-file "$T/secrets"
 check "bad requests created nothing" [ "$(images) $(journal_keys) $(uuid_objects)" = "$before" ]
 
 # Crash between any two steps of create and delete: the retry converges, delete leaves nothing.

@@ -388,7 +388,10 @@ impl RbdController {
 
     pub fn delete(&self, volume_id: &str, secrets: &HashMap<String, String>) -> Result<(), Error> {
         let Some(id) = VolumeId::decode(volume_id) else {
-            return Err(Error::invalid(format!("volume id {volume_id:?} is not a ceph-csi volume id")));
+            // No volume of ours has such an id, so there is nothing to delete (CSI: an
+            // unknown volume is deleted; a static volume's image is never ours).
+            log::info!("volume {volume_id:?} is not a ceph-csi volume id; nothing to delete");
+            return Ok(());
         };
         let creds = Credentials::from_secrets(secrets)?;
         let Some(mut place) = self.place_for_id(&id, &creds)? else {

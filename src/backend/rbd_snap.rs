@@ -180,7 +180,8 @@ impl RbdController {
 
     pub fn delete_snapshot(&self, id: &str, secrets: &HashMap<String, String>) -> Result<(), Error> {
         let Some(vid) = VolumeId::decode(id) else {
-            return Err(Error::invalid(format!("snapshot id {id:?} is not a ceph-csi id")));
+            log::info!("snapshot {id:?} is not a ceph-csi id; nothing to delete");
+            return Ok(());
         };
         let creds = Credentials::from_secrets(secrets)?;
         let Some(mut place) = self.place_for_id(&vid, &creds)? else { return Ok(()) };
