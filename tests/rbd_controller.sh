@@ -293,6 +293,23 @@ check "journalPool: delete the volume" csi_ok "$EP" DeleteVolume --volume-id "$J
 check "journalPool: nothing left in either pool" \
   [ "$(images) $(admin rados -p rbd2 listomapkeys csi.volumes.default | grep -c . || true) $(admin rados -p rbd2 listomapkeys csi.snaps.default | grep -c . || true) $(admin rados -p rbd ls | grep -c '^csi\.\(volume\|snap\)\.[0-9a-f]' || true)" = "0 0 0 0" ]
 
+# A pool deleted and made again under its name (a new id) while the driver runs: new
+# volume ids carry the new id, and the old pool's volume deletes as gone.
+PR=(--param "clusterID=$CEPH_FSID" --param pool=rbd2 --secrets-file "$T/secrets" --fs-type ext4)
+pool_id_of() { admin ceph osd pool ls detail --format json | python3 -c 'import json,sys; print([p["pool_id"] for p in json.load(sys.stdin) if p["pool_name"] == sys.argv[1]][0])' "$1"; }
+R1=$(vid "$(csi "$EP" CreateVolume --name recreate-1 --required-bytes 64M "${PR[@]}")")
+admin ceph osd pool rm rbd2 rbd2 --yes-i-really-really-mean-it >/dev/null
+admin ceph osd pool create rbd2 8 >/dev/null && admin rbd pool init rbd2
+R2=$(vid "$(csi "$EP" CreateVolume --name recreate-2 --required-bytes 64M "${PR[@]}")")
+log "R1=$R1 R2=$R2 new id $(pool_id_of rbd2) images: $(admin rbd ls rbd2 | tr '\n' ' ')"
+check "pool made again: the new volume id carries its new id" [ "$((16#${R2: -53:16}))" = "$(pool_id_of rbd2)" ]
+check "pool made again: the image is in it" admin rbd info "rbd2/csi-vol-${R2: -36}"
+check "pool made again: the old pool's volume deletes (gone with its pool)" csi_ok "$EP" DeleteVolume --volume-id "$R1" --secrets-file "$T/secrets"
+check "pool made again: the new volume deletes" csi_ok "$EP" DeleteVolume --volume-id "$R2" --secrets-file "$T/secrets"
+log "left: $(admin rbd ls rbd2 | tr '\n' ' ') / $(admin rados -p rbd2 listomapkeys csi.volumes.default 2>&1 | tr '\n' ' ')"
+check "pool made again: its image and journal are gone" \
+  [ "$(admin rbd ls rbd2 | grep -c . || true) $(admin rados -p rbd2 listomapkeys csi.volumes.default 2>/dev/null | grep -c . || true)" = "0 0" ]
+
 stop_server "$SERVER_PID"
 kill "$WATCHER" 2>/dev/null; wait "$WATCHER" 2>/dev/null || true
 check "trash empty at the end" trash_empty

@@ -226,6 +226,21 @@ impl RbdController {
         Ok((place, ImageSpec { features, data_pool, prefix: prefix.unwrap_or_else(|| "csi-vol-".to_string()) }))
     }
 
+    /// The ids of the image pool and (when it is another pool) the journal pool, as
+    /// they are now; NOT_FOUND for a pool that does not exist.
+    fn pool_ids(&self, place: &Place, creds: &Credentials) -> Result<(u64, Option<u64>), Error> {
+        let id = |pool: &str| {
+            self.ceph.pool_id(&place.cluster, creds, pool)?.ok_or_else(|| {
+                Error::NotFound(format!("pool {pool:?} does not exist in cluster {}", place.cluster.cluster_id))
+            })
+        };
+        if place.journal_pool == place.pool {
+            return Ok((id(&place.pool)?, None));
+        }
+        let (pool, journal) = both(|| id(&place.pool), || id(&place.journal_pool));
+        Ok((pool?, Some(journal?)))
+    }
+
     fn place_for_id(&self, id: &VolumeId, creds: &Credentials) -> Result<Option<Place>, Error> {
         let cluster = self.cluster(&id.cluster_id)?;
         let Some(pool) = self.ceph.pool_name(&cluster, creds, id.pool_id)? else { return Ok(None) };
@@ -287,26 +302,26 @@ impl RbdController {
         let (mut place, new_image) = self.place_for_create(&p.parameters)?;
         let (features, data_pool) = (&new_image.features, &new_image.data_pool);
         let bytes = size_for(p.required_bytes, p.limit_bytes, DEFAULT_SIZE)?;
-        let cluster_id = place.cluster.cluster_id.clone();
-        let missing_pool =
-            |pool: &str| Error::NotFound(format!("pool {pool:?} does not exist in cluster {cluster_id}"));
-        let pool_id =
-            self.ceph.pool_id(&place.cluster, &creds, &place.pool)?.ok_or_else(|| missing_pool(&place.pool))?;
-        if place.journal_pool != place.pool {
-            let id = self.ceph.pool_id(&place.cluster, &creds, &place.journal_pool)?;
-            place.journal_pool_id = Some(id.ok_or_else(|| missing_pool(&place.journal_pool))?);
-        }
-        let (journal, images) = (place.journal(&creds), place.images(&creds));
         let name_key = format!("csi.volume.{}", p.name);
-
-        // Independent lookups run side by side: the name key and the uuid object the
-        // name would get.
+        // Independent lookups run side by side: the pools' ids, the name key and the
+        // uuid object the name would get. (A missing pool fails the first.)
         let derived = name_uuid(&p.name);
         let derived_object = format!("csi.volume.{derived}");
-        let (by_name, owner) = both(
-            || self.omap_value(&journal, VOLUMES_DIR, &name_key),
-            || self.omap_value(&images, &derived_object, "csi.volname"),
-        );
+        let (ids, (by_name, owner)) = {
+            let (journal, images) = (place.journal(&creds), place.images(&creds));
+            both(
+                || self.pool_ids(&place, &creds),
+                || {
+                    both(
+                        || self.omap_value(&journal, VOLUMES_DIR, &name_key),
+                        || self.omap_value(&images, &derived_object, "csi.volname"),
+                    )
+                },
+            )
+        };
+        let (pool_id, journal_pool_id) = ids?;
+        place.journal_pool_id = journal_pool_id;
+        let (journal, images) = (place.journal(&creds), place.images(&creds));
         let by_name = by_name?;
         let (uuid, fresh) = match by_name.as_deref().and_then(parse_name_value) {
             Some((Some(saved), _)) if saved != pool_id => {

@@ -57,6 +57,7 @@ ffi! {
         fn rados_conf_set(Ptr, *const c_char, *const c_char) -> c_int;
         fn rados_connect(Ptr) -> c_int;
         fn rados_shutdown(Ptr);
+        fn rados_wait_for_latest_osdmap(Ptr) -> c_int;
         fn rados_pool_lookup(Ptr, *const c_char) -> i64;
         fn rados_pool_reverse_lookup(Ptr, i64, *mut c_char, usize) -> c_int;
         fn rados_pool_list(Ptr, *mut c_char, usize) -> c_int;

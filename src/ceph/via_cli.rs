@@ -3,6 +3,7 @@
 //! lookups run side by side.
 
 use std::collections::HashMap;
+use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
 
@@ -13,6 +14,9 @@ use crate::exec::Output;
 use crate::jsonparse::{self, Json};
 
 const MIB: u64 = 1 << 20;
+
+/// How long a pool that exists but is not in `rados df` yet is waited for.
+const NEW_POOL_WAIT: Duration = Duration::from_secs(15);
 
 pub struct CliRados {
     cli: Cli,
@@ -31,11 +35,27 @@ impl CliRados {
             all.extend(["-N", t.namespace]);
         }
         all.extend(args);
-        self.cli.run("rados", t.cluster, t.creds, &all, stdin)
+        let out = self.cli.run("rados", t.cluster, t.creds, &all, stdin)?;
+        self.pool_gone(t.cluster, out)
     }
 
     fn rbd(&self, t: &Target, args: &[&str]) -> Result<Output, Error> {
-        self.cli.run("rbd", t.cluster, t.creds, args, None)
+        let out = self.cli.run("rbd", t.cluster, t.creds, args, None)?;
+        self.pool_gone(t.cluster, out)
+    }
+
+    /// A pool that does not exist (deleted, renamed, or a stale cached name) is an
+    /// error of its own: both commands report it as ENOENT, which would otherwise read
+    /// as "no such object/image" and let a delete succeed while the image lives on
+    /// under the pool's new name. The cached pool table is dropped, so a retry sees
+    /// the pools as they are.
+    fn pool_gone(&self, cluster: &ClusterConfig, out: Output) -> Result<Output, Error> {
+        if out.status == 0 || !out.stderr.contains("error opening pool") {
+            return Ok(out);
+        }
+        self.pools.lock().remove(&cluster.cluster_id);
+        let line = out.stderr.lines().find(|l| l.contains("error opening pool")).unwrap_or_default();
+        Err(Error::NotFound(format!("cluster {}: {}", cluster.cluster_id, line.trim())))
     }
 
     /// `--pool P [--namespace N]`, for the rbd subcommands that take an image id.
@@ -72,6 +92,15 @@ impl CliRados {
             .collect();
         self.pools.lock().insert(cluster.cluster_id.clone(), table.clone());
         Ok(table)
+    }
+
+    /// Whether `rados lspools` (the osdmap's pools, no ids) names `pool`.
+    fn pool_listed(&self, cluster: &ClusterConfig, creds: &Credentials, pool: &str) -> Result<bool, Error> {
+        let out = self.cli.run("rados", cluster, creds, &["lspools"], None)?;
+        if out.status != 0 {
+            return Err(rados_error("list pools", &out));
+        }
+        Ok(out.stdout.lines().any(|l| l == pool))
     }
 
     /// The first pool-table entry `pick` accepts, refreshing the cached table once.
@@ -167,8 +196,22 @@ impl Rados for CliRados {
         "cli"
     }
 
+    /// Always from a fresh table: a pool deleted and made again under its name has a
+    /// new id, and a volume id must never carry the old one. `rados df` leaves out a
+    /// pool the mgr has no statistics for yet (a second or so after it was made): a
+    /// pool `rados lspools` knows is waited for.
     fn pool_id(&self, cluster: &ClusterConfig, creds: &Credentials, pool: &str) -> Result<Option<u64>, Error> {
-        self.find_pool(cluster, creds, |(n, id)| (n == pool).then_some(*id))
+        let deadline = Instant::now() + NEW_POOL_WAIT;
+        loop {
+            if let Some(id) = self.pool_table(cluster, creds, true)?.iter().find(|(n, _)| n == pool).map(|(_, id)| *id)
+            {
+                return Ok(Some(id));
+            }
+            if Instant::now() > deadline || !self.pool_listed(cluster, creds, pool)? {
+                return Ok(None);
+            }
+            std::thread::sleep(Duration::from_millis(500));
+        }
     }
 
     fn pool_name(&self, cluster: &ClusterConfig, creds: &Credentials, id: u64) -> Result<Option<String>, Error> {

@@ -116,6 +116,18 @@ impl LibRados {
         r
     }
 
+    /// The connection, once it holds the cluster's latest osdmap: a kept connection
+    /// learns of new maps only when an operation needs one, so a pool deleted and made
+    /// again under its name would still resolve to its old id (seen here) and a volume
+    /// id would carry a pool that no longer exists.
+    fn latest_map(&self, cluster: &ClusterConfig, creds: &Credentials) -> Result<Arc<Conn>, Error> {
+        let conn = self.conn(cluster, creds)?;
+        // SAFETY: a connected handle.
+        let r = unsafe { (self.api.rados_wait_for_latest_osdmap)(conn.handle) };
+        check(|| "wait for the latest osdmap".into(), r)?;
+        Ok(conn)
+    }
+
     fn ioctx(&self, t: &Target) -> Result<IoCtx, Error> {
         let conn = self.conn(t.cluster, t.creds)?;
         let pool = cstr(t.pool)?;
@@ -233,7 +245,7 @@ impl Rados for LibRados {
     }
 
     fn pool_id(&self, cluster: &ClusterConfig, creds: &Credentials, pool: &str) -> Result<Option<u64>, Error> {
-        let conn = self.conn(cluster, creds)?;
+        let conn = self.latest_map(cluster, creds)?;
         let name = cstr(pool)?;
         // SAFETY: a connected handle, a valid C string.
         let r = unsafe { (self.api.rados_pool_lookup)(conn.handle, name.as_ptr()) };
@@ -247,7 +259,7 @@ impl Rados for LibRados {
     }
 
     fn pool_name(&self, cluster: &ClusterConfig, creds: &Credentials, id: u64) -> Result<Option<String>, Error> {
-        let conn = self.conn(cluster, creds)?;
+        let conn = self.latest_map(cluster, creds)?;
         let mut buf = [0 as c_char; 512];
         // SAFETY: a connected handle; librados writes at most buf.len() bytes.
         let r = unsafe { (self.api.rados_pool_reverse_lookup)(conn.handle, id as i64, buf.as_mut_ptr(), buf.len()) };
