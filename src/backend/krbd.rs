@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use crate::ceph::{find_cluster, Cli, ClusterConfig, Credentials};
 use crate::error::Error;
-use crate::node::{Attached, Attacher};
+use crate::node::{is_static, Attached, Attacher};
 
 use super::rbd::VolumeId;
 
@@ -96,11 +96,6 @@ fn find_volume(sysfs: &Path, pool_id: u64, uuid: &str) -> Option<PathBuf> {
                 && read_attr(&devices.join(n.to_string()), "pool_id").parse() == Ok(pool_id)
         })
         .map(|(n, _, _)| PathBuf::from(format!("/dev/rbd{n}")))
-}
-
-/// ceph-csi's mark of a pre-existing image (a static PV).
-fn is_static(ctx: &HashMap<String, String>) -> bool {
-    ctx.get("staticVolume").is_some_and(|v| v == "true")
 }
 
 pub struct KrbdAttacher {

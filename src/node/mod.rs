@@ -218,9 +218,22 @@ impl NodeOps {
                 self.format_if_blank(req, device, *fs, mkfs_options.as_deref(), formatting_before, &mut rec)?;
                 self.mount_staging(req, device, *fs, flags)?;
                 crate::failpoint::hit("stage-after-mount");
+                if is_static(&req.context) && !req.read_only {
+                    self.grow_static(req, device, *fs);
+                }
                 rec.insert("phase".into(), PHASE_STAGED.into());
                 self.write_stash(&rec)
             }
+        }
+    }
+
+    /// A static volume is resized outside any CO call (`rbd resize`; there is no
+    /// ControllerExpand for it), so, as ceph-csi does, its filesystem grows to the
+    /// device when it is staged. A refusal leaves the volume usable at its old size.
+    fn grow_static(&self, req: &StageRequest, device: &Path, fs: FsKind) {
+        let grown = self.sys.device_size(device).and_then(|size| self.sys.grow_fs(&req.staging, fs, size));
+        if let Err(e) = grown {
+            log::warn!("volume {}: static volume's {} not grown to its device: {e}", req.volume_id, fs.as_str());
         }
     }
 
@@ -364,6 +377,11 @@ impl NodeOps {
         }
         kvfile::remove(&self.stash_path(volume_id))
     }
+}
+
+/// ceph-csi's mark of a pre-existing image (a static PV) in a volume context.
+pub fn is_static(ctx: &HashMap<String, String>) -> bool {
+    ctx.get("staticVolume").is_some_and(|v| v == "true")
 }
 
 fn c_is_fs(name: &str) -> bool {

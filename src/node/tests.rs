@@ -271,3 +271,25 @@ fn expand_grows_the_mounted_filesystem_to_the_device_size() {
     assert_eq!(e.sys.state.lock().grown, vec![(req.staging.clone(), FsKind::Xfs, 2 << 30)]);
     assert!(matches!(e.ops.expand("v9", &req.staging, None, 0), Err(Error::NotFound(_))));
 }
+
+#[test]
+fn a_static_volume_grows_to_its_device_on_stage_and_a_refusal_still_stages() {
+    let e = env("static", false);
+    let plain = stage_req(&e, "v1", FsKind::Ext4);
+    e.ops.stage(&plain).unwrap();
+    let grows = |e: &Env| e.sys.calls().iter().filter(|c| c.starts_with("grow_fs")).count();
+    assert_eq!(grows(&e), 0, "only static volumes grow on stage");
+
+    let mut req = stage_req(&e, "v2", FsKind::Ext4);
+    req.context.insert("staticVolume".into(), "true".into());
+    e.ops.stage(&req).unwrap();
+    assert_eq!(grows(&e), 1);
+    assert!(e.sys.calls().contains(&format!("grow_fs {}", req.staging.display())));
+
+    let mut refused = stage_req(&e, "v3", FsKind::Xfs);
+    refused.context.insert("staticVolume".into(), "true".into());
+    e.sys.fail("grow_fs", Errno::EPERM);
+    e.ops.stage(&refused).unwrap();
+    assert_eq!(mounts_at(&e, &refused.staging), 1);
+    assert_eq!(e.ops.read_stash("v3").unwrap().unwrap()["phase"], "staged");
+}

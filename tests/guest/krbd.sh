@@ -107,7 +107,11 @@ for mapper in rbd sysfs; do
   check "$mapper: static volume: its own image is mapped" [ "$(cat "/sys/bus/rbd/devices/${sdev#/dev/rbd}/name" 2>/dev/null)" = "$SV" ]
   echo static >"$K/st/mark"; sync
   check "$mapper: static volume unstages" csi_ok "$EP" NodeUnstageVolume --volume-id "$SV" --staging-path "$K/st"
+  # Resized outside the driver (static volumes have no ControllerExpand): the next
+  # stage grows the filesystem to the image, as ceph-csi does.
+  admin rbd resize --no-progress --size 128M "rbd/$SV" >/dev/null 2>&1
   check "$mapper: static volume restages with its data" bash -c "'$BIN' client --endpoint '$EP' NodeStageVolume --volume-id '$SV' --staging-path '$K/st' --fs-type ext4 ${SCTX[*]} --secrets-file '$T/secrets' >/dev/null && [ \"\$(cat '$K/st/mark')\" = static ]"
+  check "$mapper: static volume's ext4 grew to the resized image on stage" [ "$(df -B1M --output=size "$K/st" | tail -n1 | tr -d ' ')" -gt 100 ]
   check "$mapper: static volume teardown" csi_ok "$EP" NodeUnstageVolume --volume-id "$SV" --staging-path "$K/st"
   check "$mapper: static image removed" admin rbd rm --no-progress "rbd/$SV"
 
