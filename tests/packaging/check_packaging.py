@@ -104,6 +104,18 @@ for sc in by_kind["StorageClass"] + by_kind["VolumeSnapshotClass"]:
                   s is not None and {"userID", "userKey"} <= set(s["stringData"]))
 for sc in by_kind["StorageClass"]:
     check("StorageClass uses ceph-csi parameter names", {"clusterID", "pool", "csi.storage.k8s.io/fstype"} <= set(sc["parameters"]))
+pvcs = {(c["metadata"].get("namespace", "default"), c["spec"].get("volumeName")) for c in by_kind.get("PersistentVolumeClaim", [])}
+for pv in by_kind.get("PersistentVolume", []):
+    name, csi = pv["metadata"]["name"], pv["spec"]["csi"]
+    attrs = csi["volumeAttributes"]
+    check(f"static PV {name}: the driver's", csi["driver"] == driver)
+    check(f"static PV {name}: ceph-csi's static volume attributes",
+          attrs.get("staticVolume") == "true" and attrs.get("pool") and attrs.get("clusterID") in cluster_ids, str(attrs))
+    ref = csi["nodeStageSecretRef"]
+    s = secrets.get((ref["namespace"], ref["name"]))
+    check(f"static PV {name}: node-stage secret has userID and userKey", s is not None and {"userID", "userKey"} <= set(s["stringData"]))
+    check(f"static PV {name}: Retain (the driver never deletes a static image)", pv["spec"]["persistentVolumeReclaimPolicy"] == "Retain")
+    check(f"static PV {name}: a claim binds it", any(v == name for _, v in pvcs))
 
 
 def unquote(v):
