@@ -310,6 +310,18 @@ log "left: $(admin rbd ls rbd2 | tr '\n' ' ') / $(admin rados -p rbd2 listomapke
 check "pool made again: its image and journal are gone" \
   [ "$(admin rbd ls rbd2 | grep -c . || true) $(admin rados -p rbd2 listomapkeys csi.volumes.default 2>/dev/null | grep -c . || true)" = "0 0" ]
 
+# A pool renamed under a volume: its delete must not report success while the image
+# lives on (the CLIs say ENOENT for a missing pool as for a missing image).
+R3=$(vid "$(csi "$EP" CreateVolume --name rename-1 --required-bytes 64M "${PR[@]}")")
+admin ceph osd pool rename rbd2 rbd2-renamed >/dev/null
+rc=0; csi "$EP" DeleteVolume --volume-id "$R3" --secrets-file "$T/secrets" >/dev/null 2>"$T/rename.err" || rc=$?
+log "delete in a renamed pool: exit $rc, $(cat "$T/rename.err")"
+check "pool renamed: delete is not taken as done" [ "$rc" -ne 0 ]
+check "pool renamed: the image is still there" admin rbd info "rbd2-renamed/csi-vol-${R3: -36}"
+admin ceph osd pool rename rbd2-renamed rbd2 >/dev/null
+check "pool renamed back: delete" csi_ok "$EP" DeleteVolume --volume-id "$R3" --secrets-file "$T/secrets"
+check "pool renamed back: the image is gone" bash -c "! rbd info 'rbd2/csi-vol-${R3: -36}' --conf '$CEPH_CONF' --id admin 2>/dev/null"
+
 stop_server "$SERVER_PID"
 kill "$WATCHER" 2>/dev/null; wait "$WATCHER" 2>/dev/null || true
 check "trash empty at the end" trash_empty

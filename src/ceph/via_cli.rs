@@ -44,18 +44,19 @@ impl CliRados {
         self.pool_gone(t.cluster, out)
     }
 
-    /// A pool that does not exist (deleted, renamed, or a stale cached name) is an
-    /// error of its own: both commands report it as ENOENT, which would otherwise read
-    /// as "no such object/image" and let a delete succeed while the image lives on
-    /// under the pool's new name. The cached pool table is dropped, so a retry sees
-    /// the pools as they are.
+    /// A pool that does not exist is an error of its own: both commands report it as
+    /// ENOENT, which would otherwise read as "no such object/image" and let a delete
+    /// succeed while the image lives on under the pool's new name. Pools named by the
+    /// request are looked up fresh first, so this is a cached name gone stale (the pool
+    /// was deleted or renamed): the table is dropped and the caller told to retry
+    /// (UNAVAILABLE), which then sees the pools as they are.
     fn pool_gone(&self, cluster: &ClusterConfig, out: Output) -> Result<Output, Error> {
         if out.status == 0 || !out.stderr.contains("error opening pool") {
             return Ok(out);
         }
         self.pools.lock().remove(&cluster.cluster_id);
         let line = out.stderr.lines().find(|l| l.contains("error opening pool")).unwrap_or_default();
-        Err(Error::NotFound(format!("cluster {}: {}", cluster.cluster_id, line.trim())))
+        Err(Error::Unavailable(format!("cluster {}: {} (pool list refreshed; retry)", cluster.cluster_id, line.trim())))
     }
 
     /// `--pool P [--namespace N]`, for the rbd subcommands that take an image id.
