@@ -16,7 +16,8 @@ use std::time::{Duration, Instant};
 
 use crate::ceph::{find_cluster, Cli, ClusterConfig, Credentials};
 use crate::error::Error;
-use crate::node::{is_static, Attached, Attacher};
+use crate::kvfile::{self, Record};
+use crate::node::{is_static, stash_name, Attached, Attacher};
 
 use super::rbd::VolumeId;
 
@@ -105,6 +106,11 @@ pub struct KrbdAttacher {
     pub sysfs: PathBuf,
     /// How long a map may take before it is undone.
     pub map_timeout: Duration,
+    /// One small record per volume being mapped or mapped (its pool, namespace and
+    /// image), written before the map and removed after the unmap, so a mapping left
+    /// by a crash is found again even when the volume id does not name the image (a
+    /// static volume's).
+    pub records: PathBuf,
 }
 
 impl KrbdAttacher {
@@ -132,6 +138,57 @@ impl KrbdAttacher {
             (given("clusterID").unwrap_or(id.cluster_id), format!("csi-vol-{}", id.uuid))
         };
         Ok((cluster_id, pool, given("imageName").unwrap_or(default_image)))
+    }
+
+    fn record_path(&self, volume_id: &str) -> PathBuf {
+        self.records.join(format!("{}.map", stash_name(volume_id)))
+    }
+
+    fn remember(&self, volume_id: &str, spec: &ImageSpec) -> Result<(), Error> {
+        let rec: Record = [("pool", &spec.pool), ("namespace", &spec.namespace), ("image", &spec.image)]
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v.clone()))
+            .collect();
+        kvfile::write(&self.record_path(volume_id), &rec)
+    }
+
+    fn recorded(&self, volume_id: &str) -> Result<Option<ImageSpec>, Error> {
+        Ok(kvfile::read(&self.record_path(volume_id))?.map(|mut r| {
+            let mut take = |k: &str| r.remove(k).unwrap_or_default();
+            ImageSpec { pool: take("pool"), namespace: take("namespace"), image: take("image") }
+        }))
+    }
+
+    fn forget(&self, volume_id: &str) -> Result<(), Error> {
+        kvfile::remove(&self.record_path(volume_id))
+    }
+
+    /// Unmaps /dev/rbdN; "not mapped" is success.
+    fn unmap(&self, volume_id: &str, device: &Path) -> Result<(), Error> {
+        let Some(n) = device.to_str().and_then(|d| d.strip_prefix("/dev/rbd")).and_then(|n| n.parse::<u32>().ok())
+        else {
+            return Err(Error::Internal(format!("{} is not an rbd device", device.display())));
+        };
+        if !self.sysfs.join("devices").join(n.to_string()).exists() {
+            return Ok(());
+        }
+        // The device may still be closing after umount: retry EBUSY a few times.
+        let mut last = String::new();
+        for attempt in 0..10 {
+            match std::fs::write(self.sysfs.join("remove_single_major"), n.to_string().as_bytes()) {
+                Ok(()) => {
+                    log::info!("volume {volume_id}: unmapped {}", device.display());
+                    return Ok(());
+                }
+                Err(e) if e.raw_os_error() == Some(libc::ENOENT) => return Ok(()),
+                Err(e) if e.raw_os_error() == Some(libc::EBUSY) => {
+                    last = e.to_string();
+                    std::thread::sleep(Duration::from_millis(100 * (attempt + 1)));
+                }
+                Err(e) => return Err(Error::Internal(format!("unmap {}: {e}", device.display()))),
+            }
+        }
+        Err(Error::FailedPrecondition(format!("unmap {}: {last}", device.display())))
     }
 
     fn map_rbd(&self, cluster: &ClusterConfig, creds: &Credentials, spec: &ImageSpec, ro: bool) -> Result<(), Error> {
@@ -210,6 +267,7 @@ impl Attacher for KrbdAttacher {
         let cluster = self.cluster(&cluster_id)?;
         let namespace = ctx.get("radosNamespace").cloned().unwrap_or_else(|| cluster.rados_namespace.clone());
         let spec = ImageSpec { pool, namespace, image };
+        self.remember(volume_id, &spec)?;
         if let Some(device) = find_mapping(&self.sysfs, &spec) {
             return Ok(Attached { device, fresh: false });
         }
@@ -239,47 +297,32 @@ impl Attacher for KrbdAttacher {
                 );
                 Ok(Attached { device: dev, fresh: true })
             }
-            (Err(e), None) => Err(e),
+            (Err(e), None) => {
+                self.forget(volume_id)?;
+                Err(e)
+            }
             (Ok(()), None) => {
                 Err(Error::Internal(format!("{} was mapped but no /sys/bus/rbd device shows it", spec.image)))
             }
         }
     }
 
-    /// Only asked when the node has no record of the volume (a crash between the map
-    /// and the stash). A ceph-csi id names the pool by id and ends every image name
-    /// the volume can have (`<volumeNamePrefix><uuid>`); a static volume's id says too
-    /// little to pick a mapping safely, so none is claimed.
+    /// Only asked when the node has no stash for the volume (a crash between the map
+    /// and the stash): the map record names the image. Without one (a mapping made
+    /// before records were kept), a ceph-csi id names the pool by id and ends every
+    /// image name the volume can have (`<volumeNamePrefix><uuid>`); a static volume's
+    /// id alone says too little to pick a mapping safely, so none is claimed.
     fn find(&self, volume_id: &str) -> Result<Option<PathBuf>, Error> {
+        if let Some(spec) = self.recorded(volume_id)? {
+            return Ok(find_mapping(&self.sysfs, &spec));
+        }
         let Some(id) = VolumeId::decode(volume_id) else { return Ok(None) };
         Ok(find_volume(&self.sysfs, id.pool_id, &id.uuid))
     }
 
     fn detach(&self, volume_id: &str, device: &Path) -> Result<(), Error> {
-        let Some(n) = device.to_str().and_then(|d| d.strip_prefix("/dev/rbd")).and_then(|n| n.parse::<u32>().ok())
-        else {
-            return Err(Error::Internal(format!("{} is not an rbd device", device.display())));
-        };
-        if !self.sysfs.join("devices").join(n.to_string()).exists() {
-            return Ok(());
-        }
-        // The device may still be closing after umount: retry EBUSY a few times.
-        let mut last = String::new();
-        for attempt in 0..10 {
-            match std::fs::write(self.sysfs.join("remove_single_major"), n.to_string().as_bytes()) {
-                Ok(()) => {
-                    log::info!("volume {volume_id}: unmapped {}", device.display());
-                    return Ok(());
-                }
-                Err(e) if e.raw_os_error() == Some(libc::ENOENT) => return Ok(()),
-                Err(e) if e.raw_os_error() == Some(libc::EBUSY) => {
-                    last = e.to_string();
-                    std::thread::sleep(Duration::from_millis(100 * (attempt + 1)));
-                }
-                Err(e) => return Err(Error::Internal(format!("unmap {}: {e}", device.display()))),
-            }
-        }
-        Err(Error::FailedPrecondition(format!("unmap {}: {last}", device.display())))
+        self.unmap(volume_id, device)?;
+        self.forget(volume_id)
     }
 
     fn refresh(&self, _volume_id: &str, _device: &Path) -> Result<(), Error> {
@@ -289,14 +332,17 @@ impl Attacher for KrbdAttacher {
 }
 
 /// Opens the attacher for `serve --backend rbd`.
-pub fn open(config: PathBuf, mapper: Mapper, key_dir: &Path) -> Result<Arc<KrbdAttacher>, String> {
-    let cli = Cli::new(Arc::new(crate::exec::RealRunner), key_dir)?;
+pub fn open(config: PathBuf, mapper: Mapper, data_dir: &Path) -> Result<Arc<KrbdAttacher>, String> {
+    let cli = Cli::new(Arc::new(crate::exec::RealRunner), &data_dir.join("keys"))?;
+    let records = data_dir.join("maps");
+    std::fs::create_dir_all(&records).map_err(|e| format!("cannot create {}: {e}", records.display()))?;
     Ok(Arc::new(KrbdAttacher {
         mapper,
         config,
         cli,
         sysfs: PathBuf::from(SYSFS),
         map_timeout: Duration::from_secs(60),
+        records,
     }))
 }
 

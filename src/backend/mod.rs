@@ -156,7 +156,7 @@ pub fn open(opts: &ServeOptions, sys: Arc<dyn Sys>) -> Result<Backend, String> {
             };
             let attacher: Option<Arc<dyn Attacher>> = if opts.mode.has_node() {
                 let mapper = krbd::Mapper::parse(&opts.mapper)?;
-                Some(krbd::open(config.clone(), mapper, &opts.data_dir.join("keys"))?)
+                Some(krbd::open(config.clone(), mapper, &opts.data_dir)?)
             } else {
                 None
             };

@@ -85,7 +85,7 @@ pub struct NodeOps {
 }
 
 /// A file name for a volume id (ids are validated to [A-Za-z0-9._-], but be safe).
-fn stash_name(volume_id: &str) -> String {
+pub(crate) fn stash_name(volume_id: &str) -> String {
     volume_id.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '%' }).collect()
 }
 

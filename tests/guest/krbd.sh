@@ -113,6 +113,17 @@ for mapper in rbd sysfs; do
   check "$mapper: static volume restages with its data" bash -c "'$BIN' client --endpoint '$EP' NodeStageVolume --volume-id '$SV' --staging-path '$K/st' --fs-type ext4 ${SCTX[*]} --secrets-file '$T/secrets' >/dev/null && [ \"\$(cat '$K/st/mark')\" = static ]"
   check "$mapper: static volume's ext4 grew to the resized image on stage" [ "$(df -B1M --output=size "$K/st" | tail -n1 | tr -d ' ')" -gt 100 ]
   check "$mapper: static volume teardown" csi_ok "$EP" NodeUnstageVolume --volume-id "$SV" --staging-path "$K/st"
+  # A crash right after mapping a static volume: its id does not name the image, so
+  # only the node's map record lets the unstage after the restart find the mapping.
+  stop_server "$SERVER_PID"
+  RBD_CSI_FAILPOINT=stage-after-attach start_server "$T/$mapper-sfp.log" "${SERVE[@]}"
+  csi "$EP" NodeStageVolume --volume-id "$SV" --staging-path "$K/st" --fs-type ext4 "${SCTX[@]}" --secrets-file "$T/secrets" >/dev/null 2>&1 || true
+  wait "$SERVER_PID" 2>/dev/null || true
+  check "$mapper: static volume: the driver died right after the map" grep -q "failpoint stage-after-attach: aborting" "$T/$mapper-sfp.log"
+  check "$mapper: static volume: ... leaving it mapped" grep -qx "$SV" /sys/bus/rbd/devices/*/name
+  start_server "$T/$mapper-4.log" "${SERVE[@]}"
+  check "$mapper: static volume: unstage without a stash" csi_ok "$EP" NodeUnstageVolume --volume-id "$SV" --staging-path "$K/st"
+  check "$mapper: static volume: ... unmapped it" [ "$(mappings)" = 0 ]
   check "$mapper: static image removed" admin rbd rm --no-progress "rbd/$SV"
 
   # A crash between the map and the node's record, for an image under another
@@ -125,13 +136,14 @@ for mapper in rbd sysfs; do
   # shellcheck disable=SC2086
   csi "$EP" NodeStageVolume --volume-id "$V" --staging-path "$K/l" --fs-type ext4 $CTX --secrets-file "$T/secrets" >/dev/null 2>&1 || true
   wait "$SERVER_PID" 2>/dev/null || true
-  check "$mapper: the driver died between map and record (failpoint)" grep -q "failpoint stage-after-attach: aborting" "$T/$mapper-fp.log"
+  check "$mapper: the driver died between map and stash (failpoint)" grep -q "failpoint stage-after-attach: aborting" "$T/$mapper-fp.log"
   check "$mapper: ... leaving legacy-<uuid> mapped" grep -qx "legacy-${V: -36}" /sys/bus/rbd/devices/*/name
   start_server "$T/$mapper-3.log" "${SERVE[@]}"
-  check "$mapper: unstage without a record" csi_ok "$EP" NodeUnstageVolume --volume-id "$V" --staging-path "$K/l"
+  check "$mapper: unstage without a stash" csi_ok "$EP" NodeUnstageVolume --volume-id "$V" --staging-path "$K/l"
   check "$mapper: ... unmapped it" [ "$(mappings)" = 0 ]
   check "$mapper: legacy delete" csi_ok "$EP" DeleteVolume --volume-id "$V" --secrets-file "$T/secrets"
   check "$mapper: nothing mapped at the end" [ "$(mappings)" = 0 ]
+  check "$mapper: no map record left" [ -z "$(ls -A "$T/data-$mapper/maps")" ]
   check "$mapper: the key is not in the logs" bash -c "! cat '$T'/$mapper*.log | grep -qF -f <(printf '%s\n' \"\$(grep userKey '$T/secrets' | cut -d= -f2-)\")"
   stop_server "$SERVER_PID"
 done
