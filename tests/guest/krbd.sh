@@ -18,6 +18,22 @@ admin() { "$@" --conf "$CEPH_CONF" --id admin; }
 mappings() { ls /sys/bus/rbd/devices | wc -l; }
 mounted_src() { awk -v p="$1" '$5 == p { for (i = 7; i <= NF; i++) if ($i == "-") { print $(i+2); exit } }' /proc/self/mountinfo; }
 
+# crash_after_map WHAT VOLUME_ID IMAGE STAGING CONTEXT-ARGS...: the driver dies right
+# after mapping the volume (before the node's stash is written); after a restart, its
+# unstage still finds the mapping and removes it.
+crash_after_map() {
+  local what=$1 vol=$2 image=$3 staging=$4; shift 4
+  stop_server "$SERVER_PID"
+  RBD_CSI_FAILPOINT=stage-after-attach start_server "$T/$mapper-crash-$vol.log" "${SERVE[@]}"
+  csi "$EP" NodeStageVolume --volume-id "$vol" --staging-path "$staging" --fs-type ext4 "$@" --secrets-file "$T/secrets" >/dev/null 2>&1 || true
+  wait "$SERVER_PID" 2>/dev/null || true
+  check "$mapper: $what: the driver died right after the map" grep -q "failpoint stage-after-attach: aborting" "$T/$mapper-crash-$vol.log"
+  check "$mapper: $what: ... leaving $image mapped" grep -qx "$image" /sys/bus/rbd/devices/*/name
+  start_server "$T/$mapper-restarted-$vol.log" "${SERVE[@]}"
+  check "$mapper: $what: unstage without a stash" csi_ok "$EP" NodeUnstageVolume --volume-id "$vol" --staging-path "$staging"
+  check "$mapper: $what: ... unmapped it" [ "$(mappings)" = 0 ]
+}
+
 for mapper in rbd sysfs; do
   log "---- mapper: $mapper"
   EP=$T/$mapper.sock K=$T/k-$mapper
@@ -115,32 +131,15 @@ for mapper in rbd sysfs; do
   check "$mapper: static volume teardown" csi_ok "$EP" NodeUnstageVolume --volume-id "$SV" --staging-path "$K/st"
   # A crash right after mapping a static volume: its id does not name the image, so
   # only the node's map record lets the unstage after the restart find the mapping.
-  stop_server "$SERVER_PID"
-  RBD_CSI_FAILPOINT=stage-after-attach start_server "$T/$mapper-sfp.log" "${SERVE[@]}"
-  csi "$EP" NodeStageVolume --volume-id "$SV" --staging-path "$K/st" --fs-type ext4 "${SCTX[@]}" --secrets-file "$T/secrets" >/dev/null 2>&1 || true
-  wait "$SERVER_PID" 2>/dev/null || true
-  check "$mapper: static volume: the driver died right after the map" grep -q "failpoint stage-after-attach: aborting" "$T/$mapper-sfp.log"
-  check "$mapper: static volume: ... leaving it mapped" grep -qx "$SV" /sys/bus/rbd/devices/*/name
-  start_server "$T/$mapper-4.log" "${SERVE[@]}"
-  check "$mapper: static volume: unstage without a stash" csi_ok "$EP" NodeUnstageVolume --volume-id "$SV" --staging-path "$K/st"
-  check "$mapper: static volume: ... unmapped it" [ "$(mappings)" = 0 ]
+  crash_after_map "static volume" "$SV" "$SV" "$K/st" "${SCTX[@]}"
   check "$mapper: static image removed" admin rbd rm --no-progress "rbd/$SV"
 
-  # A crash between the map and the node's record, for an image under another
-  # volumeNamePrefix: unstage after the restart still finds the mapping by the id.
+  # The same for an image under another volumeNamePrefix.
   out=$(csi "$EP" CreateVolume --name "$mapper-legacy" --required-bytes 64M --fs-type ext4 "${P[@]}" --param volumeNamePrefix=legacy- 2>&1) ||
     log "CreateVolume under volumeNamePrefix failed: $out"
   V=$(json_get "$out" 'j["volume"]["volume_id"]'); CTX=$(json_get "$out" '" ".join("--context %s=%s" % kv for kv in j["volume"]["volume_context"].items())')
-  stop_server "$SERVER_PID"
-  RBD_CSI_FAILPOINT=stage-after-attach start_server "$T/$mapper-fp.log" "${SERVE[@]}"
   # shellcheck disable=SC2086
-  csi "$EP" NodeStageVolume --volume-id "$V" --staging-path "$K/l" --fs-type ext4 $CTX --secrets-file "$T/secrets" >/dev/null 2>&1 || true
-  wait "$SERVER_PID" 2>/dev/null || true
-  check "$mapper: the driver died between map and stash (failpoint)" grep -q "failpoint stage-after-attach: aborting" "$T/$mapper-fp.log"
-  check "$mapper: ... leaving legacy-<uuid> mapped" grep -qx "legacy-${V: -36}" /sys/bus/rbd/devices/*/name
-  start_server "$T/$mapper-3.log" "${SERVE[@]}"
-  check "$mapper: unstage without a stash" csi_ok "$EP" NodeUnstageVolume --volume-id "$V" --staging-path "$K/l"
-  check "$mapper: ... unmapped it" [ "$(mappings)" = 0 ]
+  crash_after_map "legacy- volume" "$V" "legacy-${V: -36}" "$K/l" $CTX
   check "$mapper: legacy delete" csi_ok "$EP" DeleteVolume --volume-id "$V" --secrets-file "$T/secrets"
   check "$mapper: nothing mapped at the end" [ "$(mappings)" = 0 ]
   check "$mapper: no map record left" [ -z "$(ls -A "$T/data-$mapper/maps")" ]
