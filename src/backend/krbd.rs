@@ -78,25 +78,26 @@ pub fn mapped(sysfs: &Path) -> Vec<(u32, ImageSpec, String)> {
     out
 }
 
-/// The /dev/rbdN of `spec` (head, not a snapshot), if it is mapped.
-pub fn find_mapping(sysfs: &Path, spec: &ImageSpec) -> Option<PathBuf> {
+/// The /dev/rbdN of the first mapped image head (not a snapshot) that `pick` accepts,
+/// given its device id and spec.
+fn find_head(sysfs: &Path, pick: impl Fn(u32, &ImageSpec) -> bool) -> Option<PathBuf> {
     mapped(sysfs)
         .into_iter()
-        .find(|(_, s, snap)| s == spec && (snap == "-" || snap.is_empty()))
-        .map(|(id, _, _)| PathBuf::from(format!("/dev/rbd{id}")))
+        .find(|(n, s, snap)| (snap == "-" || snap.is_empty()) && pick(*n, s))
+        .map(|(n, _, _)| PathBuf::from(format!("/dev/rbd{n}")))
+}
+
+/// The /dev/rbdN of `spec` (head, not a snapshot), if it is mapped.
+pub fn find_mapping(sysfs: &Path, spec: &ImageSpec) -> Option<PathBuf> {
+    find_head(sysfs, |_, s| s == spec)
 }
 
 /// The /dev/rbdN (head) of the image in pool `pool_id` whose name ends in `uuid`.
 fn find_volume(sysfs: &Path, pool_id: u64, uuid: &str) -> Option<PathBuf> {
     let devices = sysfs.join("devices");
-    mapped(sysfs)
-        .into_iter()
-        .find(|(n, s, snap)| {
-            s.image.ends_with(uuid)
-                && (snap == "-" || snap.is_empty())
-                && read_attr(&devices.join(n.to_string()), "pool_id").parse() == Ok(pool_id)
-        })
-        .map(|(n, _, _)| PathBuf::from(format!("/dev/rbd{n}")))
+    find_head(sysfs, |n, s| {
+        s.image.ends_with(uuid) && read_attr(&devices.join(n.to_string()), "pool_id").parse() == Ok(pool_id)
+    })
 }
 
 pub struct KrbdAttacher {

@@ -51,11 +51,9 @@ impl CliRados {
     /// was deleted or renamed): the table is dropped and the caller told to retry
     /// (UNAVAILABLE), which then sees the pools as they are.
     fn pool_gone(&self, cluster: &ClusterConfig, out: Output) -> Result<Output, Error> {
-        if out.status == 0 || !out.stderr.contains("error opening pool") {
-            return Ok(out);
-        }
+        let gone = if out.status == 0 { None } else { out.stderr.lines().find(|l| l.contains("error opening pool")) };
+        let Some(line) = gone else { return Ok(out) };
         self.pools.lock().remove(&cluster.cluster_id);
-        let line = out.stderr.lines().find(|l| l.contains("error opening pool")).unwrap_or_default();
         Err(Error::Unavailable(format!("cluster {}: {} (pool list refreshed; retry)", cluster.cluster_id, line.trim())))
     }
 

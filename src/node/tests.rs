@@ -277,14 +277,12 @@ fn a_static_volume_grows_to_its_device_on_stage_and_a_refusal_still_stages() {
     let e = env("static", false);
     let plain = stage_req(&e, "v1", FsKind::Ext4);
     e.ops.stage(&plain).unwrap();
-    let grows = |e: &Env| e.sys.calls().iter().filter(|c| c.starts_with("grow_fs")).count();
-    assert_eq!(grows(&e), 0, "only static volumes grow on stage");
+    assert!(e.sys.state.lock().grown.is_empty(), "only static volumes grow on stage");
 
     let mut req = stage_req(&e, "v2", FsKind::Ext4);
     req.context.insert("staticVolume".into(), "true".into());
     e.ops.stage(&req).unwrap();
-    assert_eq!(grows(&e), 1);
-    assert!(e.sys.calls().contains(&format!("grow_fs {}", req.staging.display())));
+    assert_eq!(e.sys.state.lock().grown, vec![(req.staging.clone(), FsKind::Ext4, 1 << 30)]);
 
     let mut refused = stage_req(&e, "v3", FsKind::Xfs);
     refused.context.insert("staticVolume".into(), "true".into());
