@@ -7,7 +7,8 @@
 //!   under one lock, so the lanes agree on arrival order: the oldest waiting job is
 //!   always at the head of all its lanes, hence no deadlock.
 //! - A job identical to one already queued or running (same fingerprint) joins it:
-//!   one execution, every caller gets the result.
+//!   one execution, every caller gets the result, unless another job was queued
+//!   behind it on one of its keys (then the result could be stale: it runs again).
 //! - Queued + running jobs are bounded (`QueueError::Full` past the bound).
 //! - A job whose callers have all given up (deadline passed) is not started.
 //! - A job that panics answers `QueueError::Panicked`; its worker and its keys live on.
@@ -190,9 +191,15 @@ impl Queue {
         }
         if let Some(fp) = &fingerprint {
             if let Some(id) = st.by_fingerprint.get(fp).copied() {
-                if let Some(job) = st.jobs.get_mut(&id) {
-                    job.waiters.push(waiter);
-                    return;
+                // Join only a job nothing was queued behind: a retry of a stage must not
+                // share the result of a stage that an unstage queued after it undoes.
+                let last_everywhere =
+                    |job: &Job| job.keys.iter().all(|k| st.lanes.get(k).and_then(|l| l.back()) == Some(&id));
+                if st.jobs.get(&id).is_some_and(last_everywhere) {
+                    if let Some(job) = st.jobs.get_mut(&id) {
+                        job.waiters.push(waiter);
+                        return;
+                    }
                 }
             }
         }

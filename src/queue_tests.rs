@@ -347,3 +347,40 @@ fn shutdown_grace_is_bounded() {
     assert!(t.elapsed() < Duration::from_secs(5));
     gate.open();
 }
+
+#[test]
+fn an_identical_request_does_not_join_a_job_that_others_queued_behind() {
+    // Stage A runs; Unstage B is queued behind it; Stage C, identical to A, must not
+    // join A (it would answer "staged" while B then unstages): C runs after B.
+    let q = Arc::new(Queue::new(4, 100));
+    let gate = Gate::new();
+    let order = Arc::new(Mutex::new(Vec::new()));
+    let results = Arc::new(Mutex::new(Vec::new()));
+    let submit = |fp: &'static str, name: &'static str, gate: Option<Gate>| {
+        let (order, results) = (Arc::clone(&order), Arc::clone(&results));
+        q.submit(
+            JobSpec::key("vol-a").fingerprint(fp),
+            move || {
+                if let Some(g) = gate {
+                    g.wait();
+                }
+                order.lock().push(name);
+                Ok(name)
+            },
+            move |r: Result<&'static str, Error>| results.lock().push(r),
+        );
+    };
+    submit("stage", "A", Some(gate.clone()));
+    wait_for("A running", || q.stats().running == 1);
+    submit("unstage", "B", None);
+    submit("stage", "C", None);
+    // A fourth identical stage may join C: nothing was queued after C.
+    submit("stage", "D", None);
+    gate.open();
+    wait_for("4 results", || results.lock().len() == 4);
+    assert_eq!(*order.lock(), vec!["A", "B", "C"], "C ran on its own, after B; D joined C");
+    let mut r: Vec<&str> = results.lock().iter().map(|r| r.clone().unwrap()).collect();
+    r.sort();
+    assert_eq!(r, vec!["A", "B", "C", "C"], "D got C's result");
+    assert!(q.shutdown(Duration::from_secs(5)));
+}
