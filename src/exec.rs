@@ -3,10 +3,17 @@
 //! lists are logged with values of secret-bearing flags stripped.
 
 use std::io::{Read, Write};
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::unix::process::CommandExt;
 use std::process::{Command, Stdio};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::error::Error;
+
+/// The descriptor number a command's secret (`Cmd::secret`) has in the child: it
+/// reads it as `/proc/self/fd/3`.
+pub const SECRET_FD: i32 = 3;
 
 #[derive(Debug, Clone)]
 pub struct Cmd {
@@ -14,6 +21,9 @@ pub struct Cmd {
     pub args: Vec<String>,
     pub stdin: Option<Vec<u8>>,
     pub timeout: Duration,
+    /// A file (a memfd holding a key) the child gets as descriptor `SECRET_FD` and
+    /// no other child sees: secrets never touch the disk, argv or the environment.
+    pub secret: Option<Arc<OwnedFd>>,
 }
 
 impl Cmd {
@@ -23,6 +33,7 @@ impl Cmd {
             args: args.iter().map(|s| s.to_string()).collect(),
             stdin: None,
             timeout: Duration::from_secs(120),
+            secret: None,
         }
     }
 
@@ -72,7 +83,23 @@ impl Runner for RealRunner {
         log::debug!("exec: {shown}");
         let start = Instant::now();
         // CEPH_KEYRING / CEPH_ARGS would override the user and keyfile we pass.
-        let mut child = Command::new(&cmd.program)
+        let mut command = Command::new(&cmd.program);
+        if let Some(secret) = &cmd.secret {
+            let fd = secret.as_raw_fd();
+            // SAFETY: the closure runs in the forked child before exec and only makes
+            // async-signal-safe calls (dup2, fcntl). The secret is opened close-on-exec,
+            // so only this child gets it, as SECRET_FD.
+            unsafe {
+                command.pre_exec(move || {
+                    let r = if fd == SECRET_FD { libc::fcntl(fd, libc::F_SETFD, 0) } else { libc::dup2(fd, SECRET_FD) };
+                    if r < 0 {
+                        return Err(std::io::Error::last_os_error());
+                    }
+                    Ok(())
+                });
+            }
+        }
+        let mut child = command
             .args(&cmd.args)
             .env_remove("CEPH_KEYRING")
             .env_remove("CEPH_ARGS")
@@ -135,6 +162,23 @@ mod tests {
     fn runs_collects_output_and_exit_code() {
         let out = RealRunner.run(&Cmd::new("sh", &["-c", "echo out; echo err >&2; exit 3"])).unwrap();
         assert_eq!(out, Output { status: 3, stdout: "out\n".into(), stderr: "err\n".into() });
+    }
+
+    #[test]
+    fn the_secret_reaches_the_child_as_fd_3_only() {
+        use std::io::Seek;
+        let fd = nix::sys::memfd::memfd_create("t", nix::sys::memfd::MFdFlags::MFD_CLOEXEC).unwrap();
+        let mut f = std::fs::File::from(fd);
+        f.write_all(b"s3cret").unwrap();
+        f.rewind().unwrap();
+        let script = "cat /proc/self/fd/3; for f in /proc/self/fd/*; do readlink $f; done | grep -c 'memfd:t '";
+        let mut c = Cmd::new("sh", &["-c", script]);
+        c.secret = Some(Arc::new(OwnedFd::from(f)));
+        let out = RealRunner.run(&c).unwrap();
+        // The child holds the secret once, as fd 3 (not also under its number here).
+        assert_eq!(out.stdout, "s3cret1\n", "{out:?}");
+        let plain = RealRunner.run(&Cmd::new("sh", &["-c", "cat /proc/self/fd/3 2>/dev/null || echo none"])).unwrap();
+        assert_eq!(plain.stdout, "none\n");
     }
 
     #[test]

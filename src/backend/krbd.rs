@@ -14,6 +14,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use parking_lot::Mutex;
+
 use crate::ceph::{find_cluster, Cli, ClusterConfig, Credentials};
 use crate::error::Error;
 use crate::kvfile::{self, Record};
@@ -112,6 +114,8 @@ pub struct KrbdAttacher {
     /// by a crash is found again even when the volume id does not name the image (a
     /// static volume's).
     pub records: PathBuf,
+    /// Held while a sysfs map has its key in the process keyring.
+    pub keyring: Mutex<()>,
 }
 
 impl KrbdAttacher {
@@ -213,7 +217,23 @@ impl KrbdAttacher {
 
     fn map_sysfs(&self, cluster: &ClusterConfig, creds: &Credentials, spec: &ImageSpec, ro: bool) -> Result<(), Error> {
         let desc = format!("client.{}", creds.id);
-        add_key(&desc, &creds.raw_key()?)?;
+        // The kernel copies the key while it maps; the keyring holds it only for that
+        // long (one map at a time: maps of one user share the key's name).
+        let _one_at_a_time = self.keyring.lock();
+        let serial = add_key(&desc, &creds.raw_key()?)?;
+        let mapped = self.write_add(cluster, creds, spec, ro, &desc);
+        unlink_key(serial);
+        mapped
+    }
+
+    fn write_add(
+        &self,
+        cluster: &ClusterConfig,
+        creds: &Credentials,
+        spec: &ImageSpec,
+        ro: bool,
+        desc: &str,
+    ) -> Result<(), Error> {
         let mut opts = format!("name={},key={desc}", creds.id);
         if !spec.namespace.is_empty() {
             opts.push_str(&format!(",_pool_ns={}", spec.namespace));
@@ -235,8 +255,9 @@ fn kernel_mon_addr(m: &str) -> String {
     m.strip_prefix("v1:").unwrap_or(m).to_string()
 }
 
-/// Puts a `ceph` key in this process's keyring (what `key=client.<id>` refers to).
-fn add_key(description: &str, secret: &[u8]) -> Result<(), Error> {
+/// Puts a `ceph` key in this process's keyring (what `key=client.<id>` refers to);
+/// returns its serial number.
+fn add_key(description: &str, secret: &[u8]) -> Result<i64, Error> {
     let ty = c"ceph";
     let desc = std::ffi::CString::new(description).map_err(|_| Error::invalid("userID has a NUL byte"))?;
     // SAFETY: all pointers are valid for the lengths given; add_key copies them.
@@ -253,7 +274,17 @@ fn add_key(description: &str, secret: &[u8]) -> Result<(), Error> {
     if r < 0 {
         return Err(Error::sys("add_key", description, nix::errno::Errno::last()));
     }
-    Ok(())
+    Ok(r)
+}
+
+/// Takes a key out of this process's keyring (it is destroyed with its last link).
+fn unlink_key(serial: i64) {
+    const KEYCTL_UNLINK: libc::c_long = 9;
+    // SAFETY: keyctl(KEYCTL_UNLINK, key, keyring) takes two integers.
+    let r = unsafe { libc::syscall(libc::SYS_keyctl, KEYCTL_UNLINK, serial, libc::c_long::from(-2i32)) };
+    if r < 0 {
+        log::warn!("cannot unlink key {serial} from the process keyring: {}", nix::errno::Errno::last());
+    }
 }
 
 impl Attacher for KrbdAttacher {
@@ -334,7 +365,7 @@ impl Attacher for KrbdAttacher {
 
 /// Opens the attacher for `serve --backend rbd`.
 pub fn open(config: PathBuf, mapper: Mapper, data_dir: &Path) -> Result<Arc<KrbdAttacher>, String> {
-    let cli = Cli::new(Arc::new(crate::exec::RealRunner), &data_dir.join("keys"))?;
+    let cli = Cli::new(Arc::new(crate::exec::RealRunner), &data_dir.join("keys"));
     let records = data_dir.join("maps");
     std::fs::create_dir_all(&records).map_err(|e| format!("cannot create {}: {e}", records.display()))?;
     Ok(Arc::new(KrbdAttacher {
@@ -344,6 +375,7 @@ pub fn open(config: PathBuf, mapper: Mapper, data_dir: &Path) -> Result<Arc<Krbd
         sysfs: PathBuf::from(SYSFS),
         map_timeout: Duration::from_secs(60),
         records,
+        keyring: Mutex::new(()),
     }))
 }
 

@@ -3,9 +3,9 @@
 //!
 //! Operations go through the `Rados` trait (rados.rs): in process through librados
 //! when it can be loaded (via_lib.rs), else through the `rbd` and `rados` CLIs
-//! (via_cli.rs, using `Cli` below). The key reaches the CLIs only through a 0600 keyfile
-//! in a 0700 directory, removed when the call returns: never argv, never the
-//! environment, never a log line (and it is scrubbed from the CLIs' stderr, which
+//! (via_cli.rs, using `Cli` below). The key reaches the CLIs only through a memfd the
+//! child alone inherits (`--keyfile /proc/self/fd/3`): never a file on disk, never
+//! argv, never the environment, never a log line (and it is scrubbed from the CLIs' stderr, which
 //! librados fills with an undecodable key).
 
 mod lib_ffi;
@@ -16,16 +16,16 @@ pub mod via_lib;
 
 use std::collections::HashMap;
 use std::fmt;
-use std::fs::OpenOptions;
 use std::io::Write;
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
-use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::os::fd::OwnedFd;
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
+use nix::sys::memfd::{memfd_create, MFdFlags};
+
 use crate::error::Error;
-use crate::exec::{Cmd, Output, Runner};
+use crate::exec::{Cmd, Output, Runner, SECRET_FD};
 use crate::jsonparse::{self, Json};
 
 /// One entry of ceph-csi's config.json.
@@ -154,51 +154,40 @@ pub fn base64_decode(text: &str) -> Option<Vec<u8>> {
     Some(out)
 }
 
-/// A keyfile that exists for the life of this value.
-struct KeyFile {
-    path: PathBuf,
+/// The key in a memfd: a file that lives in memory only, closed (and gone) with the
+/// last descriptor, so nothing is left on disk even when the driver is killed.
+fn key_memfd(creds: &Credentials) -> Result<Arc<OwnedFd>, Error> {
+    let fd =
+        memfd_create("rbd-csi-key", MFdFlags::MFD_CLOEXEC).map_err(|e| Error::sys("memfd_create", "rbd-csi-key", e))?;
+    let mut f = std::fs::File::from(fd);
+    f.write_all(creds.key.as_bytes()).map_err(|e| Error::Internal(format!("cannot write the key to a memfd: {e}")))?;
+    Ok(Arc::new(OwnedFd::from(f)))
 }
 
-impl Drop for KeyFile {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.path);
+/// Removes the keyfiles older versions wrote to `dir` (a 0600 file per command, left
+/// behind when the driver was killed mid-command), and the directory.
+fn remove_old_keyfiles(dir: &Path) {
+    let Ok(entries) = std::fs::read_dir(dir) else { return };
+    for e in entries.flatten() {
+        if e.file_name().to_string_lossy().starts_with("key.") {
+            log::info!("removing a keyfile an earlier run left: {}", e.path().display());
+            let _ = std::fs::remove_file(e.path());
+        }
     }
+    let _ = std::fs::remove_dir(dir);
 }
-
-static KEYFILE_SEQ: AtomicU64 = AtomicU64::new(0);
 
 /// Runs `rbd` and `rados` against one cluster with one user's credentials.
 pub struct Cli {
     runner: Arc<dyn Runner>,
-    key_dir: PathBuf,
     pub timeout: Duration,
 }
 
 impl Cli {
-    /// `key_dir` is created 0700; keyfiles live there only while a command runs.
-    pub fn new(runner: Arc<dyn Runner>, key_dir: &Path) -> Result<Cli, String> {
-        std::fs::DirBuilder::new()
-            .recursive(true)
-            .mode(0o700)
-            .create(key_dir)
-            .map_err(|e| format!("cannot create {}: {e}", key_dir.display()))?;
-        std::fs::set_permissions(key_dir, std::os::unix::fs::PermissionsExt::from_mode(0o700))
-            .map_err(|e| format!("cannot chmod {}: {e}", key_dir.display()))?;
-        Ok(Cli { runner, key_dir: key_dir.to_path_buf(), timeout: Duration::from_secs(120) })
-    }
-
-    fn keyfile(&self, creds: &Credentials) -> Result<KeyFile, Error> {
-        let n = KEYFILE_SEQ.fetch_add(1, Ordering::Relaxed);
-        let path = self.key_dir.join(format!("key.{}.{n}", std::process::id()));
-        let mut f = OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(&path)
-            .map_err(|e| Error::Internal(format!("cannot create keyfile in {}: {e}", self.key_dir.display())))?;
-        let file = KeyFile { path };
-        f.write_all(creds.key.as_bytes()).map_err(|e| Error::Internal(format!("cannot write keyfile: {e}")))?;
-        Ok(file)
+    /// `old_key_dir`: where older versions kept keyfiles; what is left there goes.
+    pub fn new(runner: Arc<dyn Runner>, old_key_dir: &Path) -> Cli {
+        remove_old_keyfiles(old_key_dir);
+        Cli { runner, timeout: Duration::from_secs(120) }
     }
 
     /// Runs `program` (rbd or rados) with the cluster and user arguments first.
@@ -210,14 +199,13 @@ impl Cli {
         args: &[&str],
         stdin: Option<Vec<u8>>,
     ) -> Result<Output, Error> {
-        let key = self.keyfile(creds)?;
         let mut all: Vec<String> = vec![
             "-m".into(),
             cluster.monitors.join(","),
             "--id".into(),
             creds.id.clone(),
             "--keyfile".into(),
-            key.path.display().to_string(),
+            format!("/proc/self/fd/{SECRET_FD}"),
             "--conf".into(),
             "/dev/null".into(),
             // Unreachable monitors fail the call instead of holding it for 5 minutes.
@@ -225,9 +213,12 @@ impl Cli {
             "15".into(),
         ];
         all.extend(args.iter().map(|s| s.to_string()));
-        let cmd = Cmd { program: program.to_string(), args: all, stdin, timeout: self.timeout };
+        let mut cmd = Cmd::new(program, &[]);
+        cmd.args = all;
+        cmd.stdin = stdin;
+        cmd.timeout = self.timeout;
+        cmd.secret = Some(key_memfd(creds)?);
         let mut out = self.runner.run(&cmd)?;
-        drop(key);
         out.stderr = creds.scrub(&out.stderr);
         out.stdout = creds.scrub(&out.stdout);
         Ok(out)
@@ -239,7 +230,7 @@ impl Cli {
 /// when it loads, else the CLIs).
 pub fn client(kind: &str, key_dir: &Path) -> Result<Arc<dyn rados::Rados>, String> {
     let cli = || -> Result<Arc<dyn rados::Rados>, String> {
-        Ok(Arc::new(via_cli::CliRados::new(Cli::new(Arc::new(crate::exec::RealRunner), key_dir)?)))
+        Ok(Arc::new(via_cli::CliRados::new(Cli::new(Arc::new(crate::exec::RealRunner), key_dir))))
     };
     let lib = || -> Result<Arc<dyn rados::Rados>, String> { Ok(Arc::new(via_lib::LibRados::load()?)) };
     let chosen = match kind {
@@ -324,20 +315,25 @@ mod tests {
     impl Runner for Spy {
         fn run(&self, cmd: &Cmd) -> Result<Output, Error> {
             let i = cmd.args.iter().position(|a| a == "--keyfile").unwrap();
-            let path = &cmd.args[i + 1];
-            let content = std::fs::read_to_string(path).unwrap();
-            use std::os::unix::fs::PermissionsExt;
-            let mode = std::fs::metadata(path).unwrap().permissions().mode() & 0o777;
-            self.0.lock().push((cmd.clone(), content, mode));
+            assert_eq!(cmd.args[i + 1], "/proc/self/fd/3");
+            use std::os::fd::AsRawFd;
+            let fd = cmd.secret.as_ref().expect("the key goes with the command").as_raw_fd();
+            let content = std::fs::read_to_string(format!("/proc/self/fd/{fd}")).unwrap();
+            let target = std::fs::read_link(format!("/proc/self/fd/{fd}")).unwrap();
+            let in_memory = target.to_string_lossy().starts_with("/memfd:") as u32;
+            self.0.lock().push((cmd.clone(), content, in_memory));
             Ok(Output { status: 22, stdout: String::new(), stderr: "auth: failed to decode key 'AQBSECRET=='".into() })
         }
     }
 
     #[test]
-    fn the_key_goes_only_through_a_private_keyfile_that_is_removed() {
+    fn the_key_goes_only_through_a_memfd_and_old_keyfiles_are_removed() {
         let dir = std::env::temp_dir().join(format!("rbd-csi-keys-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("key.123.0"), "AQBOLD==").unwrap();
         let spy = Arc::new(Spy(Mutex::new(Vec::new())));
-        let cli = Cli::new(Arc::clone(&spy) as Arc<dyn Runner>, &dir).unwrap();
+        let cli = Cli::new(Arc::clone(&spy) as Arc<dyn Runner>, &dir);
+        assert!(!dir.exists(), "an old run's keyfile (and its directory) is removed at start");
         let mut s = HashMap::new();
         s.insert("userID".to_string(), "csi".to_string());
         s.insert("userKey".to_string(), "AQBSECRET==".to_string());
@@ -348,16 +344,13 @@ mod tests {
             rados_namespace: String::new(),
         };
         let out = cli.run("rbd", &cluster, &creds, &["info", "p/i"], None).unwrap();
-        let (cmd, content, mode) = spy.0.lock()[0].clone();
+        let (cmd, content, in_memory) = spy.0.lock()[0].clone();
         assert_eq!(content, "AQBSECRET==");
-        assert_eq!(mode, 0o600);
+        assert_eq!(in_memory, 1, "the key is in a memfd");
         assert!(!cmd.args.iter().any(|a| a.contains("AQBSECRET")), "key on argv: {:?}", cmd.args);
         assert_eq!(&cmd.args[..4], &["-m", "m1:6789,m2:6789", "--id", "csi"]);
         assert!(!out.stderr.contains("AQBSECRET"), "{}", out.stderr);
-        assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 0, "keyfile left behind");
-        use std::os::unix::fs::PermissionsExt;
-        assert_eq!(std::fs::metadata(&dir).unwrap().permissions().mode() & 0o777, 0o700);
+        assert!(!dir.exists(), "nothing written to disk");
         assert!(matches!(rbd_error("info", &out), Error::Unavailable(_)));
-        std::fs::remove_dir_all(&dir).unwrap();
     }
 }
