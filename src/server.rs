@@ -14,7 +14,7 @@ use nix::sys::stat::{umask, Mode};
 use crate::backend;
 use crate::exec::RealRunner;
 use crate::generated::csi_grpc::{create_controller, create_identity, create_node};
-use crate::node::NodeOps;
+use crate::node::{NodeOps, PathPolicy};
 use crate::oneshot::block_on_timeout;
 use crate::options::ServeOptions;
 use crate::rpc::controller::ControllerService;
@@ -68,7 +68,9 @@ pub fn serve(opts: ServeOptions) -> Result<(), String> {
     let backend = backend::open(&opts, Arc::clone(&sys))?;
     let node = match (&backend.attacher, opts.mode.has_node()) {
         (Some(attacher), true) => {
-            Some(Arc::new(NodeOps::new(sys, Arc::new(RealRunner), Arc::clone(attacher), &opts.data_dir.join("node"))?))
+            let paths = PathPolicy::new(&opts.allowed_path_prefixes);
+            let state_dir = opts.data_dir.join("node");
+            Some(Arc::new(NodeOps::new(sys, Arc::new(RealRunner), Arc::clone(attacher), &state_dir, paths)?))
         }
         _ => None,
     };

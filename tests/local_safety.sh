@@ -15,6 +15,14 @@ create() {
   json_get "$out" 'j["volume"]["volume_id"]'
 }
 img() { echo "$T/data/volumes/$1.img"; }
+# await_abort: the server that had a failpoint set has died (killed if it never got
+# there: then the failpoint's check fails).
+await_abort() {
+  local i
+  for i in $(seq 1 40); do kill -0 "$SERVER_PID" 2>/dev/null || break; sleep 0.05; done
+  kill -9 "$SERVER_PID" 2>/dev/null || true
+  wait "$SERVER_PID" 2>/dev/null || true
+}
 state() { # what must not change: mounts and loops of this test, and the volume list
   { our_mounts; our_loops; csi "$EP" ListVolumes; ls "$T/data/node"; } 2>&1
 }
@@ -121,19 +129,65 @@ for fp in stage-after-attach stage-before-mkfs stage-after-mkfs stage-after-moun
   stop_server "$SERVER_PID" || true
   RBD_CSI_FAILPOINT=$fp start_server "$T/crash-$fp.log" --endpoint "$EP" --data-dir "$T/data" --allowed-path-prefix "$K"
   rc=0; csi "$EP" NodeStageVolume --volume-id "$v" --staging-path "$K/s/$fp" --fs-type ext4 >/dev/null 2>&1 || rc=$?
-  wait "$SERVER_PID" 2>/dev/null || true
+  await_abort
   check "$fp: the driver died mid-stage (failpoint)" grep -q "failpoint $fp: aborting" "$T/crash-$fp.log"
   check "$fp: the caller saw an error" [ "$rc" -ne 0 ]
   start_server "$T/crash-$fp.log" --endpoint "$EP" --data-dir "$T/data" --allowed-path-prefix "$K"
   check "$fp: retry after restart succeeds" csi_ok "$EP" NodeStageVolume --volume-id "$v" --staging-path "$K/s/$fp" --fs-type ext4
   check "$fp: one mount at staging, ext4" [ "$(awk -v p="$K/s/$fp" '$5 == p' /proc/self/mountinfo | wc -l)" = 1 ]
   check "$fp: one loop device for the volume" [ "$(losetup -j "$(img "$v")" | wc -l)" = 1 ]
+  check "$fp: the retried stage is complete: publish works" csi_ok "$EP" NodePublishVolume --volume-id "$v" --staging-path "$K/s/$fp" --target-path "$K/p/$fp" --fs-type ext4
+  check "$fp: unpublish" csi_ok "$EP" NodeUnpublishVolume --volume-id "$v" --target-path "$K/p/$fp"
   echo hello >"$K/s/$fp/f"
   check "$fp: unstage" csi_ok "$EP" NodeUnstageVolume --volume-id "$v" --staging-path "$K/s/$fp"
   check "$fp: delete" csi_ok "$EP" DeleteVolume --volume-id "$v"
   check "$fp: no loop device left" [ -z "$(losetup -j "$T/data/volumes/$v.img" 2>/dev/null)" ]
   stop_server "$SERVER_PID"
 done
+
+# A crash while publishing read-only (after the target is made; between the bind and
+# the read-only remount): the retry ends with one read-only bind, never a writable one.
+ro_target() { awk -v p="$1" '$5 == p {print $6}' /proc/self/mountinfo; }
+for fp in publish-after-target publish-after-bind; do
+  start_server "$T/crash-$fp.log" --endpoint "$EP" --data-dir "$T/data" --allowed-path-prefix "$K"
+  v=$(create "crash-$fp")
+  csi_ok "$EP" NodeStageVolume --volume-id "$v" --staging-path "$K/s/$fp" --fs-type ext4
+  stop_server "$SERVER_PID"
+  RBD_CSI_FAILPOINT=$fp start_server "$T/crash-$fp.log" --endpoint "$EP" --data-dir "$T/data" --allowed-path-prefix "$K"
+  csi "$EP" NodePublishVolume --volume-id "$v" --staging-path "$K/s/$fp" --target-path "$K/p/$fp" --fs-type ext4 --readonly >/dev/null 2>&1 || true
+  await_abort
+  check "$fp: the driver died mid-publish (failpoint)" grep -q "failpoint $fp: aborting" "$T/crash-$fp.log"
+  start_server "$T/crash-$fp.log" --endpoint "$EP" --data-dir "$T/data" --allowed-path-prefix "$K"
+  check "$fp: the retried read-only publish succeeds" csi_ok "$EP" NodePublishVolume --volume-id "$v" --staging-path "$K/s/$fp" --target-path "$K/p/$fp" --fs-type ext4 --readonly
+  check "$fp: one bind at the target, read-only" [ "$(ro_target "$K/p/$fp" | cut -d, -f1)" = ro ]
+  check "$fp: and writing there fails" bash -c "! touch '$K/p/$fp/x' 2>/dev/null"
+  check "$fp: unpublish" csi_ok "$EP" NodeUnpublishVolume --volume-id "$v" --target-path "$K/p/$fp"
+  check "$fp: the target the driver made is gone" [ ! -e "$K/p/$fp" ]
+  check "$fp: unstage" csi_ok "$EP" NodeUnstageVolume --volume-id "$v" --staging-path "$K/s/$fp"
+  csi_ok "$EP" DeleteVolume --volume-id "$v"
+  stop_server "$SERVER_PID"
+done
+
+# Many stages at once (block: attach only, the tightest race for loop devices), with
+# as many workers: every attach succeeds, each volume on a device of its own.
+start_server "$T/race.log" --endpoint "$EP" --data-dir "$T/data" --allowed-path-prefix "$K" --workers 32
+race=()
+for i in $(seq 1 64); do race+=("$(create "race-$i" 8M)"); done
+pids=()
+for i in $(seq 1 64); do
+  (csi "$EP" NodeStageVolume --volume-id "${race[$((i - 1))]}" --staging-path "$K/race/$i" --access-type block \
+     >/dev/null 2>>"$T/race.err" || echo "$i" >>"$T/race.failed") &
+  pids+=($!)
+done
+for p in "${pids[@]}"; do wait "$p"; done
+[ -s "$T/race.failed" ] && sort -u "$T/race.err" | head -3
+check "64 block stages at once on 32 workers: none failed" [ ! -s "$T/race.failed" ]
+check "  64 distinct loop devices" [ "$(our_loops | sort -u | wc -l)" = 64 ]
+for i in $(seq 1 64); do
+  csi_ok "$EP" NodeUnstageVolume --volume-id "${race[$((i - 1))]}" --staging-path "$K/race/$i"
+  csi_ok "$EP" DeleteVolume --volume-id "${race[$((i - 1))]}"
+done
+stop_server "$SERVER_PID"
 
 # kill -9 while staged and published; restart; everything still tears down.
 start_server "$T/k9.log" --endpoint "$EP" --data-dir "$T/data" --allowed-path-prefix "$K"

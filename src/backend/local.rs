@@ -242,7 +242,7 @@ impl Local {
 /// A new empty sparse file of `size` bytes.
 fn create_sparse(path: &Path, size: u64) -> Result<(), Error> {
     let f = OpenOptions::new().write(true).create_new(true).open(path).map_err(|e| Error::io("create", path, e))?;
-    f.set_len(size).map_err(|e| Error::io("truncate", path, e))?;
+    f.set_len(size).map_err(|e| too_big(path, size, e))?;
     f.sync_all().map_err(|e| Error::io("fsync", path, e))
 }
 
@@ -250,10 +250,21 @@ fn create_sparse(path: &Path, size: u64) -> Result<(), Error> {
 fn grow_file(path: &Path, size: u64) -> Result<(), Error> {
     let f = OpenOptions::new().write(true).open(path).map_err(|e| Error::io("open", path, e))?;
     if f.metadata().map_err(|e| Error::io("stat", path, e))?.len() < size {
-        f.set_len(size).map_err(|e| Error::io("truncate", path, e))?;
+        f.set_len(size).map_err(|e| too_big(path, size, e))?;
         f.sync_all().map_err(|e| Error::io("fsync", path, e))?;
     }
     Ok(())
+}
+
+/// A file that cannot be made `size` bytes long: OUT_OF_RANGE when the data dir's
+/// filesystem has no room for such a file (EFBIG, e.g. ext4's 16 TiB).
+fn too_big(path: &Path, size: u64, e: std::io::Error) -> Error {
+    match e.raw_os_error() {
+        Some(libc::EFBIG) | Some(libc::EINVAL) => {
+            Error::OutOfRange(format!("{size} bytes is more than the data dir's filesystem allows for one volume"))
+        }
+        _ => Error::io("truncate", path, e),
+    }
 }
 
 #[path = "local_ops.rs"]

@@ -19,6 +19,13 @@ pub type Secrets = HashMap<String, String>;
 /// range is given; OUT_OF_RANGE when no whole MiB fits between required and limit.
 pub fn size_for(required: u64, limit: u64, default: u64) -> Result<u64, Error> {
     const MIB: u64 = 1 << 20;
+    // CSI sizes are int64: the largest whole MiB that fits.
+    const MAX: u64 = i64::MAX as u64 / MIB * MIB;
+    if required > MAX {
+        return Err(Error::OutOfRange(format!(
+            "required_bytes {required} is more than the largest volume, {MAX} bytes"
+        )));
+    }
     if limit > 0 && required > limit {
         return Err(Error::OutOfRange(format!("required_bytes {required} is larger than limit_bytes {limit}")));
     }

@@ -7,7 +7,9 @@
 //! know what is there. Together with /proc/self/mountinfo and the backend's own view
 //! of attachments, every retry converges.
 
+pub mod mkfs;
 pub mod mount_flags;
+pub mod paths;
 pub mod probe;
 pub mod publish;
 mod stats;
@@ -19,10 +21,11 @@ use std::sync::Arc;
 use nix::mount::MsFlags;
 
 use crate::error::Error;
-use crate::exec::{Cmd, Runner};
+use crate::exec::Runner;
 use crate::kvfile::{self, Record};
 use crate::sys::mountinfo::{self, MountEntry};
 use crate::sys::{DevId, FsKind, Sys};
+pub use paths::PathPolicy;
 use probe::Content;
 
 pub use stats::{Stats, VolumeCondition};
@@ -82,6 +85,7 @@ pub struct NodeOps {
     pub runner: Arc<dyn Runner>,
     pub attacher: Arc<dyn Attacher>,
     state_dir: PathBuf,
+    paths: PathPolicy,
 }
 
 /// A file name for a volume id (ids are validated to [A-Za-z0-9._-], but be safe).
@@ -95,9 +99,10 @@ impl NodeOps {
         runner: Arc<dyn Runner>,
         attacher: Arc<dyn Attacher>,
         state_dir: &Path,
+        paths: PathPolicy,
     ) -> Result<NodeOps, String> {
         std::fs::create_dir_all(state_dir).map_err(|e| format!("cannot create {}: {e}", state_dir.display()))?;
-        Ok(NodeOps { sys, runner, attacher, state_dir: state_dir.to_path_buf() })
+        Ok(NodeOps { sys, runner, attacher, state_dir: state_dir.to_path_buf(), paths })
     }
 
     fn stash_path(&self, volume_id: &str) -> PathBuf {
@@ -135,6 +140,8 @@ impl NodeOps {
     }
 
     pub fn stage(&self, req: &StageRequest) -> Result<(), Error> {
+        let staging = self.paths.resolve(&req.staging, "staging_target_path")?;
+        let req = &StageRequest { staging, ..req.clone() };
         let table = self.sys.mountinfo()?;
         let attached = self.attacher.attach(&req.volume_id, &req.context, &req.secrets, req.read_only)?;
         crate::failpoint::hit("stage-after-attach");
@@ -177,7 +184,9 @@ impl NodeOps {
                         fs.as_str()
                     )));
                 }
-                return Ok(());
+                // Mounted already: by an earlier call, or by one that died before its
+                // record said so. Either way the record must say staged now.
+                return self.write_stash(&staged_record(req, device, dev, previous.as_ref()));
             }
         }
         if let Some(prev) = &previous {
@@ -196,10 +205,7 @@ impl NodeOps {
             }
         }
 
-        let mut rec = Record::new();
-        rec.insert("volume_id".into(), req.volume_id.clone());
-        rec.insert("device".into(), device.display().to_string());
-        rec.insert("staging".into(), req.staging.display().to_string());
+        let mut rec = base_record(req, device, dev);
         let formatting_before = previous.as_ref().is_some_and(|p| {
             p.get("phase").map(String::as_str) == Some(PHASE_FORMATTING) && p.get("device").map(PathBuf::from).is_some()
         });
@@ -288,40 +294,10 @@ impl NodeOps {
         rec.insert("phase".into(), PHASE_FORMATTING.into());
         self.write_stash(rec)?;
         crate::failpoint::hit("stage-before-mkfs");
-        self.mkfs(device, fs, mkfs_options)?;
+        mkfs::run(self.runner.as_ref(), device, fs, mkfs_options)?;
         crate::failpoint::hit("stage-after-mkfs");
         rec.insert("phase".into(), PHASE_ATTACHED.into());
         self.write_stash(rec)
-    }
-
-    fn mkfs(&self, device: &Path, fs: FsKind, options: Option<&str>) -> Result<(), Error> {
-        let dev = device.display().to_string();
-        let mut args: Vec<String> = match (fs, options) {
-            (_, Some(opts)) => opts.split_whitespace().map(str::to_string).collect(),
-            (FsKind::Ext4, None) => {
-                ["-m0", "-E", "nodiscard,lazy_itable_init=1,lazy_journal_init=1"].map(String::from).to_vec()
-            }
-            (FsKind::Xfs, None) => vec!["-K".to_string()],
-        };
-        args.insert(0, if fs == FsKind::Ext4 { "-F".to_string() } else { "-f".to_string() });
-        args.push(dev.clone());
-        let cmd = Cmd {
-            program: format!("mkfs.{}", fs.as_str()),
-            args,
-            stdin: None,
-            timeout: std::time::Duration::from_secs(600),
-        };
-        let out = self.runner.run(&cmd)?;
-        if out.status != 0 {
-            return Err(Error::Internal(format!(
-                "{} failed (exit {}): {}",
-                cmd.display(),
-                out.status,
-                out.stderr.trim()
-            )));
-        }
-        log::info!("formatted {dev} as {}", fs.as_str());
-        Ok(())
     }
 
     fn mount_staging(&self, req: &StageRequest, device: &Path, fs: FsKind, flags: &[String]) -> Result<(), Error> {
@@ -333,13 +309,13 @@ impl NodeOps {
             // Clones and snapshot restores share the parent's XFS UUID.
             data.push("nouuid".to_string());
         }
-        std::fs::create_dir_all(&req.staging)
-            .map_err(|e| Error::Internal(format!("cannot create staging path {}: {e}", req.staging.display())))?;
+        crate::sys::paths::create_dirs(&req.staging)?;
         let data = data.join(",");
         self.sys.mount(device, &req.staging, Some(fs.as_str()), ms, (!data.is_empty()).then_some(data.as_str()))
     }
 
     pub fn unstage(&self, volume_id: &str, staging: &Path) -> Result<(), Error> {
+        let staging = &self.paths.resolve(staging, "staging_target_path")?;
         let stash = self.read_stash(volume_id)?;
         let device = match stash.as_ref().and_then(|s| s.get("device")).map(PathBuf::from) {
             Some(d) => Some(d),
@@ -377,6 +353,34 @@ impl NodeOps {
         }
         kvfile::remove(&self.stash_path(volume_id))
     }
+}
+
+/// The stash fields every record of a stage has.
+fn base_record(req: &StageRequest, device: &Path, dev: DevId) -> Record {
+    let mut rec = Record::new();
+    rec.insert("volume_id".into(), req.volume_id.clone());
+    rec.insert("device".into(), device.display().to_string());
+    rec.insert("devno".into(), format!("{}:{}", dev.major, dev.minor));
+    rec.insert("staging".into(), req.staging.display().to_string());
+    rec
+}
+
+/// The record of a finished mount stage (keeping what publishes recorded).
+fn staged_record(req: &StageRequest, device: &Path, dev: DevId, previous: Option<&Record>) -> Record {
+    let mut rec = previous.cloned().unwrap_or_default();
+    rec.extend(base_record(req, device, dev));
+    rec.insert("access".into(), "mount".into());
+    if let Access::Mount { fs, .. } = &req.access {
+        rec.insert("fs".into(), fs.as_str().into());
+    }
+    rec.insert("phase".into(), PHASE_STAGED.into());
+    rec
+}
+
+/// The device number a stash recorded ("major:minor"), if any (older stashes have none).
+pub(crate) fn stashed_devno(stash: &Record) -> Option<DevId> {
+    let (major, minor) = stash.get("devno")?.split_once(':')?;
+    Some(DevId { major: major.parse().ok()?, minor: minor.parse().ok()? })
 }
 
 /// ceph-csi's mark of a pre-existing image (a static PV) in a volume context.

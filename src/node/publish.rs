@@ -1,14 +1,15 @@
 //! NodePublish / NodeUnpublish: bind the staged volume into the workload's path.
 
-use std::fs::OpenOptions;
 use std::io::ErrorKind;
 use std::path::{Path, PathBuf};
 
 use nix::mount::MsFlags;
 
-use super::{NodeOps, PHASE_STAGED};
+use super::{paths, NodeOps, PHASE_STAGED};
 use crate::error::Error;
-use crate::sys::mountinfo;
+use crate::kvfile::Record;
+use crate::sys::paths as sys_paths;
+use crate::sys::{mountinfo, DevId, MountEntry};
 
 #[derive(Debug, Clone)]
 pub struct PublishRequest {
@@ -20,11 +21,28 @@ pub struct PublishRequest {
     pub flags: Vec<String>,
 }
 
+/// The stash key listing the targets this node published the volume at (one per
+/// line): NodeUnpublish removes only a target it made or a mount that is the volume's.
+const TARGETS: &str = "targets";
+
+fn targets(stash: &Record) -> Vec<PathBuf> {
+    stash.get(TARGETS).map(|t| t.lines().map(PathBuf::from).collect()).unwrap_or_default()
+}
+
+fn set_targets(stash: &mut Record, list: &[PathBuf]) {
+    let text: Vec<String> = list.iter().map(|p| p.display().to_string()).collect();
+    stash.insert(TARGETS.into(), text.join("\n"));
+}
+
 impl NodeOps {
     pub fn publish(&self, req: &PublishRequest) -> Result<(), Error> {
+        let staging = self.paths.resolve(&req.staging, "staging_target_path")?;
+        let target = self.paths.resolve(&req.target, "target_path")?;
+        paths::check_apart(&staging, &target)?;
+        let req = &PublishRequest { staging, target, ..req.clone() };
         let stash =
             self.read_stash(&req.volume_id)?.filter(|s| s.get("phase").map(String::as_str) == Some(PHASE_STAGED));
-        let Some(stash) = stash else {
+        let Some(mut stash) = stash else {
             return Err(Error::FailedPrecondition(format!("volume {} is not staged on this node", req.volume_id)));
         };
         let device = PathBuf::from(stash.get("device").cloned().unwrap_or_default());
@@ -69,10 +87,22 @@ impl NodeOps {
                 }
             }
         };
+        let (mut ms, _data) = super::mount_flags::parse(&req.flags)?;
+        ms &= MsFlags::MS_NOATIME | MsFlags::MS_NODEV | MsFlags::MS_NOSUID | MsFlags::MS_NOEXEC | MsFlags::MS_RDONLY;
+        if req.read_only {
+            ms |= MsFlags::MS_RDONLY;
+        }
         if let Some(m) = mountinfo::mount_at(&table, &req.target) {
             let same = if req.block { m.is_node_bind_of(&device) } else { m.dev == dev };
-            if same && m.read_only() == req.read_only {
-                return Ok(());
+            // Same volume, and not read-only where a writable bind is asked for.
+            if same && (req.read_only || !m.read_only()) {
+                if has_flags(m, ms) {
+                    return Ok(());
+                }
+                // A bind whose remount never happened (the driver died in between):
+                // finish it. A read-only request never leaves a writable bind.
+                log::warn!("volume {}: finishing the remount of {}", req.volume_id, req.target.display());
+                return self.remount(&req.target, ms);
             }
             return Err(Error::AlreadyExists(format!(
                 "target path {} is already a different mount ({}{})",
@@ -81,55 +111,83 @@ impl NodeOps {
                 if m.read_only() { ", read-only" } else { "" }
             )));
         }
+        // Recorded before it is made, so a crash in between still lets unpublish
+        // remove what this call created.
+        let mut list = targets(&stash);
+        if !list.contains(&req.target) {
+            list.push(req.target.clone());
+            set_targets(&mut stash, &list);
+            self.write_stash(&stash)?;
+        }
         self.prepare_target(&req.target, req.block)?;
-        let (mut ms, _data) = super::mount_flags::parse(&req.flags)?;
-        ms &= MsFlags::MS_NOATIME | MsFlags::MS_NODEV | MsFlags::MS_NOSUID | MsFlags::MS_NOEXEC | MsFlags::MS_RDONLY;
+        crate::failpoint::hit("publish-after-target");
         self.sys.mount(&source, &req.target, None, MsFlags::MS_BIND, None)?;
-        if req.read_only || !ms.is_empty() {
-            let mut flags = MsFlags::MS_BIND | MsFlags::MS_REMOUNT | ms;
-            if req.read_only {
-                flags |= MsFlags::MS_RDONLY;
-            }
-            if let Err(e) = self.sys.mount(Path::new("none"), &req.target, None, flags, None) {
-                // Never leave a writable bind behind a failed read-only remount.
-                let _ = self.sys.umount(&req.target);
-                return Err(e);
-            }
+        crate::failpoint::hit("publish-after-bind");
+        if !ms.is_empty() {
+            self.remount(&req.target, ms)?;
+        }
+        Ok(())
+    }
+
+    /// Remounts the bind at `target` with `ms` (read-only, nosuid, …); a failure takes
+    /// the bind down rather than leave it with fewer restrictions than asked.
+    fn remount(&self, target: &Path, ms: MsFlags) -> Result<(), Error> {
+        let flags = MsFlags::MS_BIND | MsFlags::MS_REMOUNT | ms;
+        if let Err(e) = self.sys.mount(Path::new("none"), target, None, flags, None) {
+            let _ = self.sys.umount(target);
+            return Err(e);
         }
         Ok(())
     }
 
     fn prepare_target(&self, target: &Path, block: bool) -> Result<(), Error> {
-        let create = |p: &Path| Error::Internal(format!("cannot create target path {}", p.display()));
         if block {
             if let Some(parent) = target.parent() {
-                std::fs::create_dir_all(parent).map_err(|_| create(parent))?;
+                sys_paths::create_dirs(parent)?;
             }
-            OpenOptions::new().write(true).create(true).truncate(false).open(target).map_err(|_| create(target))?;
+            sys_paths::create_file(target)
         } else {
-            std::fs::create_dir_all(target).map_err(|_| create(target))?;
+            sys_paths::create_dirs(target)
         }
-        Ok(())
     }
 
+    /// The volume's device and its number, if the node knows them: from its stash
+    /// (the number as staged, even if the node is gone now), else from the backend's
+    /// attachment (a stash lost to a crash).
+    fn known_device(&self, volume_id: &str, stash: Option<&Record>) -> Result<Option<(PathBuf, DevId)>, Error> {
+        let device = match stash.and_then(|s| s.get("device")).map(PathBuf::from) {
+            Some(d) => Some(d),
+            None => self.attacher.find(volume_id)?,
+        };
+        let Some(device) = device else { return Ok(None) };
+        let dev = match stash.and_then(super::stashed_devno) {
+            Some(dev) => Some(dev),
+            None => self.sys.block_dev(&device)?,
+        };
+        Ok(dev.map(|dev| (device, dev)))
+    }
+
+    /// Takes the volume's binds off `target` and removes the target if this node made
+    /// it. Anything that is not provably the volume's (another mount, a file or a
+    /// directory the driver did not create) is left alone: a mount is refused with
+    /// FAILED_PRECONDITION, the rest is OK (nothing of the volume is there).
     pub fn unpublish(&self, volume_id: &str, target: &Path) -> Result<(), Error> {
-        // Never unmount another volume's bind: when we know the device, check it.
-        let device = self.read_stash(volume_id)?.and_then(|s| s.get("device").map(PathBuf::from));
+        let target = &self.paths.resolve(target, "target_path")?;
+        let mut stash = self.read_stash(volume_id)?;
+        let device = self.known_device(volume_id, stash.as_ref())?;
         let mut table = self.sys.mountinfo()?;
-        if let (Some(device), Some(m)) = (&device, mountinfo::mount_at(&table, target)) {
-            if let Some(dev) = self.sys.block_dev(device)? {
-                if !m.uses(dev, device) {
-                    return Err(Error::FailedPrecondition(format!(
-                        "target path {} is a mount of {}, not of volume {volume_id}",
-                        target.display(),
-                        m.source
-                    )));
-                }
-            }
-        }
-        // Stacked mounts at one path (a retry after a lost reply) come off one by one.
+        // Stacked binds at one path (a retry after a lost reply) come off one by one.
         let mut unmounted = 0;
-        while mountinfo::mount_at(&table, target).is_some() {
+        while let Some(m) = mountinfo::mount_at(&table, target) {
+            let ours = device.as_ref().is_some_and(|(path, dev)| m.uses(*dev, path));
+            if !ours {
+                return Err(Error::FailedPrecondition(format!(
+                    "target path {} is a mount of {} ({}), not of volume {volume_id}; left as it is",
+                    target.display(),
+                    m.source,
+                    m.fs_type
+                )));
+            }
             if unmounted == 8 {
                 return Err(Error::Internal(format!("{} is still mounted after 8 unmounts", target.display())));
             }
@@ -137,16 +195,48 @@ impl NodeOps {
             unmounted += 1;
             table = self.sys.mountinfo()?;
         }
-        let removed = match std::fs::symlink_metadata(target) {
-            Ok(m) if m.is_dir() => std::fs::remove_dir(target),
-            Ok(_) => std::fs::remove_file(target),
-            Err(e) if e.kind() == ErrorKind::NotFound => Ok(()),
-            Err(e) => Err(e),
-        };
-        if let Err(e) = removed {
-            // A non-empty directory here is not ours to delete.
-            log::warn!("volume {volume_id}: could not remove {}: {e}", target.display());
+        crate::failpoint::hit("unpublish-after-umount");
+        let mut list = stash.as_ref().map(targets).unwrap_or_default();
+        if unmounted > 0 || list.contains(target) {
+            remove_target(volume_id, target);
+        }
+        if let Some(stash) = stash.as_mut().filter(|_| list.contains(target)) {
+            list.retain(|t| t != target);
+            set_targets(stash, &list);
+            self.write_stash(stash)?;
         }
         Ok(())
+    }
+}
+
+/// Whether the mount carries every restriction in `ms`.
+fn has_flags(m: &MountEntry, ms: MsFlags) -> bool {
+    [
+        (MsFlags::MS_RDONLY, "ro"),
+        (MsFlags::MS_NOSUID, "nosuid"),
+        (MsFlags::MS_NODEV, "nodev"),
+        (MsFlags::MS_NOEXEC, "noexec"),
+        (MsFlags::MS_NOATIME, "noatime"),
+    ]
+    .iter()
+    .all(|(flag, name)| !ms.contains(*flag) || m.options.split(',').any(|o| o == *name))
+}
+
+/// Removes a target this node made: an empty directory, or the empty file a block
+/// volume was bound onto. Anything holding data stays.
+fn remove_target(volume_id: &str, target: &Path) {
+    let removed = match std::fs::symlink_metadata(target) {
+        Ok(m) if m.is_dir() => std::fs::remove_dir(target),
+        Ok(m) if m.is_file() && m.len() == 0 => std::fs::remove_file(target),
+        Ok(_) => {
+            log::warn!("volume {volume_id}: {} is not an empty directory or file; left in place", target.display());
+            Ok(())
+        }
+        Err(e) if e.kind() == ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(e),
+    };
+    if let Err(e) = removed {
+        // A non-empty directory here is not ours to delete.
+        log::warn!("volume {volume_id}: could not remove {}: {e}", target.display());
     }
 }

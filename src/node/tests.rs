@@ -103,6 +103,7 @@ fn env(tag: &str, fail_mkfs: bool) -> Env {
         Arc::clone(&mkfs) as Arc<dyn Runner>,
         Arc::clone(&att) as Arc<dyn Attacher>,
         &dir.join("node"),
+        PathPolicy::default(),
     )
     .unwrap();
     Env { sys, att, mkfs, ops, dir }
@@ -290,4 +291,93 @@ fn a_static_volume_grows_to_its_device_on_stage_and_a_refusal_still_stages() {
     e.ops.stage(&refused).unwrap();
     assert_eq!(mounts_at(&e, &refused.staging), 1);
     assert_eq!(e.ops.read_stash("v3").unwrap().unwrap()["phase"], "staged");
+}
+
+fn publish_req(e: &Env, id: &str, read_only: bool) -> PublishRequest {
+    PublishRequest {
+        volume_id: id.into(),
+        staging: e.dir.join(format!("stage-{id}")),
+        target: e.dir.join(format!("target-{id}")),
+        block: false,
+        read_only,
+        flags: vec![],
+    }
+}
+
+#[test]
+fn a_stage_that_died_after_its_mount_is_finished_by_the_retry() {
+    let e = env("died-after-mount", false);
+    let req = stage_req(&e, "v1", FsKind::Ext4);
+    e.ops.stage(&req).unwrap();
+    // What a crash right after mount(2) leaves: the mount, and a record still at
+    // "attached" (its last write before the mount).
+    let mut rec = e.ops.read_stash("v1").unwrap().unwrap();
+    rec.insert("phase".into(), "attached".into());
+    e.ops.write_stash(&rec).unwrap();
+    e.ops.stage(&req).unwrap();
+    assert_eq!(e.ops.read_stash("v1").unwrap().unwrap()["phase"], "staged");
+    assert_eq!(mounts_at(&e, &req.staging), 1);
+    e.ops.publish(&publish_req(&e, "v1", false)).unwrap();
+}
+
+#[test]
+fn a_read_only_publish_that_died_before_its_remount_is_finished_by_the_retry() {
+    let e = env("died-before-remount", false);
+    let req = stage_req(&e, "v1", FsKind::Ext4);
+    e.ops.stage(&req).unwrap();
+    let publish = publish_req(&e, "v1", true);
+    // What a crash between the bind and the read-only remount leaves: a writable bind.
+    e.sys.mount(&publish.staging, &publish.target, None, MsFlags::MS_BIND, None).unwrap();
+    e.ops.publish(&publish).unwrap();
+    let binds: Vec<_> = e.sys.state.lock().mounts.iter().filter(|m| m.mount_point == publish.target).cloned().collect();
+    assert_eq!(binds.len(), 1);
+    assert!(binds[0].read_only(), "the retry made the bind read-only");
+    // A writable request on a read-only bind is a different publish.
+    assert!(matches!(e.ops.publish(&publish_req(&e, "v1", false)), Err(Error::AlreadyExists(_))));
+}
+
+#[test]
+fn unpublish_leaves_what_is_not_the_volumes_alone() {
+    let e = env("unpublish-foreign", false);
+    // A foreign mount, a plain file and an empty directory, named as an unknown
+    // volume's target and as a target of a volume that is staged but not there.
+    e.sys.add_device("/dev/sdz", 99, 1 << 20, vec![]);
+    let foreign = e.dir.join("foreign");
+    e.sys.mount(Path::new("/dev/sdz"), &foreign, Some("tmpfs"), MsFlags::empty(), None).unwrap();
+    let file = e.dir.join("file");
+    let empty = e.dir.join("empty");
+    std::fs::create_dir_all(&empty).unwrap();
+    std::fs::write(&file, b"").unwrap();
+    e.ops.stage(&stage_req(&e, "v1", FsKind::Ext4)).unwrap();
+    for id in ["v9", "v1"] {
+        let err = e.ops.unpublish(id, &foreign).unwrap_err();
+        assert!(matches!(err, Error::FailedPrecondition(ref m) if m.contains("/dev/sdz")), "{err}");
+        assert_eq!(mounts_at(&e, &foreign), 1);
+        e.ops.unpublish(id, &file).unwrap();
+        e.ops.unpublish(id, &empty).unwrap();
+        assert!(file.exists() && empty.is_dir(), "nothing the driver did not make is removed");
+    }
+    // The volume's own target goes, bind and directory.
+    let publish = publish_req(&e, "v1", false);
+    e.ops.publish(&publish).unwrap();
+    assert!(publish.target.is_dir());
+    e.ops.unpublish("v1", &publish.target).unwrap();
+    assert_eq!(mounts_at(&e, &publish.target), 0);
+    assert!(!publish.target.exists());
+    assert!(
+        !e.ops.read_stash("v1").unwrap().unwrap().contains_key("targets")
+            || e.ops.read_stash("v1").unwrap().unwrap()["targets"].is_empty()
+    );
+}
+
+#[test]
+fn a_target_made_before_a_crash_is_removed_by_unpublish() {
+    let e = env("died-after-target", false);
+    e.ops.stage(&stage_req(&e, "v1", FsKind::Ext4)).unwrap();
+    let publish = publish_req(&e, "v1", false);
+    e.ops.publish(&publish).unwrap();
+    // As if the driver died after making the directory, before the bind.
+    e.sys.umount(&publish.target).unwrap();
+    e.ops.unpublish("v1", &publish.target).unwrap();
+    assert!(!publish.target.exists());
 }

@@ -137,6 +137,7 @@ fn create_params(req: &CreateVolumeRequest) -> Result<CreateParams, Error> {
         validate::required_capability(Some(cap), mkfs)?;
     }
     validate::map(&req.parameters, "parameters")?;
+    validate::map(&req.mutable_parameters, "mutable_parameters")?;
     validate::map(&req.secrets, "secrets")?;
     let (required_bytes, limit_bytes) = range(&req.capacity_range)?;
     Ok(CreateParams {
@@ -211,6 +212,7 @@ impl Controller for ControllerService {
             (|| {
                 let ops = this.ops()?;
                 validate::id(&req.volume_id, "volume_id")?;
+                validate::map(&req.secrets, "secrets")?;
                 if req.capacity_range.is_none() {
                     return Err(Error::invalid("capacity_range is required"));
                 }
@@ -245,6 +247,9 @@ impl Controller for ControllerService {
             (|| {
                 let ops = this.ops()?;
                 validate::id(&req.volume_id, "volume_id")?;
+                validate::map(&req.volume_context, "volume_context")?;
+                validate::map(&req.parameters, "parameters")?;
+                validate::map(&req.secrets, "secrets")?;
                 if req.volume_capabilities.is_empty() {
                     return Err(Error::invalid("volume_capabilities is required"));
                 }
@@ -312,6 +317,7 @@ impl Controller for ControllerService {
             "GetCapacity",
             (|| {
                 let ops = this.ops()?;
+                validate::map(&req.parameters, "parameters")?;
                 for cap in &req.volume_capabilities {
                     capability(cap, None)?;
                 }
@@ -386,6 +392,7 @@ impl Controller for ControllerService {
                 validate::name(&req.name, "name")?;
                 validate::id(&req.source_volume_id, "source_volume_id")?;
                 validate::map(&req.parameters, "parameters")?;
+                validate::map(&req.secrets, "secrets")?;
                 let keys = vec![name_key("snapshot", &req.name), vol_key(&req.source_volume_id)];
                 let call = Call::keys("CreateSnapshot", &req.source_volume_id, keys, &req);
                 Ok((call, move || {
@@ -413,6 +420,7 @@ impl Controller for ControllerService {
             (|| {
                 let ops = this.ops()?;
                 validate::id(&req.snapshot_id, "snapshot_id")?;
+                validate::map(&req.secrets, "secrets")?;
                 let call = Call::new("DeleteSnapshot", &req.snapshot_id, vol_key(&req.snapshot_id), &req);
                 Ok((call, move || {
                     ops.delete_snapshot(&req.snapshot_id, &req.secrets)?;
@@ -431,6 +439,7 @@ impl Controller for ControllerService {
             "ListSnapshots",
             (|| {
                 let ops = this.ops()?;
+                validate::map(&req.secrets, "secrets")?;
                 let call = Call::new("ListSnapshots", &req.snapshot_id, "@list-snapshots".to_string(), &req);
                 Ok((call, move || {
                     let all: Vec<SnapshotInfo> = ops

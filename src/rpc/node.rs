@@ -69,6 +69,7 @@ impl Node for NodeService {
                 let mkfs = req.volume_context.get("mkfsOptions").map(String::as_str);
                 let cap = required_capability(req.volume_capability.as_ref(), mkfs)?;
                 validate::map(&req.volume_context, "volume_context")?;
+                validate::map(&req.publish_context, "publish_context")?;
                 validate::map(&req.secrets, "secrets")?;
                 let stage = StageRequest {
                     volume_id: req.volume_id.clone(),
@@ -133,6 +134,9 @@ impl Node for NodeService {
                     return Err(Error::invalid("target_path and staging_target_path must differ"));
                 }
                 let cap = required_capability(req.volume_capability.as_ref(), None)?;
+                validate::map(&req.volume_context, "volume_context")?;
+                validate::map(&req.publish_context, "publish_context")?;
+                validate::map(&req.secrets, "secrets")?;
                 let (block, flags) = match &cap.access {
                     Access::Block => (true, Vec::new()),
                     Access::Mount { flags, .. } => (false, flags.clone()),
@@ -235,6 +239,7 @@ impl Node for NodeService {
                     "" => None,
                     s => Some(this.path(s, "staging_target_path")?),
                 };
+                validate::map(&req.secrets, "secrets")?;
                 let required = req.capacity_range.as_ref().map(|r| r.required_bytes.max(0) as u64).unwrap_or(0);
                 let call = Call::new("NodeExpandVolume", &req.volume_id, vol_key(&req.volume_id), &req);
                 Ok((call, move || {

@@ -126,7 +126,11 @@ pub fn capability(cap: &VolumeCapability, mkfs_options: Option<&str>) -> Result<
             None => return Ok(None),
         },
     };
-    mount_flags::parse(&m.mount_flags)?;
+    let (_, data) = mount_flags::parse(&m.mount_flags)?;
+    mount_flags::check_fs_options(fs, &data)?;
+    if let Some(options) = mkfs_options {
+        crate::node::mkfs::check_options(fs, options)?;
+    }
     Ok(Some(Capability {
         access: Access::Mount { fs, flags: m.mount_flags.clone(), mkfs_options: mkfs_options.map(str::to_string) },
         read_only_mode,

@@ -3,6 +3,7 @@
 //! The real implementation (`real::RealSys`) calls the kernel through nix.
 
 pub mod mountinfo;
+pub mod paths;
 pub mod real;
 
 #[cfg(test)]

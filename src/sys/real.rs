@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use nix::errno::Errno;
 use nix::mount::{MntFlags, MsFlags};
 
-use super::{mountinfo, DevId, FsKind, FsUsage, MountEntry, Sys};
+use super::{mountinfo, paths, DevId, FsKind, FsUsage, MountEntry, Sys};
 use crate::error::Error;
 
 // Block and filesystem ioctls (DESIGN.md §5).
@@ -94,6 +94,10 @@ fn open(path: &Path, write: bool) -> Result<File, Error> {
 
 pub struct RealSys;
 
+/// Serializes this process's loop attaches (see `loop_attach`).
+static LOOP_ATTACH: parking_lot::Mutex<()> = parking_lot::Mutex::new(());
+const LOOP_ATTACH_TRIES: u64 = 30;
+
 impl Sys for RealSys {
     fn mountinfo(&self) -> Result<Vec<MountEntry>, Error> {
         let text = std::fs::read_to_string("/proc/self/mountinfo")
@@ -109,12 +113,23 @@ impl Sys for RealSys {
         flags: MsFlags,
         data: Option<&str>,
     ) -> Result<(), Error> {
-        nix::mount::mount(Some(src), target, fstype, flags, data)
+        // Mount on (and bind from) what the checked path names, never through a link.
+        let target_fd = paths::open_nofollow(target)?;
+        let src_fd = if flags.contains(MsFlags::MS_BIND) && !flags.contains(MsFlags::MS_REMOUNT) {
+            Some(paths::open_nofollow(src)?)
+        } else {
+            None
+        };
+        let src_path = src_fd.as_ref().map(paths::fd_path);
+        nix::mount::mount(Some(src_path.as_deref().unwrap_or(src)), &paths::fd_path(&target_fd), fstype, flags, data)
             .map_err(|e| Error::sys("mount", format!("{} on {}", src.display(), target.display()), e))
     }
 
     fn umount(&self, target: &Path) -> Result<(), Error> {
-        nix::mount::umount2(target, MntFlags::UMOUNT_NOFOLLOW).map_err(|e| Error::sys("umount", target.display(), e))
+        // Through the parent's fd: an fd on the mount point itself would keep it busy.
+        let (parent, name) = paths::open_parent_nofollow(target)?;
+        nix::mount::umount2(&paths::fd_path(&parent).join(name), MntFlags::UMOUNT_NOFOLLOW)
+            .map_err(|e| Error::sys("umount", target.display(), e))
     }
 
     fn block_dev(&self, dev: &Path) -> Result<Option<DevId>, Error> {
@@ -204,10 +219,12 @@ impl Sys for RealSys {
     fn loop_attach(&self, file: &Path) -> Result<PathBuf, Error> {
         let backing = open(file, true)?;
         let ctl = open(Path::new("/dev/loop-control"), true)?;
-        // A free device can be taken by someone else between GET_FREE and CONFIGURE
-        // (EBUSY): ask again a few times.
-        let mut last = Errno::EBUSY;
-        for _ in 0..16 {
+        // GET_FREE names a device without reserving it: two workers asking at once get
+        // the same one and one CONFIGURE fails EBUSY. Ours take turns; another
+        // program's (losetup) can still win a race, so EBUSY asks for a fresh device,
+        // with a growing pause, up to a bound.
+        let _one_at_a_time = LOOP_ATTACH.lock();
+        for attempt in 0..LOOP_ATTACH_TRIES {
             // SAFETY: LOOP_CTL_GET_FREE takes no argument.
             let n = unsafe { loop_ctl_get_free(ctl.as_raw_fd()) }
                 .map_err(|e| Error::sys("LOOP_CTL_GET_FREE", "/dev/loop-control", e))?;
@@ -219,11 +236,14 @@ impl Sys for RealSys {
             // SAFETY: LOOP_CONFIGURE reads the struct, which has the kernel layout.
             match unsafe { loop_configure(loopdev.as_raw_fd(), &cfg) } {
                 Ok(_) => return Ok(dev),
-                Err(Errno::EBUSY) => last = Errno::EBUSY,
+                Err(Errno::EBUSY) => std::thread::sleep(std::time::Duration::from_millis(1 + 5 * attempt)),
                 Err(e) => return Err(Error::sys("LOOP_CONFIGURE", dev.display(), e)),
             }
         }
-        Err(Error::sys("LOOP_CONFIGURE", file.display(), last))
+        Err(Error::Unavailable(format!(
+            "no free loop device for {} after {LOOP_ATTACH_TRIES} tries (other programs keep taking them)",
+            file.display()
+        )))
     }
 
     fn loop_detach(&self, dev: &Path) -> Result<(), Error> {
