@@ -314,13 +314,29 @@ impl NodeOps {
         self.sys.mount(device, &req.staging, Some(fs.as_str()), ms, (!data.is_empty()).then_some(data.as_str()))
     }
 
+    /// The device the volume is attached as now. The backend's word comes first: a
+    /// stash can outlive its attachment (a crash after the detach; the device name
+    /// taken by another volume since). The stash's device counts only when the
+    /// backend cannot tell and the device still has the number the stash recorded.
+    fn attached_device(&self, volume_id: &str, stash: Option<&Record>) -> Result<Option<PathBuf>, Error> {
+        if let Some(device) = self.attacher.find(volume_id)? {
+            return Ok(Some(device));
+        }
+        let Some((stash, device)) = stash.and_then(|s| Some((s, PathBuf::from(s.get("device")?)))) else {
+            return Ok(None);
+        };
+        Ok(match (self.sys.block_dev(&device)?, stashed_devno(stash)) {
+            (Some(now), Some(then)) if now == then => Some(device),
+            // A stash from before device numbers were recorded: nothing to compare.
+            (Some(_), None) => Some(device),
+            _ => None,
+        })
+    }
+
     pub fn unstage(&self, volume_id: &str, staging: &Path) -> Result<(), Error> {
         let staging = &self.paths.resolve(staging, "staging_target_path")?;
         let stash = self.read_stash(volume_id)?;
-        let device = match stash.as_ref().and_then(|s| s.get("device")).map(PathBuf::from) {
-            Some(d) => Some(d),
-            None => self.attacher.find(volume_id)?,
-        };
+        let device = self.attached_device(volume_id, stash.as_ref())?;
         let table = self.sys.mountinfo()?;
         let staged_mount = mountinfo::mount_at(&table, staging).cloned();
         if let Some(device) = &device {
@@ -348,9 +364,11 @@ impl NodeOps {
             }
             self.sys.umount(staging)?;
         }
+        crate::failpoint::hit("unstage-after-umount");
         if let Some(device) = &device {
             self.attacher.detach(volume_id, device)?;
         }
+        crate::failpoint::hit("unstage-after-detach");
         kvfile::remove(&self.stash_path(volume_id))
     }
 }

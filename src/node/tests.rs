@@ -38,7 +38,8 @@ impl Attacher for FakeAttacher {
     }
     fn find(&self, id: &str) -> Result<Option<PathBuf>, Error> {
         let dev = PathBuf::from(format!("/dev/loop{}", id.trim_start_matches('v')));
-        Ok(self.sys.block_dev(&dev)?.map(|_| dev))
+        let attached = self.detached.lock().last().map(String::as_str) != Some(id);
+        Ok(self.sys.block_dev(&dev)?.filter(|_| attached).map(|_| dev))
     }
     fn detach(&self, id: &str, device: &Path) -> Result<(), Error> {
         self.detached.lock().push(id.to_string());
@@ -380,4 +381,22 @@ fn a_target_made_before_a_crash_is_removed_by_unpublish() {
     e.sys.umount(&publish.target).unwrap();
     e.ops.unpublish("v1", &publish.target).unwrap();
     assert!(!publish.target.exists());
+}
+
+#[test]
+fn an_unstage_that_died_after_its_detach_is_finished_even_if_the_device_was_reused() {
+    let e = env("died-after-detach", false);
+    let req = stage_req(&e, "v1", FsKind::Ext4);
+    e.ops.stage(&req).unwrap();
+    // The unstage unmounted and detached, then died before removing the stash; the
+    // device name went to something else, mounted elsewhere.
+    e.sys.umount(&req.staging).unwrap();
+    e.att.detach("v1", Path::new("/dev/loop1")).unwrap();
+    e.sys.add_device("/dev/loop1", 77, 1 << 20, vec![]);
+    let other = e.dir.join("other");
+    e.sys.mount(Path::new("/dev/loop1"), &other, Some("ext4"), MsFlags::empty(), None).unwrap();
+    e.ops.unstage("v1", &req.staging).unwrap();
+    assert!(e.ops.read_stash("v1").unwrap().is_none());
+    assert_eq!(mounts_at(&e, &other), 1, "the other device's mount is untouched");
+    assert_eq!(e.att.detached.lock().len(), 1, "nothing detached a second time");
 }
