@@ -113,6 +113,15 @@ impl From<QueueError> for Error {
     }
 }
 
+/// `s` quoted for an error message, cut to about `max` characters: requests can carry
+/// kilobytes in one field, and an echo of them would not fit a gRPC status.
+pub fn quote(s: &str, max: usize) -> String {
+    match s.char_indices().nth(max) {
+        Some((cut, _)) => format!("{:?}…", &s[..cut]),
+        None => format!("{s:?}"),
+    }
+}
+
 /// The status sent to the client for `err`: its code and its message.
 pub fn status(err: &Error) -> RpcStatus {
     RpcStatus::with_message(err.code(), err.to_string())
@@ -145,6 +154,12 @@ mod tests {
         let e = Error::sys("mount", "/a/b", nix::errno::Errno::ENOENT);
         assert_eq!(e.code(), RpcStatusCode::INTERNAL);
         assert_eq!(e.to_string(), "mount /a/b: No such file or directory (errno 2)");
+    }
+
+    #[test]
+    fn quotes_are_cut() {
+        assert_eq!(quote("abc", 5), "\"abc\"");
+        assert_eq!(quote(&"é".repeat(10), 3), "\"ééé\"…");
     }
 
     #[test]

@@ -8,7 +8,7 @@
 use std::path::Path;
 use std::time::Duration;
 
-use crate::error::Error;
+use crate::error::{quote, Error};
 use crate::exec::{Cmd, Runner};
 use crate::sys::FsKind;
 
@@ -73,7 +73,10 @@ fn is_word(v: &str) -> bool {
 }
 
 fn check_value(fs: FsKind, flag: char, kind: &Value, v: &str) -> Result<(), Error> {
-    let bad = |why: String| Error::invalid(format!("mkfsOptions for {}: -{flag} {v:?}: {why}", fs.as_str()));
+    let bad = |why: String| Error::invalid(format!("mkfsOptions for {}: -{flag} {}: {why}", fs.as_str(), quote(v, 40)));
+    if flag == 'e' && v == "panic" {
+        return Err(bad("a damaged volume would take the whole node down".into()));
+    }
     match kind {
         Value::None => Ok(()),
         Value::Number if is_number(v) => Ok(()),
@@ -84,10 +87,10 @@ fn check_value(fs: FsKind, flag: char, kind: &Value, v: &str) -> Result<(), Erro
             for part in v.split(',') {
                 let (k, val) = part.split_once('=').unwrap_or((part, ""));
                 if !keys.contains(&k) {
-                    return Err(bad(format!("{k:?} is not allowed (allowed: {})", keys.join(", "))));
+                    return Err(bad(format!("{} is not allowed (allowed: {})", quote(k, 40), keys.join(", "))));
                 }
                 if !val.is_empty() && !is_word(val) {
-                    return Err(bad(format!("value {val:?} is not allowed")));
+                    return Err(bad(format!("value {} is not allowed", quote(val, 40))));
                 }
             }
             Ok(())
@@ -103,8 +106,9 @@ pub fn check_options(fs: FsKind, options: &str) -> Result<Vec<String>, Error> {
         let mut chars = word.chars();
         let (Some('-'), Some(flag)) = (chars.next(), chars.next()) else {
             return Err(Error::invalid(format!(
-                "mkfsOptions for {}: {word:?} is not an option (the device is given by the driver)",
-                fs.as_str()
+                "mkfsOptions for {}: {} is not an option (the device is given by the driver)",
+                fs.as_str(),
+                quote(word, 40)
             )));
         };
         let Some(kind) = (match fs {
@@ -186,6 +190,7 @@ mod tests {
             (FsKind::Ext4, "-n"),
             (FsKind::Ext4, "-m"),
             (FsKind::Ext4, "-L ../../x"),
+            (FsKind::Ext4, "-e panic"),
             (FsKind::Ext4, "/dev/sda"),
             (FsKind::Ext4, "; rm -rf /"),
             (FsKind::Xfs, "-p /etc/protofile"),

@@ -5,7 +5,7 @@
 
 use nix::mount::MsFlags;
 
-use crate::error::Error;
+use crate::error::{quote, Error};
 use crate::sys::FsKind;
 
 /// Bounds on the flags of one capability.
@@ -86,16 +86,24 @@ pub fn check_fs_options(fs: FsKind, data: &[String]) -> Result<(), Error> {
         let (name, value) = opt.split_once('=').unwrap_or((opt.as_str(), ""));
         if !COMMON.contains(&name) && !known.contains(&name) {
             return Err(Error::invalid(format!(
-                "mount flag {:.64?} is not a mount option rbd-csi accepts for {} (kernel flags: ro, noatime, \
+                "mount flag {} is not a mount option rbd-csi accepts for {} (kernel flags: ro, noatime, \
                  nodiratime, relatime, strictatime, lazytime, nodev, nosuid, noexec, sync, dirsync; {} options: {})",
-                opt,
+                quote(opt, 64),
                 fs.as_str(),
                 fs.as_str(),
                 COMMON.iter().chain(known).copied().collect::<Vec<_>>().join(", ")
             )));
         }
+        if name == "errors" && value == "panic" {
+            return Err(Error::invalid(
+                "mount flag errors=panic is not allowed: a damaged volume would take the whole node down",
+            ));
+        }
         if !value.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') {
-            return Err(Error::invalid(format!("mount flag {opt:.64?}: the value may hold letters, digits, - and _")));
+            return Err(Error::invalid(format!(
+                "mount flag {}: the value may hold letters, digits, - and _",
+                quote(opt, 64)
+            )));
         }
     }
     Ok(())
@@ -109,7 +117,7 @@ pub fn parse(flags: &[String]) -> Result<(MsFlags, Vec<String>), Error> {
         return Err(Error::invalid(format!("more than {MAX_FLAGS} mount flags")));
     }
     if let Some(f) = flags.iter().find(|f| f.len() > MAX_FLAG_LEN) {
-        return Err(Error::invalid(format!("mount flag {f:.40?}… is longer than {MAX_FLAG_LEN} bytes")));
+        return Err(Error::invalid(format!("mount flag {} is longer than {MAX_FLAG_LEN} bytes", quote(f, 40))));
     }
     let mut ms = MsFlags::empty();
     let mut data = Vec::new();
@@ -180,6 +188,7 @@ mod tests {
             (FsKind::Ext4, "--help"),
             (FsKind::Ext4, "errors=/x"),
             (FsKind::Xfs, "context=system_u"),
+            (FsKind::Ext4, "errors=panic"),
         ] {
             assert!(check_fs_options(fs, &data(&[bad])).is_err(), "{bad}");
         }

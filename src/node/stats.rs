@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use super::NodeOps;
 use crate::error::Error;
-use crate::sys::{mountinfo, FsKind, FsUsage};
+use crate::sys::{mountinfo, FsKind, FsUsage, MountEntry};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct VolumeCondition {
@@ -24,40 +24,47 @@ fn healthy() -> VolumeCondition {
 }
 
 impl NodeOps {
+    /// Usage and condition of the volume at `path` (its staging path, a publish
+    /// target, or a published block device node). NOT_FOUND unless `path` is there
+    /// and is this volume: the stash says which device it is.
     pub fn stats(&self, volume_id: &str, path: &Path) -> Result<Stats, Error> {
+        let path = &self.paths.resolve(path, "volume_path")?;
+        let not_here = |why: String| Error::NotFound(format!("volume {volume_id} is not at {}: {why}", path.display()));
         let meta = match std::fs::metadata(path) {
             Ok(m) => m,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                return Err(Error::NotFound(format!("volume path {} does not exist", path.display())))
-            }
-            Err(e) => return Err(Error::Internal(format!("stat {}: {e}", path.display()))),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(not_here("it does not exist".into())),
+            Err(e) => return Err(Error::io("stat", path, e)),
+        };
+        let Some(stash) = self.read_stash(volume_id)? else {
+            return Err(not_here("the volume is not staged on this node".into()));
+        };
+        let device = PathBuf::from(stash.get("device").cloned().unwrap_or_default());
+        let dev = match super::stashed_devno(&stash) {
+            Some(dev) => Some(dev),
+            None => self.sys.block_dev(&device)?,
         };
         if meta.file_type().is_block_device() {
+            let here = self.sys.block_dev(path)?;
+            if here.is_none() || here != dev {
+                return Err(not_here("it is another block device".into()));
+            }
             let size = self.sys.device_size(path)?;
             return Ok(Stats::Block(size, healthy()));
         }
-        let stash = self.read_stash(volume_id)?;
+        if !meta.is_dir() {
+            return Err(not_here("it is neither a directory nor a block device".into()));
+        }
         let table = self.sys.mountinfo()?;
         let condition = match mountinfo::mount_at(&table, path) {
             None => VolumeCondition { abnormal: true, message: format!("{} is not a mount point", path.display()) },
-            Some(m) => match stash.as_ref().and_then(|s| s.get("device")).map(PathBuf::from) {
-                Some(dev) => match self.sys.block_dev(&dev)? {
-                    Some(id) if id == m.dev => healthy(),
-                    Some(_) => VolumeCondition {
-                        abnormal: true,
-                        message: format!("{} is mounted from {}, not the volume's device", path.display(), m.source),
-                    },
-                    None => VolumeCondition { abnormal: true, message: format!("device {} is gone", dev.display()) },
-                },
-                None => VolumeCondition { abnormal: true, message: format!("volume {volume_id} is not staged here") },
-            },
+            Some(m) if Some(m.dev) != dev => {
+                return Err(not_here(format!("it is a mount of {}", m.source)));
+            }
+            Some(_) if self.sys.block_dev(&device)?.is_none() => {
+                VolumeCondition { abnormal: true, message: format!("device {} is gone", device.display()) }
+            }
+            Some(_) => healthy(),
         };
-        if !meta.is_dir() {
-            return Err(Error::NotFound(format!(
-                "volume path {} is neither a directory nor a block device",
-                path.display()
-            )));
-        }
         Ok(Stats::Filesystem(self.sys.statvfs(path)?, condition))
     }
 
@@ -69,6 +76,11 @@ impl NodeOps {
         staging: Option<&Path>,
         required: u64,
     ) -> Result<u64, Error> {
+        let volume_path = &self.paths.resolve(volume_path, "volume_path")?;
+        let staging = staging.map(|s| self.paths.resolve(s, "staging_target_path")).transpose()?;
+        if std::fs::symlink_metadata(volume_path).is_err() {
+            return Err(Error::NotFound(format!("volume path {} does not exist", volume_path.display())));
+        }
         let Some(stash) = self.read_stash(volume_id)? else {
             return Err(Error::NotFound(format!("volume {volume_id} is not staged on this node")));
         };
@@ -84,22 +96,40 @@ impl NodeOps {
             std::thread::sleep(std::time::Duration::from_millis(50));
             size = self.sys.device_size(&device)?;
         }
+        if size < required {
+            return Err(Error::OutOfRange(format!(
+                "volume {volume_id}: device {} has {size} bytes, less than the {required} asked for; \
+                 expand the volume on the controller first",
+                device.display()
+            )));
+        }
         if stash.get("access").map(String::as_str) == Some("block") {
             return Ok(size);
         }
         let table = self.sys.mountinfo()?;
         let stash_staging = stash.get("staging").map(PathBuf::from);
-        let candidates = [Some(volume_path.to_path_buf()), staging.map(Path::to_path_buf), stash_staging];
+        // The staging mount first: a publish may be a read-only bind (which cannot
+        // be grown through) of the same filesystem.
+        let candidates = [stash_staging, staging, Some(volume_path.to_path_buf())];
         let dev = self.sys.block_dev(&device)?;
-        let mount = candidates.iter().flatten().find_map(|p| {
-            mountinfo::mount_at(&table, p).filter(|m| Some(m.dev) == dev).map(|m| (p.clone(), m.fs_type.clone()))
-        });
-        let Some((mount_point, fs_type)) = mount else {
+        let mounts: Vec<(PathBuf, &MountEntry)> = candidates
+            .iter()
+            .flatten()
+            .filter_map(|p| mountinfo::mount_at(&table, p).filter(|m| Some(m.dev) == dev).map(|m| (p.clone(), m)))
+            .collect();
+        let Some((mount_point, m)) = mounts.iter().find(|(_, m)| !m.read_only()).or(mounts.first()) else {
             return Err(Error::FailedPrecondition(format!(
                 "volume {volume_id} is not mounted at {}",
                 volume_path.display()
             )));
         };
+        if m.read_only() {
+            return Err(Error::FailedPrecondition(format!(
+                "volume {volume_id} is mounted read-only only ({}): a read-only filesystem cannot grow",
+                mount_point.display()
+            )));
+        }
+        let (mount_point, fs_type) = (mount_point.clone(), m.fs_type.clone());
         let fs = FsKind::parse(&fs_type)
             .ok_or_else(|| Error::FailedPrecondition(format!("cannot grow a {fs_type} filesystem")))?;
         self.sys.grow_fs(&mount_point, fs, size)?;

@@ -23,17 +23,6 @@ pub struct ControllerService {
     pub driver: Arc<Driver>,
 }
 
-fn bytes(v: i64, field: &str) -> Result<u64, Error> {
-    u64::try_from(v).map_err(|_| Error::invalid(format!("{field} may not be negative")))
-}
-
-fn range(r: &MessageField<CapacityRange>) -> Result<(u64, u64), Error> {
-    match r.as_ref() {
-        None => Ok((0, 0)),
-        Some(r) => Ok((bytes(r.required_bytes, "required_bytes")?, bytes(r.limit_bytes, "limit_bytes")?)),
-    }
-}
-
 /// Splits a list into a page: the token is the index of the first entry to return.
 pub fn page<T>(items: Vec<T>, max_entries: i32, token: &str) -> Result<(Vec<T>, String), Error> {
     if max_entries < 0 {
@@ -44,7 +33,12 @@ pub fn page<T>(items: Vec<T>, max_entries: i32, token: &str) -> Result<(Vec<T>, 
     } else {
         match token.parse::<usize>() {
             Ok(n) if n <= items.len() => n,
-            _ => return Err(Error::InvalidToken(format!("starting_token {token:?} is not valid"))),
+            _ => {
+                return Err(Error::InvalidToken(format!(
+                    "starting_token {} is not valid",
+                    crate::error::quote(token, 40)
+                )))
+            }
         }
     };
     let max = if max_entries == 0 { usize::MAX } else { max_entries as usize };
@@ -139,7 +133,7 @@ fn create_params(req: &CreateVolumeRequest) -> Result<CreateParams, Error> {
     validate::map(&req.parameters, "parameters")?;
     validate::map(&req.mutable_parameters, "mutable_parameters")?;
     validate::map(&req.secrets, "secrets")?;
-    let (required_bytes, limit_bytes) = range(&req.capacity_range)?;
+    let (required_bytes, limit_bytes) = validate::range(req.capacity_range.as_ref())?;
     Ok(CreateParams {
         name: req.name.clone(),
         required_bytes,
@@ -216,7 +210,7 @@ impl Controller for ControllerService {
                 if req.capacity_range.is_none() {
                     return Err(Error::invalid("capacity_range is required"));
                 }
-                let (required, limit) = range(&req.capacity_range)?;
+                let (required, limit) = validate::range(req.capacity_range.as_ref())?;
                 let block = req.volume_capability.as_ref().is_some_and(|c| c.has_block());
                 let call = Call::new("ControllerExpandVolume", &req.volume_id, vol_key(&req.volume_id), &req);
                 let local = this.driver.backend.name == "local";
@@ -318,13 +312,20 @@ impl Controller for ControllerService {
             (|| {
                 let ops = this.ops()?;
                 validate::map(&req.parameters, "parameters")?;
+                let mut supported = true;
                 for cap in &req.volume_capabilities {
-                    capability(cap, None)?;
+                    supported &= capability(cap, None)?.is_some();
                 }
+                // Capacity in a topology this backend's volumes are not reachable from
+                // (local: another node's) is none.
+                let reachable = match (&this.driver.backend.topology, req.accessible_topology.as_ref()) {
+                    (Some(ours), Some(asked)) => asked.segments.iter().all(|(k, v)| ours.get(k) == Some(v)),
+                    _ => true,
+                };
                 let call = Call::new("GetCapacity", "", "@capacity".to_string(), &req);
                 Ok((call, move || {
                     let mut resp = GetCapacityResponse::new();
-                    resp.available_capacity = ops.capacity()? as i64;
+                    resp.available_capacity = if supported && reachable { ops.capacity()? as i64 } else { 0 };
                     let mut min = Int64Value::new();
                     min.value = crate::backend::local::MIB as i64;
                     resp.minimum_volume_size = MessageField::some(min);

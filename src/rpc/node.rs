@@ -31,6 +31,18 @@ impl NodeService {
     fn path(&self, value: &str, field: &str) -> Result<std::path::PathBuf, Error> {
         validate::path(value, field, &self.driver.opts.allowed_path_prefixes)
     }
+
+    /// A `volume_path` (stats, expand): one that cannot exist (relative) is NOT_FOUND,
+    /// as the spec has it for a volume that is not at the path.
+    fn volume_path(&self, value: &str) -> Result<std::path::PathBuf, Error> {
+        if !value.is_empty() && !value.starts_with('/') {
+            return Err(Error::NotFound(format!(
+                "volume path {} does not exist (it is not absolute)",
+                crate::error::quote(value, 200)
+            )));
+        }
+        self.path(value, "volume_path")
+    }
 }
 
 fn usage(unit: Unit, total: u64, available: u64, used: u64) -> VolumeUsage {
@@ -198,7 +210,7 @@ impl Node for NodeService {
             (|| {
                 let ops = this.ops()?;
                 validate::id(&req.volume_id, "volume_id")?;
-                let path = this.path(&req.volume_path, "volume_path")?;
+                let path = this.volume_path(&req.volume_path)?;
                 let call = Call::new("NodeGetVolumeStats", &req.volume_id, vol_key(&req.volume_id), &req);
                 Ok((call, move || {
                     let mut resp = NodeGetVolumeStatsResponse::new();
@@ -234,13 +246,18 @@ impl Node for NodeService {
             (|| {
                 let ops = this.ops()?;
                 validate::id(&req.volume_id, "volume_id")?;
-                let path = this.path(&req.volume_path, "volume_path")?;
+                let path = this.volume_path(&req.volume_path)?;
                 let staging = match req.staging_target_path.as_str() {
                     "" => None,
                     s => Some(this.path(s, "staging_target_path")?),
                 };
                 validate::map(&req.secrets, "secrets")?;
-                let required = req.capacity_range.as_ref().map(|r| r.required_bytes.max(0) as u64).unwrap_or(0);
+                let (required, limit) = validate::range(req.capacity_range.as_ref())?;
+                if limit > 0 && required > limit {
+                    return Err(Error::OutOfRange(format!(
+                        "required_bytes {required} is larger than limit_bytes {limit}"
+                    )));
+                }
                 let call = Call::new("NodeExpandVolume", &req.volume_id, vol_key(&req.volume_id), &req);
                 Ok((call, move || {
                     let size = ops.expand(&req.volume_id, &path, staging.as_deref(), required)?;

@@ -5,7 +5,7 @@ use std::path::{Component, Path, PathBuf};
 
 use crate::csi::volume_capability::access_mode::Mode;
 use crate::csi::VolumeCapability;
-use crate::error::Error;
+use crate::error::{quote, Error};
 use crate::node::{mount_flags, Access};
 use crate::sys::FsKind;
 
@@ -13,7 +13,9 @@ pub const MAX_ID_LEN: usize = 128;
 pub const MAX_NAME_LEN: usize = 256;
 pub const MAX_PATH_LEN: usize = 4096;
 pub const MAX_MAP_ENTRIES: usize = 128;
-pub const MAX_MAP_VALUE: usize = 4096;
+/// A value may hold a certificate or a KMS token; the whole request stays bounded by
+/// gRPC's message size.
+pub const MAX_MAP_VALUE: usize = 64 * 1024;
 
 /// A volume or snapshot id: 1–128 bytes of [A-Za-z0-9._-] (ceph-csi's ids and ours).
 pub fn id(value: &str, field: &str) -> Result<(), Error> {
@@ -24,7 +26,7 @@ pub fn id(value: &str, field: &str) -> Result<(), Error> {
         return Err(Error::invalid(format!("{field} is longer than {MAX_ID_LEN} bytes")));
     }
     if !value.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.')) || value.starts_with('.') {
-        return Err(Error::invalid(format!("{field} {value:?} has characters a volume id cannot have")));
+        return Err(Error::invalid(format!("{field} {} has characters a volume id cannot have", quote(value, 200))));
     }
     Ok(())
 }
@@ -53,16 +55,32 @@ pub fn path(value: &str, field: &str, allowed: &[PathBuf]) -> Result<PathBuf, Er
     }
     let p = Path::new(value);
     if !p.is_absolute() {
-        return Err(Error::invalid(format!("{field} {value:?} is not an absolute path")));
+        return Err(Error::invalid(format!("{field} {} is not an absolute path", quote(value, 200))));
     }
-    if p.components().any(|c| matches!(c, Component::ParentDir)) || value.contains('\0') {
-        return Err(Error::invalid(format!("{field} {value:?} may not contain '..'")));
+    if p.components().any(|c| matches!(c, Component::ParentDir)) {
+        return Err(Error::invalid(format!("{field} {} may not contain '..'", quote(value, 200))));
+    }
+    if value.chars().any(char::is_control) {
+        return Err(Error::invalid(format!("{field} {} may not contain control characters", quote(value, 200))));
     }
     let clean: PathBuf = p.components().collect();
     if !allowed.is_empty() && !allowed.iter().any(|a| clean.starts_with(a) && clean != *a) {
-        return Err(Error::invalid(format!("{field} {value:?} is outside the allowed path prefixes")));
+        return Err(Error::invalid(format!("{field} {} is outside the allowed path prefixes", quote(value, 200))));
     }
     Ok(clean)
+}
+
+/// A size field: CSI sizes are int64 and may not be negative.
+fn bytes(v: i64, field: &str) -> Result<u64, Error> {
+    u64::try_from(v).map_err(|_| Error::invalid(format!("{field} may not be negative")))
+}
+
+/// A capacity range's (required, limit) bytes; (0, 0) when there is none.
+pub fn range(r: Option<&crate::csi::CapacityRange>) -> Result<(u64, u64), Error> {
+    match r {
+        None => Ok((0, 0)),
+        Some(r) => Ok((bytes(r.required_bytes, "required_bytes")?, bytes(r.limit_bytes, "limit_bytes")?)),
+    }
 }
 
 /// Bounds on a string map (parameters, secrets, contexts).
@@ -71,7 +89,7 @@ pub fn map(m: &std::collections::HashMap<String, String>, field: &str) -> Result
         return Err(Error::invalid(format!("{field} has more than {MAX_MAP_ENTRIES} entries")));
     }
     if let Some((k, _)) = m.iter().find(|(k, v)| k.len() > MAX_NAME_LEN || v.len() > MAX_MAP_VALUE) {
-        return Err(Error::invalid(format!("{field} entry {k:.40?} is too large")));
+        return Err(Error::invalid(format!("{field} entry {} is too large", quote(k, 40))));
     }
     Ok(())
 }
@@ -163,7 +181,15 @@ mod tests {
     fn paths() {
         let allowed = vec![PathBuf::from("/var/lib/kubelet")];
         assert_eq!(path("/var/lib/kubelet/pods/x/", "p", &allowed).unwrap(), PathBuf::from("/var/lib/kubelet/pods/x"));
-        for bad in ["", "rel/x", "/var/lib/kubelet/../etc", "/etc/x", "/var/lib/kubelet", "/var/lib/kubeletx/y"] {
+        for bad in [
+            "",
+            "rel/x",
+            "/var/lib/kubelet/../etc",
+            "/etc/x",
+            "/var/lib/kubelet",
+            "/var/lib/kubeletx/y",
+            "/var/lib/kubelet/a\nb",
+        ] {
             assert!(path(bad, "p", &allowed).is_err(), "{bad}");
         }
         assert!(path("/anything", "p", &[]).is_ok());
