@@ -65,6 +65,18 @@ pub fn sync_dir(path: &Path) -> Result<(), Error> {
     Ok(())
 }
 
+/// Removes the temp files of writes a crash cut short (`<name>.tmp.<pid>`) from
+/// `dir`: the record they were to replace is still whole.
+pub fn remove_leftovers(dir: &Path) {
+    let Ok(entries) = std::fs::read_dir(dir) else { return };
+    for e in entries.flatten() {
+        if e.file_name().to_string_lossy().contains(".tmp.") {
+            log::info!("removing {}, left by an interrupted write", e.path().display());
+            let _ = std::fs::remove_file(e.path());
+        }
+    }
+}
+
 /// Reads a record; `Ok(None)` when the file does not exist.
 pub fn read(path: &Path) -> Result<Option<Record>, Error> {
     let text = match std::fs::read_to_string(path) {
@@ -108,6 +120,9 @@ mod tests {
         remove(&p).unwrap();
         remove(&p).unwrap();
         assert_eq!(read(&p).unwrap(), None);
+        std::fs::write(dir.join("rec.tmp.123"), "x").unwrap();
+        remove_leftovers(&dir);
+        assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 0);
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -368,6 +368,7 @@ pub fn open(config: PathBuf, mapper: Mapper, data_dir: &Path) -> Result<Arc<Krbd
     let cli = Cli::new(Arc::new(crate::exec::RealRunner), &data_dir.join("keys"));
     let records = data_dir.join("maps");
     std::fs::create_dir_all(&records).map_err(|e| format!("cannot create {}: {e}", records.display()))?;
+    kvfile::remove_leftovers(&records);
     Ok(Arc::new(KrbdAttacher {
         mapper,
         config,

@@ -102,6 +102,7 @@ impl NodeOps {
         paths: PathPolicy,
     ) -> Result<NodeOps, String> {
         std::fs::create_dir_all(state_dir).map_err(|e| format!("cannot create {}: {e}", state_dir.display()))?;
+        kvfile::remove_leftovers(state_dir);
         Ok(NodeOps { sys, runner, attacher, state_dir: state_dir.to_path_buf(), paths })
     }
 
@@ -206,6 +207,10 @@ impl NodeOps {
         }
 
         let mut rec = base_record(req, device, dev);
+        // What publishes recorded stays (a restage of a published block volume).
+        if let Some(published) = previous.as_ref().and_then(|p| p.get(publish::PUBLISHED)) {
+            rec.insert(publish::PUBLISHED.into(), published.clone());
+        }
         let formatting_before = previous.as_ref().is_some_and(|p| {
             p.get("phase").map(String::as_str) == Some(PHASE_FORMATTING) && p.get("device").map(PathBuf::from).is_some()
         });

@@ -23,7 +23,10 @@ impl PathPolicy {
 
     /// The symlink-free path `path` (`field` of the request) names, if it is allowed.
     pub fn resolve(&self, path: &Path, field: &str) -> Result<PathBuf, Error> {
-        let real = paths::resolve(path)?;
+        let real = paths::resolve(path).map_err(|e| match e {
+            Error::InvalidArgument(m) => Error::InvalidArgument(format!("{field}: {m}")),
+            e => e,
+        })?;
         if !self.allowed.is_empty() && !self.allowed.iter().any(|a| real.starts_with(a) && real != *a) {
             return Err(Error::invalid(format!(
                 "{field} {} resolves to {}, outside the allowed path prefixes",

@@ -21,17 +21,32 @@ pub struct PublishRequest {
     pub flags: Vec<String>,
 }
 
-/// The stash key listing the targets this node published the volume at (one per
-/// line): NodeUnpublish removes only a target it made or a mount that is the volume's.
-const TARGETS: &str = "targets";
+/// The stash key listing the publishes this node made of the volume, one a line:
+/// `ro <target>` or `rw <target>` (paths hold no control characters: validated).
+/// Written before the bind, so a retry knows what the dead call meant to make, and
+/// NodeUnpublish removes only a target the driver made.
+pub(crate) const PUBLISHED: &str = "published";
 
-fn targets(stash: &Record) -> Vec<PathBuf> {
-    stash.get(TARGETS).map(|t| t.lines().map(PathBuf::from).collect()).unwrap_or_default()
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Published {
+    target: PathBuf,
+    read_only: bool,
 }
 
-fn set_targets(stash: &mut Record, list: &[PathBuf]) {
-    let text: Vec<String> = list.iter().map(|p| p.display().to_string()).collect();
-    stash.insert(TARGETS.into(), text.join("\n"));
+fn published(stash: &Record) -> Vec<Published> {
+    let lines = stash.get(PUBLISHED).map(String::as_str).unwrap_or("").lines();
+    lines
+        .filter_map(|l| {
+            let (mode, target) = l.split_once(' ')?;
+            Some(Published { target: PathBuf::from(target), read_only: mode == "ro" })
+        })
+        .collect()
+}
+
+fn set_published(stash: &mut Record, list: &[Published]) {
+    let lines: Vec<String> =
+        list.iter().map(|p| format!("{} {}", if p.read_only { "ro" } else { "rw" }, p.target.display())).collect();
+    stash.insert(PUBLISHED.into(), lines.join("\n"));
 }
 
 impl NodeOps {
@@ -92,15 +107,16 @@ impl NodeOps {
         if req.read_only {
             ms |= MsFlags::MS_RDONLY;
         }
+        let mut list = published(&stash);
+        let wanted = Published { target: req.target.clone(), read_only: req.read_only };
         if let Some(m) = mountinfo::mount_at(&table, &req.target) {
             let same = if req.block { m.is_node_bind_of(&device) } else { m.dev == dev };
-            // Same volume, and not read-only where a writable bind is asked for.
-            if same && (req.read_only || !m.read_only()) {
-                if has_flags(m, ms) {
-                    return Ok(());
-                }
-                // A bind whose remount never happened (the driver died in between):
-                // finish it. A read-only request never leaves a writable bind.
+            if same && m.read_only() == req.read_only && has_flags(m, ms) {
+                return Ok(());
+            }
+            if same && !m.read_only() && list.contains(&wanted) {
+                // This very publish died between its bind and its remount: finish it.
+                // A read-only request never leaves a writable bind.
                 log::warn!("volume {}: finishing the remount of {}", req.volume_id, req.target.display());
                 return self.remount(&req.target, ms);
             }
@@ -111,12 +127,12 @@ impl NodeOps {
                 if m.read_only() { ", read-only" } else { "" }
             )));
         }
-        // Recorded before it is made, so a crash in between still lets unpublish
-        // remove what this call created.
-        let mut list = targets(&stash);
-        if !list.contains(&req.target) {
-            list.push(req.target.clone());
-            set_targets(&mut stash, &list);
+        // Recorded before it is made, so a crash in between still lets the retry
+        // finish it and unpublish remove what this call created.
+        if !list.contains(&wanted) {
+            list.retain(|p| p.target != req.target);
+            list.push(wanted);
+            set_published(&mut stash, &list);
             self.write_stash(&stash)?;
         }
         self.prepare_target(&req.target, req.block)?;
@@ -196,13 +212,14 @@ impl NodeOps {
             table = self.sys.mountinfo()?;
         }
         crate::failpoint::hit("unpublish-after-umount");
-        let mut list = stash.as_ref().map(targets).unwrap_or_default();
-        if unmounted > 0 || list.contains(target) {
+        let mut list = stash.as_ref().map(published).unwrap_or_default();
+        let made_here = list.iter().any(|p| p.target == *target);
+        if unmounted > 0 || made_here {
             remove_target(volume_id, target);
         }
-        if let Some(stash) = stash.as_mut().filter(|_| list.contains(target)) {
-            list.retain(|t| t != target);
-            set_targets(stash, &list);
+        if let Some(stash) = stash.as_mut().filter(|_| made_here) {
+            list.retain(|p| p.target != *target);
+            set_published(stash, &list);
             self.write_stash(stash)?;
         }
         Ok(())

@@ -327,7 +327,11 @@ fn a_read_only_publish_that_died_before_its_remount_is_finished_by_the_retry() {
     let req = stage_req(&e, "v1", FsKind::Ext4);
     e.ops.stage(&req).unwrap();
     let publish = publish_req(&e, "v1", true);
-    // What a crash between the bind and the read-only remount leaves: a writable bind.
+    // What a crash between the bind and the read-only remount leaves: the publish
+    // recorded as read-only, and a writable bind.
+    let mut rec = e.ops.read_stash("v1").unwrap().unwrap();
+    rec.insert("published".into(), format!("ro {}", publish.target.display()));
+    e.ops.write_stash(&rec).unwrap();
     e.sys.mount(&publish.staging, &publish.target, None, MsFlags::MS_BIND, None).unwrap();
     e.ops.publish(&publish).unwrap();
     let binds: Vec<_> = e.sys.state.lock().mounts.iter().filter(|m| m.mount_point == publish.target).cloned().collect();
@@ -335,6 +339,12 @@ fn a_read_only_publish_that_died_before_its_remount_is_finished_by_the_retry() {
     assert!(binds[0].read_only(), "the retry made the bind read-only");
     // A writable request on a read-only bind is a different publish.
     assert!(matches!(e.ops.publish(&publish_req(&e, "v1", false)), Err(Error::AlreadyExists(_))));
+    // So is a read-only request on a writable publish that finished.
+    let mut rw = publish_req(&e, "v1", false);
+    rw.target = e.dir.join("target-rw");
+    e.ops.publish(&rw).unwrap();
+    let ro_again = PublishRequest { read_only: true, ..rw };
+    assert!(matches!(e.ops.publish(&ro_again), Err(Error::AlreadyExists(_))));
 }
 
 #[test]
@@ -365,10 +375,7 @@ fn unpublish_leaves_what_is_not_the_volumes_alone() {
     e.ops.unpublish("v1", &publish.target).unwrap();
     assert_eq!(mounts_at(&e, &publish.target), 0);
     assert!(!publish.target.exists());
-    assert!(
-        !e.ops.read_stash("v1").unwrap().unwrap().contains_key("targets")
-            || e.ops.read_stash("v1").unwrap().unwrap()["targets"].is_empty()
-    );
+    assert_eq!(e.ops.read_stash("v1").unwrap().unwrap().get("published").map(String::as_str), Some(""));
 }
 
 #[test]
@@ -399,4 +406,17 @@ fn an_unstage_that_died_after_its_detach_is_finished_even_if_the_device_was_reus
     assert!(e.ops.read_stash("v1").unwrap().is_none());
     assert_eq!(mounts_at(&e, &other), 1, "the other device's mount is untouched");
     assert_eq!(e.att.detached.lock().len(), 1, "nothing detached a second time");
+}
+
+#[test]
+fn expand_through_a_read_only_publish_grows_the_staging_mount() {
+    let e = env("expand-ro", false);
+    let req = stage_req(&e, "v1", FsKind::Xfs);
+    e.ops.stage(&req).unwrap();
+    let publish = publish_req(&e, "v1", true);
+    e.ops.publish(&publish).unwrap();
+    e.sys.state.lock().devices.get_mut(Path::new("/dev/loop1")).unwrap().1 = 2 << 30;
+    assert_eq!(e.ops.expand("v1", &publish.target, None, 0).unwrap(), 2 << 30);
+    assert_eq!(e.sys.state.lock().grown, vec![(req.staging.clone(), FsKind::Xfs, 2 << 30)]);
+    assert!(matches!(e.ops.expand("v1", &publish.target, None, 3 << 30), Err(Error::OutOfRange(_))));
 }
