@@ -322,6 +322,26 @@ admin ceph osd pool rename rbd2-renamed rbd2 >/dev/null
 check "pool renamed back: delete" csi_ok "$EP" DeleteVolume --volume-id "$R3" --secrets-file "$T/secrets"
 check "pool renamed back: the image is gone" bash -c "! rbd info 'rbd2/csi-vol-${R3: -36}' --conf '$CEPH_CONF' --id admin 2>/dev/null"
 
+# The key on disk: a keyfile an older version left when it was killed goes at start;
+# a kill -9 while rbd/rados commands run (a create is several of them) leaves none.
+stop_server "$SERVER_PID"
+mkdir -p "$T/data/keys"
+( umask 077; printf '%s\n' "$KEY" >"$T/data/keys/key.999.0" )
+start_server "$T/kill.log" "${SERVE[@]}"
+check "a keyfile an older version left is removed at start" [ ! -e "$T/data/keys/key.999.0" ]
+for i in 1 2 3; do
+  create "killed-$i" >/dev/null 2>&1 &
+  c=$!
+  sleep "0.$((RANDOM % 3 + 1))"
+  kill -9 "$SERVER_PID"
+  wait "$SERVER_PID" 2>/dev/null || true
+  wait "$c" 2>/dev/null || true
+  check "kill -9 mid-create $i: no file under the data dir holds the key" bash -c "! grep -rqFf '$T/keypat' '$T/data'"
+  start_server "$T/kill.log" "${SERVE[@]}"
+  out=$(create "killed-$i")
+  check "kill -9 mid-create $i: retry, delete" csi_ok "$EP" DeleteVolume --volume-id "$(vid "$out")" --secrets-file "$T/secrets"
+done
+
 stop_server "$SERVER_PID"
 kill "$WATCHER" 2>/dev/null; wait "$WATCHER" 2>/dev/null || true
 check "trash empty at the end" trash_empty

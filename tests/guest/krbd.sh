@@ -16,6 +16,9 @@ printf '[{"clusterID":"%s","monitors":["v1:%s"]}]\n' "$CEPH_FSID" "$CEPH_MON_V1"
 ( umask 077; printf 'userID=csi\nuserKey=%s\n' "$KEY" >"$T/secrets" )
 admin() { "$@" --conf "$CEPH_CONF" --id admin; }
 mappings() { ls /sys/bus/rbd/devices | wc -l; }
+# The kernel copies the key when it maps; no keyring keeps it afterwards (the sysfs
+# mapper unlinks it from the driver's process keyring, then the kernel collects it).
+no_ceph_key() { for _ in $(seq 1 50); do grep -q ' ceph ' /proc/keys || return 0; sleep 0.1; done; return 1; }
 mounted_src() { awk -v p="$1" '$5 == p { for (i = 7; i <= NF; i++) if ($i == "-") { print $(i+2); exit } }' /proc/self/mountinfo; }
 
 # crash_after_map WHAT VOLUME_ID IMAGE STAGING CONTEXT-ARGS...: the driver dies right
@@ -53,6 +56,7 @@ for mapper in rbd sysfs; do
   # shellcheck disable=SC2086
   check "$mapper: second stage reuses the mapping" csi_ok "$EP" NodeStageVolume --volume-id "$V" --staging-path "$K/s" --fs-type ext4 $CTX --secrets-file "$T/secrets"
   check "$mapper: one mapping" [ "$(mappings)" = 1 ]
+  check "$mapper: no ceph key left in any keyring" no_ceph_key
   check "$mapper: publish" csi_ok "$EP" NodePublishVolume --volume-id "$V" --staging-path "$K/s" --target-path "$K/p" --fs-type ext4
   head -c 16M /dev/urandom >"$K/p/data"; sync; SUM=$(sha256sum <"$K/p/data")
   echo 3 >/proc/sys/vm/drop_caches
