@@ -57,6 +57,13 @@ fn stop_signals() -> SigSet {
 }
 
 /// Runs the plugin until SIGTERM or SIGINT.
+/// Creates `dir` if needed and makes it 0700 (an older version's may be 0755).
+fn private_dir(dir: &Path) -> Result<(), String> {
+    std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
+        .map_err(|e| format!("cannot chmod {}: {e}", dir.display()))
+}
+
 pub fn serve(opts: ServeOptions) -> Result<(), String> {
     // Block the stop signals before any thread exists, so every thread inherits the
     // mask and only `sigwait` below sees them.
@@ -64,6 +71,10 @@ pub fn serve(opts: ServeOptions) -> Result<(), String> {
     nix::sys::signal::pthread_sigmask(SigmaskHow::SIG_BLOCK, Some(&signals), None)
         .map_err(|e| format!("cannot block signals: {e}"))?;
 
+    // Volume images, stashes and records are root's alone, whatever umask the driver
+    // was started with (run.sh, systemd-run and Nomad's raw_exec leave 022).
+    umask(Mode::from_bits_truncate(0o077));
+    private_dir(&opts.data_dir)?;
     let sys: Arc<dyn Sys> = Arc::new(RealSys);
     let backend = backend::open(&opts, Arc::clone(&sys))?;
     let node = match (&backend.attacher, opts.mode.has_node()) {

@@ -27,6 +27,17 @@ state() { # what must not change: mounts and loops of this test, and the volume 
   { our_mounts; our_loops; csi "$EP" ListVolumes; ls "$T/data/node"; } 2>&1
 }
 
+# ---------------- nothing readable by other users ----------------
+v=$(create perms)
+csi_ok "$EP" NodeStageVolume --volume-id "$v" --staging-path "$K/s/perms" --fs-type ext4
+check "data dir is 0700" [ "$(stat -c %a "$T/data")" = 700 ]
+check "volumes dir is 0700" [ "$(stat -c %a "$T/data/volumes")" = 700 ]
+check "volume image is 0600" [ "$(stat -c %a "$(img "$v")")" = 600 ]
+check "node stash is 0600" [ "$(stat -c %a "$T/data/node/$v.stash")" = 600 ]
+check "nothing under the data dir is open to group or others" [ -z "$(find "$T/data" -perm /077)" ]
+csi_ok "$EP" NodeUnstageVolume --volume-id "$v" --staging-path "$K/s/perms"
+csi_ok "$EP" DeleteVolume --volume-id "$v"
+
 # ---------------- never format over anything ----------------
 refuses() { # refuses NAME PREPARE-CMD: stage must fail with FAILED_PRECONDITION and leave the bytes
   local name=$1 prep=$2 v sum before

@@ -132,10 +132,12 @@ impl Local {
         for (kind, sub) in [(Kind::Volume, "volumes"), (Kind::Snapshot, "snapshots")] {
             let dir = data_dir.join(sub);
             std::fs::create_dir_all(&dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+            owner_only(&dir);
             let entries = std::fs::read_dir(&dir).map_err(|e| format!("cannot read {}: {e}", dir.display()))?;
             let names: Vec<String> = entries.flatten().map(|e| e.file_name().to_string_lossy().into_owned()).collect();
             for name in &names {
                 let path = dir.join(name);
+                owner_only(&path);
                 if name.contains(".tmp") {
                     log::info!("removing leftover {}", path.display());
                     let _ = std::fs::remove_file(&path);
@@ -236,6 +238,19 @@ impl Local {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
             Err(e) => Err(Error::io("unlink", &img, e)),
         }
+    }
+}
+
+/// Takes group and other permissions off `path` (files an older version made with the
+/// umask it was started with; new ones are made under umask 077).
+fn owner_only(path: &Path) {
+    use std::os::unix::fs::PermissionsExt;
+    if let Ok(m) = std::fs::symlink_metadata(path) {
+        let mode = m.permissions().mode();
+        if m.file_type().is_symlink() || mode & 0o077 == 0 {
+            return;
+        }
+        let _ = std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode & 0o700));
     }
 }
 
