@@ -116,6 +116,14 @@ VX2=$(create restore-x 640M --from-snapshot "$SNX" --fs-type xfs)
 csi_ok "$EP" NodeStageVolume --volume-id "$VX2" --staging-path "$K/stage/x2" --fs-type xfs
 check "xfs restore mounts next to its origin (nouuid) with the data" [ "$(sha256sum <"$K/stage/x2/x.bin")" = "$XSUM" ]
 check "staging an xfs volume as ext4: ALREADY_EXISTS (staged as xfs)" expect_code 6 csi "$EP" NodeStageVolume --volume-id "$VX" --staging-path "$SX" --fs-type ext4
+# A restore into a bigger volume: Kubernetes never calls NodeExpandVolume after one, so
+# the stage grows the filesystem to the device (as ceph-csi does).
+VX3=$(create restore-x-big 1G --from-snapshot "$SNX" --fs-type xfs)
+check "NodeStage of a restore bigger than its snapshot" csi_ok "$EP" NodeStageVolume --volume-id "$VX3" --staging-path "$K/stage/x3" --fs-type xfs
+check "  df shows the whole 1 GiB, not the snapshot's 640 MiB" [ "$(df -B1M --output=size "$K/stage/x3" | tail -n1 | tr -d " ")" -gt 900 ]
+check "  with the data" [ "$(sha256sum <"$K/stage/x3/x.bin")" = "$XSUM" ]
+check "  unstage" csi_ok "$EP" NodeUnstageVolume --volume-id "$VX3" --staging-path "$K/stage/x3"
+check "  delete" csi_ok "$EP" DeleteVolume --volume-id "$VX3"
 
 # ---------------- block ----------------
 VB=$(create pvc-b 32M --access-type block)

@@ -127,11 +127,20 @@ csi_ok "$EP" DeleteSnapshot --snapshot-id "$S2" --secrets-file "$T/secrets"
 csi_ok "$EP" DeleteVolume --volume-id "$B" --secrets-file "$T/secrets"
 admin rbd bench --io-type write --io-pattern rand --io-size 64K --io-total 16M "rbd/csi-vol-$AU" >/dev/null
 check "source changed after the snapshot" [ "$(export_sum "rbd/csi-vol-$AU")" != "$SNAPSUM" ]
-R=$(vid "$(create restore-1 64M --from-snapshot "$S")"); RU=${R: -36}
+out=$(create restore-1 64M --from-snapshot "$S")
+R=$(vid "$out"); RU=${R: -36}
+# Kubernetes' external-provisioner fails (and deletes) a restore without content_source.
+check "restore: the reply names its content source" [ "$(json_get "$out" 'j["volume"]["content_source"]["snapshot"]["snapshot_id"]')" = "$S" ]
+check "restore retried: same volume, same content source" [ "$(json_get "$(create restore-1 64M --from-snapshot "$S")" '(j["volume"]["volume_id"], j["volume"]["content_source"]["snapshot"]["snapshot_id"])')" = "('$R', '$S')" ]
+check "same name without the source: ALREADY_EXISTS" expect_code 6 create restore-1 64M
+check "same name from a volume instead: ALREADY_EXISTS" expect_code 6 create restore-1 64M --from-volume "$A"
 check "restore from snapshot has the snapshot's data" [ "$(export_sum "rbd/csi-vol-$RU")" = "$SNAPSUM" ]
 check "restore is flattened (no parent)" bash -c "! rbd info --conf '$CEPH_CONF' --id admin rbd/csi-vol-$RU | grep -q parent:"
 ASUM=$(export_sum "rbd/csi-vol-$AU")
-C=$(vid "$(create clone-1 128M --from-volume "$A")"); CU=${C: -36}
+out=$(create clone-1 128M --from-volume "$A")
+C=$(vid "$out"); CU=${C: -36}
+check "clone: the reply names its content source" [ "$(json_get "$out" 'j["volume"]["content_source"]["volume"]["volume_id"]')" = "$A" ]
+check "a volume made without a source, asked for again from a snapshot: ALREADY_EXISTS" expect_code 6 create snap-src 64M --from-snapshot "$S"
 check "clone of a volume: its data, then zeros" [ "$(admin rbd export --no-progress "rbd/csi-vol-$CU" - | head -c 64M | sha256sum)" = "$ASUM" ]
 check "clone: grown to 128 MiB" [ "$(admin rbd info --format json "rbd/csi-vol-$CU" | python3 -c 'import json,sys; print(json.load(sys.stdin)["size"])')" = $((128 << 20)) ]
 check "clone: no temporary snapshot left on the source" [ "$(admin rbd snap ls --format json "rbd/csi-vol-$AU" | python3 -c 'import json,sys; print([s["name"] for s in json.load(sys.stdin)])')" = "['csi-snap-$SU']" ]

@@ -365,7 +365,7 @@ impl Attacher for KrbdAttacher {
 
 /// Opens the attacher for `serve --backend rbd`.
 pub fn open(config: PathBuf, mapper: Mapper, data_dir: &Path) -> Result<Arc<KrbdAttacher>, String> {
-    let cli = Cli::new(Arc::new(crate::exec::RealRunner), &data_dir.join("keys"));
+    let cli = Cli::new(Arc::new(crate::exec::RealRunner));
     let records = data_dir.join("maps");
     std::fs::create_dir_all(&records).map_err(|e| format!("cannot create {}: {e}", records.display()))?;
     kvfile::remove_leftovers(&records);

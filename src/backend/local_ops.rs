@@ -15,24 +15,13 @@ pub fn size_for(required: u64, limit: u64) -> Result<u64, Error> {
     crate::backend::size_for(required, limit, DEFAULT_SIZE)
 }
 
-fn source_text(s: &Source) -> String {
-    match s {
-        Source::Empty => String::new(),
-        Source::Snapshot(id) => format!("snapshot:{id}"),
-        Source::Volume(id) => format!("volume:{id}"),
-    }
-}
-
-fn parse_source(s: &str) -> Source {
-    match s.split_once(':') {
-        Some(("snapshot", id)) => Source::Snapshot(id.to_string()),
-        Some(("volume", id)) => Source::Volume(id.to_string()),
-        _ => Source::Empty,
-    }
-}
-
 fn volume_info(item: &Item) -> VolumeInfo {
-    VolumeInfo { id: item.id.clone(), size: item.size, context: HashMap::new(), source: parse_source(&item.source) }
+    VolumeInfo {
+        id: item.id.clone(),
+        size: item.size,
+        context: HashMap::new(),
+        source: Source::from_text(&item.source),
+    }
 }
 
 fn snapshot_info(item: &Item) -> SnapshotInfo {
@@ -72,7 +61,7 @@ impl ControllerOps for Local {
         let size = size_for(p.required_bytes, p.limit_bytes)?;
         if let Some(existing) = self.find_by_name(Kind::Volume, &p.name) {
             let fits = existing.size >= p.required_bytes && (p.limit_bytes == 0 || existing.size <= p.limit_bytes);
-            if fits && parse_source(&existing.source) == p.source {
+            if fits && Source::from_text(&existing.source) == p.source {
                 return Ok(volume_info(&existing));
             }
             return Err(Error::AlreadyExists(format!(
@@ -88,7 +77,7 @@ impl ControllerOps for Local {
             id: format!("lv-{}", random_hex()?),
             name: p.name.clone(),
             size,
-            source: source_text(&p.source),
+            source: p.source.to_text(),
             created_secs: secs,
             created_nanos: nanos,
         };

@@ -57,6 +57,25 @@ pub enum Source {
     Volume(String),
 }
 
+impl Source {
+    /// How a volume's record stores it: "", "snapshot:<id>" or "volume:<id>".
+    pub fn to_text(&self) -> String {
+        match self {
+            Source::Empty => String::new(),
+            Source::Snapshot(id) => format!("snapshot:{id}"),
+            Source::Volume(id) => format!("volume:{id}"),
+        }
+    }
+
+    pub fn from_text(s: &str) -> Source {
+        match s.split_once(':') {
+            Some(("snapshot", id)) => Source::Snapshot(id.to_string()),
+            Some(("volume", id)) => Source::Volume(id.to_string()),
+            _ => Source::Empty,
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct CreateParams {
     pub name: String,
@@ -154,9 +173,12 @@ pub fn open(opts: &ServeOptions, sys: Arc<dyn Sys>) -> Result<Backend, String> {
             })
         }
         BackendKind::Rbd => {
+            // Keys never touch the disk now; an older version left keyfiles here when
+            // it was killed mid-command.
+            crate::ceph::remove_old_keyfiles(&opts.data_dir.join("keys"));
             let config = opts.config.clone();
             let controller: Option<Arc<dyn ControllerOps>> = if opts.mode.has_controller() {
-                let ceph = crate::ceph::client(&opts.ceph_client, &opts.data_dir.join("keys"))?;
+                let ceph = crate::ceph::client(&opts.ceph_client)?;
                 Some(Arc::new(rbd::RbdController::new(config.clone(), ceph)))
             } else {
                 None

@@ -24,6 +24,20 @@ use crate::error::Error;
 
 const DEFAULT_SIZE: u64 = 1 << 30;
 const VOLUMES_DIR: &str = "csi.volumes.default";
+/// rbd-csi's own key in a volume's uuid object: where its content came from
+/// (`Source::to_text`), so a CreateVolume retry with another source is told apart.
+/// ceph-csi reads only its own keys; volumes it made have none (then nothing can be
+/// compared, and a retry is taken as the same request).
+const SOURCE_KEY: &str = "rbd-csi.contentsource";
+
+/// A content source for a message.
+fn describe(s: &Source) -> String {
+    match s {
+        Source::Empty => "none".to_string(),
+        Source::Snapshot(id) => format!("snapshot {id}"),
+        Source::Volume(id) => format!("volume {id}"),
+    }
+}
 
 /// A ceph-csi v1 volume id: `0001-<len(cluster) hex4>-<cluster>-<pool id hex16>-<uuid>`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -338,7 +352,8 @@ impl RbdController {
                 };
                 let object = format!("csi.volume.{uuid}");
                 let journal_attr = place.journal_attr();
-                let mut attrs = vec![("csi.volname", p.name.as_str())];
+                let source = p.source.to_text();
+                let mut attrs = vec![("csi.volname", p.name.as_str()), (SOURCE_KEY, source.as_str())];
                 attrs.extend(journal_attr.as_ref().map(|(k, v)| (*k, v.as_str())));
                 self.ceph.omap_set(&images, &object, &attrs)?;
                 crate::failpoint::hit("create-after-uuid-object");
@@ -348,8 +363,22 @@ impl RbdController {
             }
         };
         let object = format!("csi.volume.{uuid}");
-        // An earlier reservation (ours, or ceph-csi's under another prefix) named its image.
-        let recorded = if fresh { None } else { self.omap_value(&images, &object, "csi.imagename")? };
+        // An earlier reservation (ours, or ceph-csi's under another prefix) named its
+        // image, and (ours) recorded where its content came from.
+        let (recorded, recorded_source) = if fresh {
+            (None, None)
+        } else {
+            let mut values = self.ceph.omap_get(&images, &object, &["csi.imagename", SOURCE_KEY])?.into_iter();
+            (values.next().flatten(), values.next().flatten())
+        };
+        if let Some(other) = recorded_source.map(|s| Source::from_text(&s)).filter(|s| *s != p.source) {
+            return Err(Error::AlreadyExists(format!(
+                "volume {:?} exists with another content source ({}) than asked ({})",
+                p.name,
+                describe(&other),
+                describe(&p.source)
+            )));
+        }
         let image = recorded.unwrap_or_else(|| format!("{}{uuid}", new_image.prefix));
         let spec = images.spec(&image);
         // A fresh reservation has no image yet: images are created after the name key.
@@ -397,7 +426,8 @@ impl RbdController {
             id,
             size,
             context: Self::context(&place, &image, features, data_pool.as_deref()),
-            source: Source::Empty,
+            // Kubernetes fails (and deletes) a restore or clone whose reply lacks it.
+            source: p.source.clone(),
         })
     }
 

@@ -166,7 +166,7 @@ fn key_memfd(creds: &Credentials) -> Result<Arc<OwnedFd>, Error> {
 
 /// Removes the keyfiles older versions wrote to `dir` (a 0600 file per command, left
 /// behind when the driver was killed mid-command), and the directory.
-fn remove_old_keyfiles(dir: &Path) {
+pub fn remove_old_keyfiles(dir: &Path) {
     let Ok(entries) = std::fs::read_dir(dir) else { return };
     for e in entries.flatten() {
         if e.file_name().to_string_lossy().starts_with("key.") {
@@ -184,9 +184,7 @@ pub struct Cli {
 }
 
 impl Cli {
-    /// `old_key_dir`: where older versions kept keyfiles; what is left there goes.
-    pub fn new(runner: Arc<dyn Runner>, old_key_dir: &Path) -> Cli {
-        remove_old_keyfiles(old_key_dir);
+    pub fn new(runner: Arc<dyn Runner>) -> Cli {
         Cli { runner, timeout: Duration::from_secs(120) }
     }
 
@@ -228,9 +226,9 @@ impl Cli {
 /// The last meaningful line of a CLI's stderr, for error messages.
 /// The `Rados` that `--ceph-client` names: "librados", "cli", or "auto" (librados
 /// when it loads, else the CLIs).
-pub fn client(kind: &str, key_dir: &Path) -> Result<Arc<dyn rados::Rados>, String> {
+pub fn client(kind: &str) -> Result<Arc<dyn rados::Rados>, String> {
     let cli = || -> Result<Arc<dyn rados::Rados>, String> {
-        Ok(Arc::new(via_cli::CliRados::new(Cli::new(Arc::new(crate::exec::RealRunner), key_dir))))
+        Ok(Arc::new(via_cli::CliRados::new(Cli::new(Arc::new(crate::exec::RealRunner)))))
     };
     let lib = || -> Result<Arc<dyn rados::Rados>, String> { Ok(Arc::new(via_lib::LibRados::load()?)) };
     let chosen = match kind {
@@ -332,8 +330,9 @@ mod tests {
         std::fs::create_dir_all(&dir).unwrap();
         std::fs::write(dir.join("key.123.0"), "AQBOLD==").unwrap();
         let spy = Arc::new(Spy(Mutex::new(Vec::new())));
-        let cli = Cli::new(Arc::clone(&spy) as Arc<dyn Runner>, &dir);
-        assert!(!dir.exists(), "an old run's keyfile (and its directory) is removed at start");
+        remove_old_keyfiles(&dir);
+        assert!(!dir.exists(), "an old run's keyfile (and its directory) is removed");
+        let cli = Cli::new(Arc::clone(&spy) as Arc<dyn Runner>);
         let mut s = HashMap::new();
         s.insert("userID".to_string(), "csi".to_string());
         s.insert("userKey".to_string(), "AQBSECRET==".to_string());

@@ -186,7 +186,8 @@ impl NodeOps {
                     )));
                 }
                 // Mounted already: by an earlier call, or by one that died before its
-                // record said so. Either way the record must say staged now.
+                // record said so (and maybe before it grew). The record says staged now.
+                self.grow_to_device(req, device, *fs);
                 return self.write_stash(&staged_record(req, device, dev, previous.as_ref()));
             }
         }
@@ -229,22 +230,36 @@ impl NodeOps {
                 self.format_if_blank(req, device, *fs, mkfs_options.as_deref(), formatting_before, &mut rec)?;
                 self.mount_staging(req, device, *fs, flags)?;
                 crate::failpoint::hit("stage-after-mount");
-                if is_static(&req.context) && !req.read_only {
-                    self.grow_static(req, device, *fs);
-                }
+                self.grow_to_device(req, device, *fs);
                 rec.insert("phase".into(), PHASE_STAGED.into());
                 self.write_stash(&rec)
             }
         }
     }
 
-    /// A static volume is resized outside any CO call (`rbd resize`; there is no
-    /// ControllerExpand for it), so, as ceph-csi does, its filesystem grows to the
-    /// device when it is staged. A refusal leaves the volume usable at its old size.
-    fn grow_static(&self, req: &StageRequest, device: &Path, fs: FsKind) {
-        let grown = self.sys.device_size(device).and_then(|size| self.sys.grow_fs(&req.staging, fs, size));
+    /// Grows the filesystem just mounted at the staging path to its device when it is
+    /// smaller, as ceph-csi does: a restore or clone into a bigger volume (Kubernetes
+    /// never calls NodeExpandVolume after one), a static volume resized with `rbd
+    /// resize`. A refusal (no CAP_SYS_RESOURCE for ext4) leaves the volume usable at
+    /// its old size and says so in the log.
+    fn grow_to_device(&self, req: &StageRequest, device: &Path, fs: FsKind) {
+        if req.read_only {
+            return;
+        }
+        let grown = (|| -> Result<(), Error> {
+            let fs_bytes = probe::fs_bytes(&self.sys.read_head(device, probe::HEAD_LEN)?);
+            let device_bytes = self.sys.device_size(device)?;
+            match fs_bytes {
+                Some(b) if b < device_bytes => {
+                    self.sys.grow_fs(&req.staging, fs, device_bytes)?;
+                    log::info!("volume {}: grew {} from {b} to {device_bytes} bytes", req.volume_id, fs.as_str());
+                    Ok(())
+                }
+                _ => Ok(()),
+            }
+        })();
         if let Err(e) = grown {
-            log::warn!("volume {}: static volume's {} not grown to its device: {e}", req.volume_id, fs.as_str());
+            log::warn!("volume {}: {} not grown to its device: {e}", req.volume_id, fs.as_str());
         }
     }
 

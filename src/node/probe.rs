@@ -33,6 +33,27 @@ impl Content {
     }
 }
 
+/// The size in bytes of the ext2/3/4 or xfs filesystem whose superblock `head`
+/// holds, from the superblock itself (statvfs leaves out ext4's metadata, so it
+/// cannot say whether the filesystem fills its device).
+pub fn fs_bytes(head: &[u8]) -> Option<u64> {
+    let le32 = |o: usize| head.get(o..o + 4).map(|b| u64::from(u32::from_le_bytes([b[0], b[1], b[2], b[3]])));
+    let be = |o: usize, n: usize| head.get(o..o + n).map(|b| b.iter().fold(0u64, |acc, x| acc << 8 | u64::from(*x)));
+    match detect(head) {
+        Content::Known("ext4") => {
+            // struct ext4_super_block at 1024: s_blocks_count_lo @4, s_log_block_size
+            // @24, s_feature_incompat @96 (0x80: 64bit), s_blocks_count_hi @0x150.
+            let sb = 1024;
+            let hi = if le32(sb + 96)? & 0x80 != 0 { le32(sb + 0x150)? } else { 0 };
+            let blocks = hi << 32 | le32(sb + 4)?;
+            Some(blocks << (10 + le32(sb + 24)?.min(16)))
+        }
+        // struct xfs_sb (big-endian): sb_blocksize @4 (u32), sb_dblocks @8 (u64).
+        Content::Known("xfs") => Some(be(4, 4)? * be(8, 8)?),
+        _ => None,
+    }
+}
+
 fn at(head: &[u8], offset: usize, magic: &[u8]) -> bool {
     head.get(offset..offset + magic.len()) == Some(magic)
 }
@@ -79,6 +100,32 @@ mod tests {
         let mut v = vec![0u8; HEAD_LEN];
         v[offset..offset + magic.len()].copy_from_slice(magic);
         v
+    }
+
+    /// A filesystem made by the real mkfs on a file: the superblock says its size.
+    #[test]
+    fn reads_the_size_of_a_real_ext4_and_xfs() {
+        let dir = std::env::temp_dir().join(format!("rbd-csi-probe-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        for (fs, size, args) in [
+            ("ext4", 64u64 << 20, &["-q", "-F"][..]),
+            ("ext4", 300 << 20, &["-q", "-F", "-O", "64bit", "-b", "1024"][..]),
+            ("xfs", 320 << 20, &["-q", "-f"][..]),
+        ] {
+            let img = dir.join(format!("{fs}.img"));
+            let _ = std::fs::remove_file(&img);
+            std::fs::File::create(&img).unwrap().set_len(size).unwrap();
+            let made = std::process::Command::new(format!("mkfs.{fs}")).args(args).arg(&img).status().unwrap();
+            assert!(made.success(), "mkfs.{fs}");
+            let mut head = vec![0u8; HEAD_LEN];
+            use std::io::Read;
+            std::fs::File::open(&img).unwrap().read_exact(&mut head).unwrap();
+            assert_eq!(fs_bytes(&head), Some(size), "{fs} {args:?}");
+            std::fs::File::options().write(true).open(&img).unwrap().set_len(size * 2).unwrap();
+            assert_eq!(fs_bytes(&head), Some(size), "the superblock, not the file, says");
+        }
+        assert_eq!(fs_bytes(&[0u8; HEAD_LEN]), None);
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

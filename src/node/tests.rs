@@ -67,16 +67,30 @@ impl Runner for FakeMkfs {
         let dev = PathBuf::from(cmd.args.last().cloned().unwrap_or_default());
         let mut st = self.sys.state.lock();
         if let Some(d) = st.devices.get_mut(&dev) {
-            d.2 = vec![0; 4096];
-            if cmd.program == "mkfs.ext4" {
-                d.2[1080] = 0x53;
-                d.2[1081] = 0xEF;
-            } else {
-                d.2[..4].copy_from_slice(b"XFSB");
-            }
+            d.2 = fs_head(if cmd.program == "mkfs.ext4" { FsKind::Ext4 } else { FsKind::Xfs }, d.1);
         }
         Ok(Output { status: 0, stdout: String::new(), stderr: String::new() })
     }
+}
+
+/// The head of a `bytes`-sized filesystem: its magic and, in its superblock, its size
+/// (4 KiB blocks).
+fn fs_head(fs: FsKind, bytes: u64) -> Vec<u8> {
+    let mut head = vec![0u8; 4096];
+    let blocks = bytes / 4096;
+    match fs {
+        FsKind::Ext4 => {
+            head[1080..1082].copy_from_slice(&[0x53, 0xEF]);
+            head[1024 + 4..1024 + 8].copy_from_slice(&(blocks as u32).to_le_bytes());
+            head[1024 + 24..1024 + 28].copy_from_slice(&2u32.to_le_bytes());
+        }
+        FsKind::Xfs => {
+            head[..4].copy_from_slice(b"XFSB");
+            head[4..8].copy_from_slice(&4096u32.to_be_bytes());
+            head[8..16].copy_from_slice(&blocks.to_be_bytes());
+        }
+    }
+    head
 }
 
 struct Env {
@@ -275,19 +289,26 @@ fn expand_grows_the_mounted_filesystem_to_the_device_size() {
 }
 
 #[test]
-fn a_static_volume_grows_to_its_device_on_stage_and_a_refusal_still_stages() {
-    let e = env("static", false);
+fn a_filesystem_smaller_than_its_device_grows_on_stage_and_a_refusal_still_stages() {
+    let e = env("grow-on-stage", false);
     let plain = stage_req(&e, "v1", FsKind::Ext4);
     e.ops.stage(&plain).unwrap();
-    assert!(e.sys.state.lock().grown.is_empty(), "only static volumes grow on stage");
+    assert!(e.sys.state.lock().grown.is_empty(), "a fresh filesystem fills its device");
 
-    let mut req = stage_req(&e, "v2", FsKind::Ext4);
-    req.context.insert("staticVolume".into(), "true".into());
+    // A restore of a 300 MiB filesystem into a 1 GiB volume (or a static volume
+    // resized outside the CO): Kubernetes never asks the node to expand it.
+    e.att.heads.lock().insert("v2".into(), fs_head(FsKind::Xfs, 300 << 20));
+    let req = stage_req(&e, "v2", FsKind::Xfs);
     e.ops.stage(&req).unwrap();
-    assert_eq!(e.sys.state.lock().grown, vec![(req.staging.clone(), FsKind::Ext4, 1 << 30)]);
+    assert_eq!(e.sys.state.lock().grown, vec![(req.staging.clone(), FsKind::Xfs, 1 << 30)]);
+    e.ops.unstage("v2", &req.staging).unwrap();
+    let ro = StageRequest { read_only: true, ..req };
+    e.sys.state.lock().grown.clear();
+    e.ops.stage(&ro).unwrap();
+    assert!(e.sys.state.lock().grown.is_empty(), "a read-only stage changes nothing");
 
-    let mut refused = stage_req(&e, "v3", FsKind::Xfs);
-    refused.context.insert("staticVolume".into(), "true".into());
+    e.att.heads.lock().insert("v3".into(), fs_head(FsKind::Ext4, 300 << 20));
+    let refused = stage_req(&e, "v3", FsKind::Ext4);
     e.sys.fail("grow_fs", Errno::EPERM);
     e.ops.stage(&refused).unwrap();
     assert_eq!(mounts_at(&e, &refused.staging), 1);
