@@ -63,6 +63,23 @@ impl Cmd {
     }
 }
 
+/// Whether `program` is a file in one of PATH's directories.
+pub fn on_path(program: &str) -> bool {
+    std::env::var_os("PATH").is_some_and(|p| std::env::split_paths(&p).any(|d| d.join(program).is_file()))
+}
+
+/// "`program` is missing; what it is for; what to install": UNAVAILABLE, which COs
+/// retry, so the call succeeds once an operator installs it.
+pub fn missing(program: &str, what_for: &str) -> Error {
+    let package = match program {
+        "rbd" | "rados" => "ceph-common",
+        "mkfs.ext4" => "e2fsprogs",
+        "mkfs.xfs" => "xfsprogs",
+        _ => "the package that has it",
+    };
+    Error::Unavailable(format!("{program} is not on PATH ({what_for}): install {package}"))
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Output {
     pub status: i32,
@@ -107,7 +124,10 @@ impl Runner for RealRunner {
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
-            .map_err(|e| Error::Internal(format!("cannot run {}: {e}", cmd.program)))?;
+            .map_err(|e| match e.kind() {
+                std::io::ErrorKind::NotFound => missing(&cmd.program, "this call runs it"),
+                _ => Error::Internal(format!("cannot run {}: {e}", cmd.program)),
+            })?;
         if let (Some(data), Some(mut stdin)) = (&cmd.stdin, child.stdin.take()) {
             let _ = stdin.write_all(data);
         }

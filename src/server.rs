@@ -99,6 +99,9 @@ pub fn serve(opts: ServeOptions) -> Result<(), String> {
         opts.max_queued
     );
     let driver = Driver::new(opts, backend, node);
+    if let Err(e) = driver.ready() {
+        log::warn!("not ready (Probe says so until it is fixed): {e}");
+    }
     prepare_socket(&socket)?;
 
     let env = Arc::new(EnvBuilder::new().cq_count(driver.opts.grpc_threads).name_prefix("rbd-csi-grpc").build());

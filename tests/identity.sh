@@ -69,6 +69,28 @@ out=$(csi "$EP2" Probe)
 check "Probe not ready when the backend is unusable" [ "$(json_get "$out" 'j["ready"]')" = False ]
 stop_server "$SERVER_PID"
 
+# Readiness names what is missing and what to install: a controller reaching Ceph
+# through the CLIs without rbd/rados, a node without mkfs. The calls that would run
+# them say the same (UNAVAILABLE, which COs retry).
+mkdir -p "$T/nobin"
+echo '[{"clusterID": "c1", "monitors": ["127.0.0.1:1"]}]' >"$T/cfg.json"
+serve_without_path() { # LOG ARGS...: the server with an empty PATH; sets SERVER_PID
+  local logf=$1 sock=$2; shift 2
+  env PATH="$T/nobin" "$BIN" serve --endpoint "$sock" "$@" >"$logf" 2>&1 &
+  SERVER_PID=$!; SERVER_PIDS+=("$SERVER_PID")
+  for _ in $(seq 1 100); do csi "$sock" Probe >/dev/null 2>&1 && return 0; sleep 0.05; done
+}
+serve_without_path "$T/nocli.log" "$T/nocli.sock" --backend rbd --config "$T/cfg.json" --mode controller --ceph-client cli
+check "controller without rbd/rados: Probe not ready" [ "$(json_get "$(csi "$T/nocli.sock" Probe)" 'j["ready"]')" = False ]
+check "  the log says what to install" grep -q "is not on PATH .*install ceph-common" "$T/nocli.log"
+check "  CreateVolume: UNAVAILABLE" expect_code 14 csi "$T/nocli.sock" CreateVolume --name x --fs-type ext4 --param clusterID=c1 --param pool=rbd --secret userID=u --secret userKey=AQBbm90dGhla2V5bm90dGhla2V5bm90dGhla2V5bg==
+check "  naming the package" grep -q "install ceph-common" "$T/last.err"
+stop_server "$SERVER_PID"
+serve_without_path "$T/nomkfs.log" "$T/nomkfs.sock" --data-dir "$T/nomkfs"
+check "node without mkfs: Probe not ready" [ "$(json_get "$(csi "$T/nomkfs.sock" Probe)" 'j["ready"]')" = False ]
+check "  the log says what to install" grep -q "mkfs.ext4 is not on PATH .*install e2fsprogs" "$T/nomkfs.log"
+stop_server "$SERVER_PID"
+
 # Bad flags: a clear error and exit 2.
 rc=0; "$BIN" serve --mode sideways >"$T/bad.log" 2>&1 || rc=$?
 check "bad --mode exits 2" [ "$rc" -eq 2 ]

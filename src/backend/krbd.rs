@@ -38,14 +38,23 @@ impl Mapper {
         match s {
             "rbd" => Ok(Mapper::Rbd),
             "sysfs" => Ok(Mapper::Sysfs),
-            "auto" => Ok(if on_path("rbd") { Mapper::Rbd } else { Mapper::Sysfs }),
+            "auto" => Ok(if crate::exec::on_path("rbd") { Mapper::Rbd } else { Mapper::Sysfs }),
             _ => Err(format!("--mapper must be rbd, sysfs or auto, not {s:?}")),
         }
     }
-}
 
-fn on_path(program: &str) -> bool {
-    std::env::var_os("PATH").map(|p| std::env::split_paths(&p).any(|d| d.join(program).is_file())).unwrap_or(false)
+    /// Whether this node can map images now, and what to do if not.
+    pub fn ready(self) -> Result<(), Error> {
+        match self {
+            Mapper::Rbd if !crate::exec::on_path("rbd") => {
+                Err(crate::exec::missing("rbd", "--mapper rbd maps images with it; or use --mapper sysfs"))
+            }
+            Mapper::Sysfs if !Path::new(SYSFS).join("add_single_major").exists() => Err(Error::Unavailable(format!(
+                "the kernel RBD client is not loaded ({SYSFS}/add_single_major is missing): modprobe rbd"
+            ))),
+            _ => Ok(()),
+        }
+    }
 }
 
 /// What identifies a mapped image in sysfs.

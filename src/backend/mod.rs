@@ -177,23 +177,35 @@ pub fn open(opts: &ServeOptions, sys: Arc<dyn Sys>) -> Result<Backend, String> {
             // it was killed mid-command.
             crate::ceph::remove_old_keyfiles(&opts.data_dir.join("keys"));
             let config = opts.config.clone();
+            // The controller execs the CLIs when it does not use librados.
+            let mut needs_cli = false;
             let controller: Option<Arc<dyn ControllerOps>> = if opts.mode.has_controller() {
                 let ceph = crate::ceph::client(&opts.ceph_client)?;
+                needs_cli = ceph.kind() == "cli";
                 Some(Arc::new(rbd::RbdController::new(config.clone(), ceph)))
             } else {
                 None
             };
-            let attacher: Option<Arc<dyn Attacher>> = if opts.mode.has_node() {
-                let mapper = krbd::Mapper::parse(&opts.mapper)?;
-                Some(krbd::open(config.clone(), mapper, &opts.data_dir)?)
-            } else {
-                None
+            let mapper = if opts.mode.has_node() { Some(krbd::Mapper::parse(&opts.mapper)?) } else { None };
+            let attacher: Option<Arc<dyn Attacher>> = match mapper {
+                Some(mapper) => Some(krbd::open(config.clone(), mapper, &opts.data_dir)?),
+                None => None,
             };
             Ok(Backend {
                 name: "rbd",
                 controller,
                 attacher,
                 probe: Box::new(move || {
+                    for program in ["rbd", "rados"].into_iter().filter(|_| needs_cli) {
+                        if !crate::exec::on_path(program) {
+                            return Err(crate::exec::missing(
+                                program,
+                                "the controller reaches Ceph through the rbd and rados commands \
+                                 without librados2 + librbd1",
+                            ));
+                        }
+                    }
+                    mapper.map_or(Ok(()), krbd::Mapper::ready)?;
                     let text = std::fs::read_to_string(&config).map_err(|e| {
                         Error::Unavailable(format!("ceph-csi config {} is not readable: {e}", config.display()))
                     })?;

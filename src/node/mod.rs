@@ -106,6 +106,17 @@ impl NodeOps {
         Ok(NodeOps { sys, runner, attacher, state_dir: state_dir.to_path_buf(), paths })
     }
 
+    /// Whether the node can serve every capability it advertises: the mkfs programs
+    /// for blank ext4 and xfs volumes.
+    pub fn ready(&self) -> Result<(), Error> {
+        for program in ["mkfs.ext4", "mkfs.xfs"] {
+            if !crate::exec::on_path(program) {
+                return Err(crate::exec::missing(program, "the node formats blank volumes with it"));
+            }
+        }
+        Ok(())
+    }
+
     fn stash_path(&self, volume_id: &str) -> PathBuf {
         self.state_dir.join(format!("{}.stash", stash_name(volume_id)))
     }

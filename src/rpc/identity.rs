@@ -61,9 +61,9 @@ impl Identity for IdentityService {
         let call = Call::new("Probe", "", "@probe".to_string(), &req);
         enqueue(&self.driver, &ctx, sink, call, move || {
             let mut ready = protobuf::well_known_types::wrappers::BoolValue::new();
-            match d.backend.probe() {
+            match d.ready() {
                 Ok(()) => ready.value = true,
-                Err(e) => log::warn!("probe: backend {} not ready: {e}", d.backend.name),
+                Err(e) => log::warn!("probe: not ready: {e}"),
             }
             let mut resp = ProbeResponse::new();
             resp.ready = MessageField::some(ready);

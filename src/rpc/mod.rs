@@ -44,6 +44,13 @@ impl Driver {
         let queue = Queue::new(opts.workers, opts.max_queued);
         Arc::new(Driver { opts, queue, backend, node })
     }
+
+    /// Probe's readiness: the backend can reach its storage, and the node has what it
+    /// runs (the error says what is missing and what to install).
+    pub fn ready(&self) -> Result<(), Error> {
+        self.backend.probe()?;
+        self.node.as_ref().map_or(Ok(()), |n| n.ready())
+    }
 }
 
 /// The queue key of a volume (or snapshot) id.
