@@ -167,6 +167,24 @@ check "missing secrets: INVALID_ARGUMENT" expect_code 3 csi "$EP" CreateVolume -
 check "pool outside the user's caps: FAILED_PRECONDITION" expect_code 9 csi "$EP" CreateVolume --name bad-6 --param "clusterID=$CEPH_FSID" --param pool=device_health_metrics --secrets-file "$T/secrets" --fs-type ext4
 check "wrong key: UNAVAILABLE" expect_code 14 csi "$EP" CreateVolume --name bad-7 --param "clusterID=$CEPH_FSID" --param pool=rbd --secrets-file "$T/bad-secrets" --fs-type ext4
 check "wrong key: the message says why" grep -q "cannot authenticate" "$T/last.err"
+# ceph-csi's StorageClass parameters: each honoured or refused by name, never dropped.
+while IFS='|' read -r param says; do
+  check "parameter $param: INVALID_ARGUMENT" expect_code 3 csi "$EP" CreateVolume --name bad-param "${P[@]}" --param "$param"
+  check "  the message names it and says why" grep -q "$says" "$T/last.err"
+done <<'EOF2'
+encrypted=true|encryption is not implemented
+thickProvision=true|thin
+mounter=rbd-nbd|rbd-nbd is not offered
+mapOptions=krbd:lock_on_read|map options
+stripeUnit=65536|striping
+topologyConstrainedPools=[]|topology
+fsType=ext4|csi.storage.k8s.io/fstype
+poool=rbd|not a ceph-csi rbd parameter
+EOF2
+out=$(create sc-params 64M --param mkfsOptions=-m0 --param encrypted=false --param mounter=rbd --param csi.storage.k8s.io/pvc/name=data)
+check "honoured and inert parameters: created" [ -n "$(vid "$out")" ]
+check "  mkfsOptions reaches the node through the volume context" [ "$(json_get "$out" 'j["volume"]["volume_context"]["mkfsOptions"]')" = -m0 ]
+csi_ok "$EP" DeleteVolume --volume-id "$(vid "$out")" --secrets-file "$T/secrets"
 # An id that cannot be ours (another driver's, a static volume's image name) names no
 # volume: deleted, as the CSI spec asks and the local backend answers; nothing touched.
 check "DeleteVolume of an id that is no ceph-csi id: OK" csi_ok "$EP" DeleteVolume --volume-id lv-123 --secrets-file "$T/secrets"

@@ -4,6 +4,7 @@
 pub mod krbd;
 pub mod local;
 pub mod rbd;
+pub mod rbd_params;
 
 use std::collections::HashMap;
 use std::sync::Arc;

@@ -208,6 +208,7 @@ impl RbdController {
     }
 
     fn place_for_create(&self, params: &HashMap<String, String>) -> Result<(Place, ImageSpec), Error> {
+        super::rbd_params::check(params)?;
         let cluster_id = params.get("clusterID").map(String::as_str).unwrap_or("");
         if cluster_id.is_empty() {
             return Err(Error::invalid("parameter clusterID is required"));
@@ -280,8 +281,17 @@ impl RbdController {
         Ok(())
     }
 
-    fn context(place: &Place, image: &str, features: &str, data_pool: Option<&str>) -> HashMap<String, String> {
-        let mut c = HashMap::new();
+    fn context(
+        place: &Place,
+        image: &str,
+        features: &str,
+        data_pool: Option<&str>,
+        params: &HashMap<String, String>,
+    ) -> HashMap<String, String> {
+        let mut c: HashMap<String, String> = super::rbd_params::FOR_THE_NODE
+            .iter()
+            .filter_map(|k| Some((k.to_string(), params.get(*k).filter(|v| !v.is_empty())?.clone())))
+            .collect();
         c.insert("clusterID".to_string(), place.cluster.cluster_id.clone());
         c.insert("pool".to_string(), place.pool.clone());
         c.insert("journalPool".to_string(), place.journal_pool.clone());
@@ -425,7 +435,7 @@ impl RbdController {
         Ok(VolumeInfo {
             id,
             size,
-            context: Self::context(&place, &image, features, data_pool.as_deref()),
+            context: Self::context(&place, &image, features, data_pool.as_deref(), &p.parameters),
             // Kubernetes fails (and deletes) a restore or clone whose reply lacks it.
             source: p.source.clone(),
         })
