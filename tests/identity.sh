@@ -67,6 +67,9 @@ EP2=$T/rbd.sock
 start_server "$T/rbd.log" --endpoint "$EP2" --backend rbd --config "$T/missing.json" --mode controller
 out=$(csi "$EP2" Probe)
 check "Probe not ready when the backend is unusable" [ "$(json_get "$out" 'j["ready"]')" = False ]
+# rbd reports no node topology (NodeGetInfo has none), so it advertises no constraints.
+check "rbd: no accessibility constraints advertised" \
+  [ "$(json_get "$(csi "$EP2" GetPluginCapabilities)" '"VOLUME_ACCESSIBILITY_CONSTRAINTS" in [c.get("service",{}).get("type") for c in j["capabilities"]]')" = False ]
 stop_server "$SERVER_PID"
 
 # Readiness names what is missing and what to install: a controller reaching Ceph

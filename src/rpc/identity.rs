@@ -16,7 +16,10 @@ pub struct IdentityService {
 }
 
 /// The capabilities this process advertises for its mode.
-pub fn plugin_capabilities(has_controller: bool) -> GetPluginCapabilitiesResponse {
+/// The plugin's capabilities. Accessibility constraints only where the backend has a
+/// topology its nodes report (local: a volume lives on one node); the rbd backend
+/// reports none (topologyConstrainedPools is refused), so it does not advertise them.
+pub fn plugin_capabilities(has_controller: bool, has_topology: bool) -> GetPluginCapabilitiesResponse {
     let mut resp = GetPluginCapabilitiesResponse::new();
     let mut add_service = |t: service::Type| {
         let mut s = Service::new();
@@ -28,7 +31,9 @@ pub fn plugin_capabilities(has_controller: bool) -> GetPluginCapabilitiesRespons
     if has_controller {
         add_service(service::Type::CONTROLLER_SERVICE);
     }
-    add_service(service::Type::VOLUME_ACCESSIBILITY_CONSTRAINTS);
+    if has_topology {
+        add_service(service::Type::VOLUME_ACCESSIBILITY_CONSTRAINTS);
+    }
     let mut e = VolumeExpansion::new();
     e.type_ = volume_expansion::Type::ONLINE.into();
     let mut cap = PluginCapability::new();
@@ -52,7 +57,7 @@ impl Identity for IdentityService {
         _req: GetPluginCapabilitiesRequest,
         sink: UnarySink<GetPluginCapabilitiesResponse>,
     ) {
-        let resp = plugin_capabilities(self.driver.opts.mode.has_controller());
+        let resp = plugin_capabilities(self.driver.opts.mode.has_controller(), self.driver.backend.topology.is_some());
         reply_now(&ctx, sink, "GetPluginCapabilities", "", Ok(resp));
     }
 
