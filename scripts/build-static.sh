@@ -20,7 +20,10 @@ cache=${ZIG_CACHE:-$(dirname "$CARGO_TARGET_DIR")/rbd-csi-zig-cache}
 mkdir -p "$cache"
 export XDG_CACHE_HOME=$cache ZIG_GLOBAL_CACHE_DIR=$cache ZIG_LOCAL_CACHE_DIR=$cache
 export CFLAGS_x86_64_unknown_linux_musl=-D_LARGEFILE64_SOURCE
-export CXXFLAGS_x86_64_unknown_linux_musl="-D_LARGEFILE64_SOURCE -Wno-missing-template-arg-list-after-template-kw"
+# ABSL_RANDOM_USE_GET_ENTROPY: abseil seeds its random pool with getentropy(2) (musl
+# has it) instead of reading /dev/urandom, so the server also runs where there is no
+# /dev (abseil turns it on for glibc only).
+export CXXFLAGS_x86_64_unknown_linux_musl="-D_LARGEFILE64_SOURCE -DABSL_RANDOM_USE_GET_ENTROPY=1 -Wno-missing-template-arg-list-after-template-kw"
 unset CC CXX
 cargo zigbuild --release --locked --target "$TARGET" --bin rbd-csi
 out=$CARGO_TARGET_DIR/$TARGET/release/rbd-csi
