@@ -21,9 +21,12 @@ use crate::error::Error;
 use crate::kvfile::{self, Record};
 use crate::node::{is_static, stash_name, Attached, Attacher};
 
+use super::krbd_options;
 use super::rbd::VolumeId;
 
 const SYSFS: &str = "/sys/bus/rbd";
+/// The map record's key for ceph-csi's `unmapOptions: force`.
+const FORCE_UNMAP: &str = "unmap_force";
 
 /// Which mapper `--mapper` chose.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -158,12 +161,22 @@ impl KrbdAttacher {
         self.records.join(format!("{}.map", stash_name(volume_id)))
     }
 
-    fn remember(&self, volume_id: &str, spec: &ImageSpec) -> Result<(), Error> {
-        let rec: Record = [("pool", &spec.pool), ("namespace", &spec.namespace), ("image", &spec.image)]
+    /// Records what is (being) mapped for the volume, and how it is to be unmapped
+    /// (ceph-csi's `unmapOptions`, which NodeUnstage does not carry).
+    fn remember(&self, volume_id: &str, spec: &ImageSpec, force_unmap: bool) -> Result<(), Error> {
+        let mut rec: Record = [("pool", &spec.pool), ("namespace", &spec.namespace), ("image", &spec.image)]
             .into_iter()
             .map(|(k, v)| (k.to_string(), v.clone()))
             .collect();
+        if force_unmap {
+            rec.insert(FORCE_UNMAP.into(), "true".into());
+        }
         kvfile::write(&self.record_path(volume_id), &rec)
+    }
+
+    /// Whether the volume's record asks for a forced unmap.
+    fn force_unmap(&self, volume_id: &str) -> Result<bool, Error> {
+        Ok(kvfile::read(&self.record_path(volume_id))?.is_some_and(|r| r.contains_key(FORCE_UNMAP)))
     }
 
     fn recorded(&self, volume_id: &str) -> Result<Option<ImageSpec>, Error> {
@@ -177,8 +190,9 @@ impl KrbdAttacher {
         kvfile::remove(&self.record_path(volume_id))
     }
 
-    /// Unmaps /dev/rbdN; "not mapped" is success.
-    fn unmap(&self, volume_id: &str, device: &Path) -> Result<(), Error> {
+    /// Unmaps /dev/rbdN (`force`: krbd's "force", even while open); "not mapped" is
+    /// success.
+    fn unmap(&self, volume_id: &str, device: &Path, force: bool) -> Result<(), Error> {
         let Some(n) = device.to_str().and_then(|d| d.strip_prefix("/dev/rbd")).and_then(|n| n.parse::<u32>().ok())
         else {
             return Err(Error::Internal(format!("{} is not an rbd device", device.display())));
@@ -189,7 +203,8 @@ impl KrbdAttacher {
         // The device may still be closing after umount: retry EBUSY a few times.
         let mut last = String::new();
         for attempt in 0..10 {
-            match std::fs::write(self.sysfs.join("remove_single_major"), n.to_string().as_bytes()) {
+            let line = if force { format!("{n} force") } else { n.to_string() };
+            match std::fs::write(self.sysfs.join("remove_single_major"), line.as_bytes()) {
                 Ok(()) => {
                     log::info!("volume {volume_id}: unmapped {}", device.display());
                     return Ok(());
@@ -205,7 +220,14 @@ impl KrbdAttacher {
         Err(Error::FailedPrecondition(format!("unmap {}: {last}", device.display())))
     }
 
-    fn map_rbd(&self, cluster: &ClusterConfig, creds: &Credentials, spec: &ImageSpec, ro: bool) -> Result<(), Error> {
+    /// `options`: krbd map options beyond noudev (ro, and the volume's mapOptions).
+    fn map_rbd(
+        &self,
+        cluster: &ClusterConfig,
+        creds: &Credentials,
+        spec: &ImageSpec,
+        options: &[String],
+    ) -> Result<(), Error> {
         let target = if spec.namespace.is_empty() {
             format!("{}/{}", spec.pool, spec.image)
         } else {
@@ -215,7 +237,12 @@ impl KrbdAttacher {
             "rbd",
             cluster,
             creds,
-            &["map", "-o", if ro { "noudev,ro" } else { "noudev" }, &target],
+            &[
+                "map",
+                "-o",
+                &std::iter::once("noudev").chain(options.iter().map(String::as_str)).collect::<Vec<_>>().join(","),
+                &target,
+            ],
             None,
         )?;
         if out.status != 0 {
@@ -224,13 +251,19 @@ impl KrbdAttacher {
         Ok(())
     }
 
-    fn map_sysfs(&self, cluster: &ClusterConfig, creds: &Credentials, spec: &ImageSpec, ro: bool) -> Result<(), Error> {
+    fn map_sysfs(
+        &self,
+        cluster: &ClusterConfig,
+        creds: &Credentials,
+        spec: &ImageSpec,
+        options: &[String],
+    ) -> Result<(), Error> {
         let desc = format!("client.{}", creds.id);
         // The kernel copies the key while it maps; the keyring holds it only for that
         // long (one map at a time: maps of one user share the key's name).
         let _one_at_a_time = self.keyring.lock();
         let serial = add_key(&desc, &creds.raw_key()?)?;
-        let mapped = self.write_add(cluster, creds, spec, ro, &desc);
+        let mapped = self.write_add(cluster, creds, spec, options, &desc);
         unlink_key(serial);
         mapped
     }
@@ -240,15 +273,16 @@ impl KrbdAttacher {
         cluster: &ClusterConfig,
         creds: &Credentials,
         spec: &ImageSpec,
-        ro: bool,
+        options: &[String],
         desc: &str,
     ) -> Result<(), Error> {
         let mut opts = format!("name={},key={desc}", creds.id);
         if !spec.namespace.is_empty() {
             opts.push_str(&format!(",_pool_ns={}", spec.namespace));
         }
-        if ro {
-            opts.push_str(",ro");
+        for o in options {
+            opts.push(',');
+            opts.push_str(o);
         }
         // The kernel client speaks msgr1 unless ms_mode is set: give it v1 addresses.
         let mons: Vec<String> = cluster.monitors.iter().map(|m| kernel_mon_addr(m)).collect();
@@ -308,15 +342,20 @@ impl Attacher for KrbdAttacher {
         let cluster = self.cluster(&cluster_id)?;
         let namespace = ctx.get("radosNamespace").cloned().unwrap_or_else(|| cluster.rados_namespace.clone());
         let spec = ImageSpec { pool, namespace, image };
-        self.remember(volume_id, &spec)?;
+        let given = |key: &str| ctx.get(key).map(String::as_str).unwrap_or("");
+        let mut options = krbd_options::map_options(given("mapOptions"))?;
+        if read_only {
+            options.insert(0, "ro".to_string());
+        }
+        self.remember(volume_id, &spec, krbd_options::unmap_force(given("unmapOptions"))?)?;
         if let Some(device) = find_mapping(&self.sysfs, &spec) {
             return Ok(Attached { device, fresh: false });
         }
         let creds = Credentials::from_secrets(secrets)?;
         let start = Instant::now();
         let result = match self.mapper {
-            Mapper::Rbd => self.map_rbd(&cluster, &creds, &spec, read_only),
-            Mapper::Sysfs => self.map_sysfs(&cluster, &creds, &spec, read_only),
+            Mapper::Rbd => self.map_rbd(&cluster, &creds, &spec, &options),
+            Mapper::Sysfs => self.map_sysfs(&cluster, &creds, &spec, &options),
         };
         let found = find_mapping(&self.sysfs, &spec);
         match (result, found) {
@@ -362,7 +401,7 @@ impl Attacher for KrbdAttacher {
     }
 
     fn detach(&self, volume_id: &str, device: &Path) -> Result<(), Error> {
-        self.unmap(volume_id, device)?;
+        self.unmap(volume_id, device, self.force_unmap(volume_id)?)?;
         self.forget(volume_id)
     }
 

@@ -2,6 +2,7 @@
 //! embedded default) and `rbd` (Ceph RBD images). Both behave the same at the CSI surface.
 
 pub mod krbd;
+pub mod krbd_options;
 pub mod local;
 pub mod rbd;
 pub mod rbd_params;

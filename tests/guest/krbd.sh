@@ -44,7 +44,9 @@ for mapper in rbd sysfs; do
   start_server "$T/$mapper.log" "${SERVE[@]}"
   check "$mapper: the controller reaches Ceph in process (librados)" grep -q "controller: Ceph through librados" "$T/$mapper.log"
   P=(--param "clusterID=$CEPH_FSID" --param pool=rbd --secrets-file "$T/secrets")
-  out=$(csi "$EP" CreateVolume --name "$mapper-ext4" --required-bytes 256M --fs-type ext4 "${P[@]}")
+  # ceph-csi's mapOptions/unmapOptions reach the node in the volume context.
+  out=$(csi "$EP" CreateVolume --name "$mapper-ext4" --required-bytes 256M --fs-type ext4 "${P[@]}" \
+    --param mapOptions=krbd:queue_depth=64 --param unmapOptions=krbd:force)
   V=$(json_get "$out" 'j["volume"]["volume_id"]')
   CTX=$(json_get "$out" '" ".join("--context %s=%s" % kv for kv in j["volume"]["volume_context"].items())')
   # shellcheck disable=SC2086
@@ -53,6 +55,7 @@ for mapper in rbd sysfs; do
   log "$mapper: staged on $dev"
   check "$mapper: the staging mount is a kernel rbd device" grep -Eq '^/dev/rbd[0-9]+$' <<<"$dev"
   check "$mapper: sysfs names the image" [ "$(cat /sys/bus/rbd/devices/${dev#/dev/rbd}/name)" = "$(json_get "$out" 'j["volume"]["volume_context"]["imageName"]')" ]
+  check "$mapper: mapped with the StorageClass's mapOptions" grep -q queue_depth=64 "/sys/bus/rbd/devices/${dev#/dev/rbd}/config_info"
   # shellcheck disable=SC2086
   check "$mapper: second stage reuses the mapping" csi_ok "$EP" NodeStageVolume --volume-id "$V" --staging-path "$K/s" --fs-type ext4 $CTX --secrets-file "$T/secrets"
   check "$mapper: one mapping" [ "$(mappings)" = 1 ]
@@ -66,13 +69,15 @@ for mapper in rbd sysfs; do
   check "$mapper: NodeExpand sees 512 MiB (BLKGETSIZE64)" [ "$(json_get "$out2" 'j["capacity_bytes"]')" = $((512 << 20)) ]
   check "$mapper: df shows the grown ext4" [ "$(df -B1M --output=size "$K/p" | tail -n1 | tr -d ' ')" -gt 400 ]
   grep -E "mapped .* as /dev/rbd|grew ext4" "$T/$mapper.log" | sed 's/^/# log: /'
-  # snapshot -> restore staged on the kernel client, checksummed.
+  # snapshot (512 MiB) -> restore into 768 MiB, staged on the kernel client, checksummed;
+  # the stage grows the filesystem (Kubernetes never calls NodeExpandVolume after a restore).
   S=$(json_get "$(csi "$EP" CreateSnapshot --name "$mapper-snap" --source-volume-id "$V" --secrets-file "$T/secrets")" 'j["snapshot"]["snapshot_id"]')
-  out3=$(csi "$EP" CreateVolume --name "$mapper-restore" --required-bytes 512M --fs-type ext4 --from-snapshot "$S" "${P[@]}")
+  out3=$(csi "$EP" CreateVolume --name "$mapper-restore" --required-bytes 768M --fs-type ext4 --from-snapshot "$S" "${P[@]}")
   VR=$(json_get "$out3" 'j["volume"]["volume_id"]'); CTXR=$(json_get "$out3" '" ".join("--context %s=%s" % kv for kv in j["volume"]["volume_context"].items())')
   # shellcheck disable=SC2086
   check "$mapper: restore of a snapshot stages" csi_ok "$EP" NodeStageVolume --volume-id "$VR" --staging-path "$K/r" --fs-type ext4 $CTXR --secrets-file "$T/secrets"
   check "$mapper: restore has the data" [ "$(sha256sum <"$K/r/data")" = "$SUM" ]
+  check "$mapper: the restore's ext4 was grown to 768 MiB at stage" [ "$(df -B1M --output=size "$K/r" | tail -n1 | tr -d ' ')" -gt 700 ]
   check "$mapper: restore is a second mapping" [ "$(mappings)" = 2 ]
   check "$mapper: restore unstage" csi_ok "$EP" NodeUnstageVolume --volume-id "$VR" --staging-path "$K/r"
   # shellcheck disable=SC2086
