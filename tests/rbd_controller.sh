@@ -175,18 +175,33 @@ done <<'EOF2'
 encrypted=true|encryption is not implemented
 thickProvision=true|thin
 mounter=rbd-nbd|rbd-nbd is not offered
-mapOptions=krbd:lock_on_read|map options
-stripeUnit=65536|striping
+mapOptions=krbd:name=admin|not allowed
+stripeUnit=65536|go together
+objectSize=3000000|power of two
 topologyConstrainedPools=[]|topology
 fsType=ext4|csi.storage.k8s.io/fstype
 poool=rbd|not a ceph-csi rbd parameter
 EOF2
-out=$(create sc-params 64M --param mkfsOptions=-m0 --param encrypted=false --param mounter=rbd --param csi.storage.k8s.io/pvc/name=data)
+out=$(create sc-params 64M --param mkfsOptions=-m0 --param encrypted=false --param mounter=rbd \
+  --param csi.storage.k8s.io/pv/name=pv-x --param csi.storage.k8s.io/pvc/name=data --param csi.storage.k8s.io/pvc/namespace=ns)
 check "honoured and inert parameters: created" [ -n "$(vid "$out")" ]
 check "  mkfsOptions reaches the node through the volume context" [ "$(json_get "$out" 'j["volume"]["volume_context"]["mkfsOptions"]')" = -m0 ]
+meta() { admin rbd image-meta get "rbd/$(json_get "$out" 'j["volume"]["volume_context"]["imageName"]')" "$1"; }
+check "  the PV and PVC names are the image's metadata (as ceph-csi keeps them)" \
+  [ "$(meta csi.storage.k8s.io/pv/name) $(meta csi.storage.k8s.io/pvc/name) $(meta csi.storage.k8s.io/pvc/namespace)" = "pv-x data ns" ]
 csi_ok "$EP" DeleteVolume --volume-id "$(vid "$out")" --secrets-file "$T/secrets"
+layout() { admin rbd info "rbd/csi-vol-${1: -36}" | grep -E 'order|stripe' | tr -s ' \t\n' ' '; }
+STRIPED=(--param objectSize=1048576 --param stripeUnit=262144 --param stripeCount=4)
+SV=$(vid "$(create striped 64M "${STRIPED[@]}")")
+check "objectSize, stripeUnit, stripeCount: the image has that layout" [ "$(layout "$SV")" = " order 20 (1 MiB objects) stripe unit: 256 KiB stripe count: 4 " ]
+SC=$(vid "$(create striped-clone 64M "${STRIPED[@]}" --from-volume "$SV")")
+check "  a clone made with them too" [ "$(layout "$SC")" = "$(layout "$SV")" ]
+for v in "$SC" "$SV"; do csi_ok "$EP" DeleteVolume --volume-id "$v" --secrets-file "$T/secrets"; done
 # An id that cannot be ours (another driver's, a static volume's image name) names no
 # volume: deleted, as the CSI spec asks and the local backend answers; nothing touched.
+# A create that cannot succeed gives back what it reserved (no name key, no uuid object).
+check "restore from a snapshot that does not exist: NOT_FOUND" expect_code 5 create restore-nothing 64M --from-snapshot "0001-0024-$CEPH_FSID-0000000000000002-$(python3 -c 'import uuid; print(uuid.uuid4())')"
+check "  its reservation is undone" bash -c "! rados -p rbd listomapkeys csi.volumes.default --conf '$CEPH_CONF' --id admin | grep -qx csi.volume.restore-nothing"
 check "DeleteVolume of an id that is no ceph-csi id: OK" csi_ok "$EP" DeleteVolume --volume-id lv-123 --secrets-file "$T/secrets"
 check "DeleteSnapshot of an id that is no ceph-csi id: OK" csi_ok "$EP" DeleteSnapshot --snapshot-id static-image --secrets-file "$T/secrets"
 check "DeleteVolume without an id: INVALID_ARGUMENT" expect_code 3 csi "$EP" DeleteVolume --secrets-file "$T/secrets"

@@ -18,7 +18,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use super::{size_for, ControllerOps, CreateParams, Secrets, SnapshotInfo, Source, VolumeInfo};
-use crate::ceph::rados::{feature_bits, Rados, Removal, Target, FEATURE_BITS};
+use crate::ceph::rados::{feature_bits, CloneLayout, Rados, Removal, Striping, Target, FEATURE_BITS};
 use crate::ceph::{find_cluster, ClusterConfig, Credentials};
 use crate::error::Error;
 
@@ -108,6 +108,7 @@ fn name_uuid(name: &str) -> String {
 struct ImageSpec {
     features: String,
     data_pool: Option<String>,
+    striping: Striping,
     /// The image name before the uuid (ceph-csi's volumeNamePrefix; `csi-vol-`).
     prefix: String,
 }
@@ -202,6 +203,15 @@ impl RbdController {
         self.ceph.remove_object(images, object)
     }
 
+    /// Keeps the sidecars' PV/PVC names as the image's metadata, as ceph-csi does.
+    fn set_metadata(&self, images: &Target, image: &str, p: &CreateParams) -> Result<(), Error> {
+        let metadata = super::rbd_params::image_metadata(&p.parameters);
+        if metadata.is_empty() {
+            return Ok(());
+        }
+        self.ceph.metadata_set(images, image, &metadata)
+    }
+
     /// One omap value, or None when the object or key does not exist.
     fn omap_value(&self, t: &Target, object: &str, key: &str) -> Result<Option<String>, Error> {
         Ok(self.ceph.omap_get(t, object, &[key])?.pop().flatten())
@@ -238,7 +248,9 @@ impl RbdController {
             )));
         }
         let place = Place { journal_pool, ..Place::in_pool(cluster, pool) };
-        Ok((place, ImageSpec { features, data_pool, prefix: prefix.unwrap_or_else(|| "csi-vol-".to_string()) }))
+        let striping = super::rbd_params::striping(params)?;
+        let prefix = prefix.unwrap_or_else(|| "csi-vol-".to_string());
+        Ok((place, ImageSpec { features, data_pool, striping, prefix }))
     }
 
     /// The ids of the image pool and (when it is another pool) the journal pool, as
@@ -408,6 +420,7 @@ impl RbdController {
                 }
                 let attrs = [("csi.volname", p.name.as_str()), ("csi.imagename", &image), ("csi.imageid", &id)];
                 self.ceph.omap_set(&images, &object, &attrs)?;
+                self.set_metadata(&images, &image, p)?;
                 size
             }
             None => {
@@ -415,13 +428,43 @@ impl RbdController {
                     // (csi.volname again: a reservation found by name may have lost it.)
                     || self.ceph.omap_set(&images, &object, &[("csi.volname", &p.name), ("csi.imagename", &image)]),
                     || match &p.source {
-                        Source::Empty => self.ceph.image_create(&images, &image, bytes, features, data_pool.as_deref()),
-                        source => self.clone_into(&place, &creds, source, &image, bytes, features),
+                        Source::Empty => self.ceph.image_create(
+                            &images,
+                            &image,
+                            bytes,
+                            features,
+                            data_pool.as_deref(),
+                            new_image.striping,
+                        ),
+                        source => self.clone_into(
+                            &place,
+                            &creds,
+                            source,
+                            &image,
+                            bytes,
+                            CloneLayout { features, striping: new_image.striping },
+                        ),
                     },
                 );
                 attr?;
-                created?;
+                if let Err(e) = created {
+                    // A create that cannot succeed (no such source, a bad size, no
+                    // permission) gives its reservation back, as ceph-csi does; one that
+                    // may have made the image after all (a timeout) keeps it for the retry.
+                    if matches!(
+                        e,
+                        Error::NotFound(_)
+                            | Error::InvalidArgument(_)
+                            | Error::OutOfRange(_)
+                            | Error::FailedPrecondition(_)
+                    ) {
+                        self.remove_journal_entry(&journal, VOLUMES_DIR, Some(&name_key), &images, &object)?;
+                        log::info!("volume {:?}: create failed ({e}); its reservation {uuid} is undone", p.name);
+                    }
+                    return Err(e);
+                }
                 crate::failpoint::hit("create-after-image");
+                self.set_metadata(&images, &image, p)?;
                 let (size, id) = self
                     .ceph
                     .image_info(&images, &image)?

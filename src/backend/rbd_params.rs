@@ -4,6 +4,7 @@
 
 use std::collections::HashMap;
 
+use crate::ceph::rados::Striping;
 use crate::error::{quote, Error};
 
 /// What rbd-csi does with one parameter.
@@ -46,11 +47,11 @@ const PARAMETERS: &[(&str, Rule)] = &[
     ("integrityMode", Rule::Inert),
     ("cephLogDir", Rule::Inert),
     ("cephLogStrategy", Rule::Inert),
-    ("mapOptions", Rule::NotYet("krbd map options are not passed on yet")),
-    ("unmapOptions", Rule::NotYet("krbd unmap options are not passed on yet")),
-    ("stripeUnit", Rule::NotYet("image striping is not offered yet")),
-    ("stripeCount", Rule::NotYet("image striping is not offered yet")),
-    ("objectSize", Rule::NotYet("a custom object size is not offered yet")),
+    ("mapOptions", Rule::Honoured),
+    ("unmapOptions", Rule::Honoured),
+    ("stripeUnit", Rule::Honoured),
+    ("stripeCount", Rule::Honoured),
+    ("objectSize", Rule::Honoured),
     ("topologyConstrainedPools", Rule::NotYet("topology-constrained pools are not offered yet")),
     ("BaseReadIops", Rule::NotYet("QoS limits are not offered yet")),
     ("BaseWriteIops", Rule::NotYet("QoS limits are not offered yet")),
@@ -84,6 +85,8 @@ pub fn check(params: &HashMap<String, String>) -> Result<(), Error> {
         };
         let refused = |why: &str| Error::invalid(format!("parameter {key}={}: {why}", quote(value, 64)));
         match rule {
+            Rule::Honoured if key == "mapOptions" => drop(super::krbd_options::map_options(value)?),
+            Rule::Honoured if key == "unmapOptions" => drop(super::krbd_options::unmap_force(value)?),
             Rule::Honoured | Rule::Inert => {}
             Rule::Only(allowed, why) if !allowed.contains(&value) => return Err(refused(why)),
             Rule::Only(..) => {}
@@ -94,9 +97,61 @@ pub fn check(params: &HashMap<String, String>) -> Result<(), Error> {
     Ok(())
 }
 
+/// Ceph's object size bounds (rbd: order 12 to 25).
+const MIN_OBJECT: u64 = 4 << 10;
+const MAX_OBJECT: u64 = 32 << 20;
+/// Ceph's default object size.
+const DEFAULT_OBJECT: u64 = 4 << 20;
+
+/// The image layout the parameters ask for: `objectSize` (a power of two, 4 KiB to
+/// 32 MiB), `stripeUnit` and `stripeCount` (together; the unit divides the object
+/// size), checked here so Ceph never sees a layout it refuses.
+pub fn striping(params: &HashMap<String, String>) -> Result<Striping, Error> {
+    let number = |key: &str| -> Result<Option<u64>, Error> {
+        match params.get(key).map(String::as_str).filter(|v| !v.is_empty()) {
+            None => Ok(None),
+            Some(v) => v.parse::<u64>().ok().filter(|n| *n > 0).map(Some).ok_or_else(|| {
+                Error::invalid(format!("parameter {key}={}: a positive number of bytes is expected", quote(v, 32)))
+            }),
+        }
+    };
+    let s = Striping {
+        object_size: number("objectSize")?,
+        stripe_unit: number("stripeUnit")?,
+        stripe_count: number("stripeCount")?,
+    };
+    let object = s.object_size.unwrap_or(DEFAULT_OBJECT);
+    if !object.is_power_of_two() || !(MIN_OBJECT..=MAX_OBJECT).contains(&object) {
+        return Err(Error::invalid(format!(
+            "parameter objectSize={object}: a power of two from {MIN_OBJECT} to {MAX_OBJECT} bytes is expected"
+        )));
+    }
+    match (s.stripe_unit, s.stripe_count) {
+        (None, None) => {}
+        (Some(unit), Some(_)) if unit >= MIN_OBJECT && object % unit == 0 => {}
+        (Some(unit), Some(_)) => {
+            return Err(Error::invalid(format!(
+                "parameter stripeUnit={unit}: at least {MIN_OBJECT} bytes and a divisor of the object size ({object})"
+            )))
+        }
+        _ => return Err(Error::invalid("parameters stripeUnit and stripeCount go together")),
+    }
+    Ok(s)
+}
+
+/// The keys external-provisioner adds with `--extra-create-metadata`; ceph-csi keeps
+/// them as the image's metadata (under the same names), and so does rbd-csi.
+pub const IMAGE_METADATA: &[&str] =
+    &["csi.storage.k8s.io/pv/name", "csi.storage.k8s.io/pvc/name", "csi.storage.k8s.io/pvc/namespace"];
+
+/// The (key, value) pairs of `IMAGE_METADATA` the parameters carry.
+pub fn image_metadata(params: &HashMap<String, String>) -> Vec<(&str, &str)> {
+    IMAGE_METADATA.iter().filter_map(|k| Some((*k, params.get(*k)?.as_str()))).collect()
+}
+
 /// The parameters the volume context carries on to the node (ceph-csi passes its
 /// parameters along; these are the ones the node uses).
-pub const FOR_THE_NODE: &[&str] = &["mkfsOptions"];
+pub const FOR_THE_NODE: &[&str] = &["mkfsOptions", "mapOptions", "unmapOptions"];
 
 #[cfg(test)]
 mod tests {
@@ -104,6 +159,25 @@ mod tests {
 
     fn params(pairs: &[(&str, &str)]) -> HashMap<String, String> {
         pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    }
+
+    #[test]
+    fn striping_is_checked_before_ceph_sees_it() {
+        let s =
+            striping(&params(&[("objectSize", "8388608"), ("stripeUnit", "65536"), ("stripeCount", "16")])).unwrap();
+        assert_eq!(s, Striping { object_size: Some(8 << 20), stripe_unit: Some(65536), stripe_count: Some(16) });
+        assert_eq!(s.cli_args().join(" "), "--object-size 8388608 --stripe-unit 65536 --stripe-count 16");
+        assert_eq!(striping(&params(&[])).unwrap(), Striping::default());
+        for bad in [
+            &[("objectSize", "3000000")][..],
+            &[("objectSize", "1024")],
+            &[("objectSize", "-1")],
+            &[("stripeUnit", "65536")],
+            &[("stripeUnit", "3000"), ("stripeCount", "2")],
+            &[("objectSize", "65536"), ("stripeUnit", "131072"), ("stripeCount", "2")],
+        ] {
+            assert!(matches!(striping(&params(bad)), Err(Error::InvalidArgument(_))), "{bad:?}");
+        }
     }
 
     #[test]
@@ -118,7 +192,8 @@ mod tests {
             ("encrypted", "false"),
             ("encryptionKMSID", "vault"),
             ("thickProvision", "false"),
-            ("mapOptions", ""),
+            ("mapOptions", "krbd:lock_on_read;nbd:try-netlink"),
+            ("unmapOptions", "krbd:force"),
             ("csi.storage.k8s.io/pv/name", "pv-1"),
             ("csi.storage.k8s.io/pvc/name", "data"),
             ("csi.storage.k8s.io/pvc/namespace", "default"),
@@ -130,10 +205,8 @@ mod tests {
             ("mounter", "rbd-nbd", "rbd-nbd is not offered"),
             ("tryOtherMounters", "true", "no other mounter"),
             ("imageFormat", "1", "format 2"),
-            ("mapOptions", "krbd:lock_on_read", "map options"),
-            ("unmapOptions", "krbd:force", "unmap options"),
-            ("stripeUnit", "65536", "striping"),
-            ("objectSize", "8388608", "object size"),
+            ("mapOptions", "krbd:name=admin", "not allowed"),
+            ("unmapOptions", "krbd:lazy", "not allowed"),
             ("topologyConstrainedPools", "[]", "topology"),
             ("BaseReadIops", "100", "QoS"),
             ("fsType", "ext4", "not a ceph-csi rbd parameter"),

@@ -17,7 +17,7 @@ use std::collections::HashMap;
 
 use super::{both, name_uuid, new_uuid, parse_name_value, Place, RbdController, VolumeId, JOURNAL_POOL_KEY};
 use crate::backend::{SnapshotInfo, Source};
-use crate::ceph::rados::{ImageRef, SnapInfo, Target};
+use crate::ceph::rados::{CloneLayout, ImageRef, SnapInfo, Target};
 use crate::ceph::Credentials;
 use crate::error::Error;
 
@@ -360,7 +360,7 @@ impl RbdController {
         source: &Source,
         image: &str,
         bytes: u64,
-        features: &str,
+        layout: CloneLayout,
     ) -> Result<(), Error> {
         let child = place.images(creds);
         let parent_place;
@@ -393,7 +393,7 @@ impl RbdController {
         let parent = parent_place.images(creds);
         let result = self
             .ceph
-            .clone_image(&parent, &parent_image, &parent_snap, &child, image, features)
+            .clone_image(&parent, &parent_image, &parent_snap, &child, image, layout)
             .and_then(|()| self.ceph.resize(&child, image, bytes))
             .and_then(|()| self.ceph.flatten(&child, image));
         if temp {

@@ -98,6 +98,7 @@ ffi! {
         fn rbd_trash_remove(Ptr, *const c_char, bool) -> c_int;
         fn rbd_resize2(Ptr, u64, bool, ProgressFn, Ptr) -> c_int;
         fn rbd_flatten(Ptr) -> c_int;
+        fn rbd_metadata_set(Ptr, *const c_char, *const c_char) -> c_int;
         fn rbd_snap_create(Ptr, *const c_char) -> c_int;
         fn rbd_snap_remove(Ptr, *const c_char) -> c_int;
         fn rbd_snap_list(Ptr, *mut SnapInfoC, *mut c_int) -> c_int;
@@ -110,6 +111,9 @@ ffi! {
 
 // librbd.h's rbd_image_option_t.
 pub(super) const OPT_FEATURES: c_int = 1;
+pub(super) const OPT_ORDER: c_int = 2;
+pub(super) const OPT_STRIPE_UNIT: c_int = 3;
+pub(super) const OPT_STRIPE_COUNT: c_int = 4;
 pub(super) const OPT_DATA_POOL: c_int = 10;
 pub(super) const OPT_CLONE_FORMAT: c_int = 12;
 

@@ -100,6 +100,7 @@ pub trait Rados: Send + Sync {
         bytes: u64,
         features: &str,
         data_pool: Option<&str>,
+        striping: Striping,
     ) -> Result<(), Error>;
     /// (size, image id), or None when there is no such image.
     fn image_info(&self, t: &Target, image: &str) -> Result<Option<(u64, String)>, Error>;
@@ -116,6 +117,8 @@ pub trait Rados: Send + Sync {
     fn resize(&self, t: &Target, image: &str, bytes: u64) -> Result<(), Error>;
     /// Flattens a clone; an image without a parent is fine.
     fn flatten(&self, t: &Target, image: &str) -> Result<(), Error>;
+    /// Sets image metadata (`rbd image-meta set`); a missing image is NOT_FOUND.
+    fn metadata_set(&self, t: &Target, image: &str, pairs: &[(&str, &str)]) -> Result<(), Error>;
 
     /// Creates a snapshot; an existing one is fine; a missing image is NOT_FOUND.
     fn snap_create(&self, t: &Target, image: &str, snap: &str) -> Result<(), Error>;
@@ -133,8 +136,41 @@ pub trait Rados: Send + Sync {
         snap: &str,
         child: &Target,
         child_image: &str,
-        features: &str,
+        layout: CloneLayout,
     ) -> Result<(), Error>;
+}
+
+/// An image's object size and striping (ceph-csi's `objectSize`, `stripeUnit`,
+/// `stripeCount`); `None`: Ceph's defaults (4 MiB objects, no striping).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Striping {
+    pub object_size: Option<u64>,
+    pub stripe_unit: Option<u64>,
+    pub stripe_count: Option<u64>,
+}
+
+/// What a clone is made with: its features and object layout.
+#[derive(Debug, Clone, Copy)]
+pub struct CloneLayout<'a> {
+    pub features: &'a str,
+    pub striping: Striping,
+}
+
+impl Striping {
+    /// The `rbd create` / `rbd clone` arguments that set it.
+    pub fn cli_args(&self) -> Vec<String> {
+        let mut args = Vec::new();
+        for (flag, v) in [
+            ("--object-size", self.object_size),
+            ("--stripe-unit", self.stripe_unit),
+            ("--stripe-count", self.stripe_count),
+        ] {
+            if let Some(v) = v {
+                args.extend([flag.to_string(), v.to_string()]);
+            }
+        }
+        args
+    }
 }
 
 #[cfg(test)]

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
 
-use super::rados::{ImageRef, Rados, Removal, SnapInfo, Target};
+use super::rados::{CloneLayout, ImageRef, Rados, Removal, SnapInfo, Striping, Target};
 use super::{last_error_line, rbd_error, Cli, ClusterConfig, Credentials};
 use crate::error::Error;
 use crate::exec::Output;
@@ -270,13 +270,16 @@ impl Rados for CliRados {
         bytes: u64,
         features: &str,
         data_pool: Option<&str>,
+        striping: Striping,
     ) -> Result<(), Error> {
         let spec = t.spec(image);
         let size = format!("{}M", bytes.div_ceil(MIB));
+        let layout = striping.cli_args();
         let mut args = vec!["create", "--size", &size, "--image-feature", features];
         if let Some(dp) = data_pool {
             args.extend(["--data-pool", dp]);
         }
+        args.extend(layout.iter().map(String::as_str));
         args.push(&spec);
         let out = self.rbd(t, &args)?;
         match out.status {
@@ -342,6 +345,17 @@ impl Rados for CliRados {
             }
             _ => Err(rbd_error(&format!("rbd resize {spec}"), &out)),
         }
+    }
+
+    fn metadata_set(&self, t: &Target, image: &str, pairs: &[(&str, &str)]) -> Result<(), Error> {
+        let spec = t.spec(image);
+        for (key, value) in pairs {
+            let out = self.rbd(t, &["image-meta", "set", &spec, key, value])?;
+            if out.status != 0 {
+                return Err(rbd_error(&format!("rbd image-meta set {spec} {key}"), &out));
+            }
+        }
+        Ok(())
     }
 
     fn flatten(&self, t: &Target, image: &str) -> Result<(), Error> {
@@ -426,12 +440,15 @@ impl Rados for CliRados {
         snap: &str,
         child: &Target,
         child_image: &str,
-        features: &str,
+        layout: CloneLayout,
     ) -> Result<(), Error> {
         let from = format!("{}@{snap}", parent.spec(image));
         let to = child.spec(child_image);
-        let out =
-            self.rbd(child, &["clone", "--rbd-default-clone-format", "2", "--image-feature", features, &from, &to])?;
+        let striping = layout.striping.cli_args();
+        let mut args = vec!["clone", "--rbd-default-clone-format", "2", "--image-feature", layout.features];
+        args.extend(striping.iter().map(String::as_str));
+        args.extend([from.as_str(), to.as_str()]);
+        let out = self.rbd(child, &args)?;
         match out.status {
             0 | 17 => Ok(()),
             2 => Err(Error::NotFound(format!("clone source {from} does not exist"))),

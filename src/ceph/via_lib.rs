@@ -18,9 +18,10 @@ use parking_lot::Mutex;
 
 use super::lib_ffi::{
     check, cstr, fail, no_progress, Api, CStrings, Options, Ptr, OPT_CLONE_FORMAT, OPT_DATA_POOL, OPT_FEATURES,
+    OPT_ORDER, OPT_STRIPE_COUNT, OPT_STRIPE_UNIT,
 };
 use super::lib_handles::{Conn, IoCtx};
-use super::rados::{feature_bits, ImageRef, Rados, Removal, SnapInfo, Target};
+use super::rados::{feature_bits, CloneLayout, ImageRef, Rados, Removal, SnapInfo, Striping, Target};
 use super::{ClusterConfig, Credentials};
 use crate::error::Error;
 
@@ -199,7 +200,13 @@ impl LibRados {
         }
     }
 
-    fn image_options(&self, features: &str, data_pool: Option<&str>, clone_v2: bool) -> Result<Options, Error> {
+    fn image_options(
+        &self,
+        features: &str,
+        data_pool: Option<&str>,
+        striping: Striping,
+        clone_v2: bool,
+    ) -> Result<Options, Error> {
         let bits =
             feature_bits(features).ok_or_else(|| Error::invalid(format!("unknown image features {features:?}")))?;
         let mut handle: Ptr = ptr::null_mut();
@@ -217,6 +224,17 @@ impl LibRados {
                     || "image option clone format".into(),
                     (self.api.rbd_image_options_set_uint64)(handle, OPT_CLONE_FORMAT, 2),
                 )?;
+            }
+            // librbd takes the object size as its order (log2).
+            let order = striping.object_size.map(|s| u64::from(s.trailing_zeros()));
+            for (name, opt, value) in [
+                ("order", OPT_ORDER, order),
+                ("stripe unit", OPT_STRIPE_UNIT, striping.stripe_unit),
+                ("stripe count", OPT_STRIPE_COUNT, striping.stripe_count),
+            ] {
+                if let Some(v) = value {
+                    check(|| format!("image option {name}"), (self.api.rbd_image_options_set_uint64)(handle, opt, v))?;
+                }
             }
             if let Some(dp) = data_pool {
                 let dp = cstr(dp)?;
@@ -388,8 +406,9 @@ impl Rados for LibRados {
         bytes: u64,
         features: &str,
         data_pool: Option<&str>,
+        striping: Striping,
     ) -> Result<(), Error> {
-        let opts = self.image_options(features, data_pool, false)?;
+        let opts = self.image_options(features, data_pool, striping, false)?;
         self.with_io(t, |io| {
             let name = cstr(image)?;
             // SAFETY: a live ioctx and options handle, a valid C string.
@@ -498,6 +517,21 @@ impl Rados for LibRados {
         })
     }
 
+    fn metadata_set(&self, t: &Target, image: &str, pairs: &[(&str, &str)]) -> Result<(), Error> {
+        self.with_io(t, |io| {
+            let img = io
+                .image(ImageRef::Name(image), false)?
+                .ok_or_else(|| Error::NotFound(format!("image {} does not exist", t.spec(image))))?;
+            for (key, value) in pairs {
+                let (k, v) = (cstr(key)?, cstr(value)?);
+                // SAFETY: an open image, valid C strings; librbd copies them.
+                let r = unsafe { (io.api().rbd_metadata_set)(img.handle, k.as_ptr(), v.as_ptr()) };
+                check(|| format!("set metadata {key} of {}", t.spec(image)), r)?;
+            }
+            Ok(())
+        })
+    }
+
     fn flatten(&self, t: &Target, image: &str) -> Result<(), Error> {
         self.with_io(t, |io| {
             let img = io
@@ -555,9 +589,9 @@ impl Rados for LibRados {
         snap: &str,
         child: &Target,
         child_image: &str,
-        features: &str,
+        layout: CloneLayout,
     ) -> Result<(), Error> {
-        let opts = self.image_options(features, None, true)?;
+        let opts = self.image_options(layout.features, None, layout.striping, true)?;
         self.with_io(parent, |pio| {
             self.with_io(child, |cio| {
                 let (p, s, c) = (cstr(image)?, cstr(snap)?, cstr(child_image)?);
