@@ -28,8 +28,12 @@ use crate::sys::Sys;
 /// refuses to take over one a live server answers on, and never deletes anything
 /// that is not a socket.
 pub fn prepare_socket(path: &Path) -> Result<(), String> {
-    if let Some(dir) = path.parent() {
+    if let Some(dir) = path.parent().filter(|d| !d.exists()) {
+        // The socket is 0660 for root and its group: a directory made here lets them
+        // reach it (the driver runs under umask 077).
         std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o755))
+            .map_err(|e| format!("cannot chmod {}: {e}", dir.display()))?;
     }
     let meta = match std::fs::symlink_metadata(path) {
         Ok(m) => m,

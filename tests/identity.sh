@@ -28,6 +28,7 @@ check "unimplemented message names the code" grep -q UNIMPLEMENTED "$T/last.err"
 check "unknown method is a usage error (2)" expect_code 2 csi "$EP" NoSuchMethod
 
 check "socket is 0660" [ "$(stat -c %a "$EP")" = 660 ]
+check "the socket's directory the driver made lets the socket's group reach it (0755)" [ "$(stat -c %a "$T/run")" = 755 ]
 check "one log line per RPC with method and code" grep -q 'rpc=Probe volume="" code=OK duration_ms=' "$T/server.log"
 
 # A second server must not take over a live socket.
