@@ -68,10 +68,15 @@ pub fn sync_dir(path: &Path) -> Result<(), Error> {
 /// Removes the temp files of writes a crash cut short (`<name>.tmp.<pid>`) from
 /// `dir`: the record they were to replace is still whole.
 pub fn remove_leftovers(dir: &Path) {
+    remove_where(dir, |name| name.contains(".tmp."), "left by an interrupted write");
+}
+
+/// Removes the files of `dir` whose names `pick` accepts, saying `why` in the log.
+pub fn remove_where(dir: &Path, pick: impl Fn(&str) -> bool, why: &str) {
     let Ok(entries) = std::fs::read_dir(dir) else { return };
     for e in entries.flatten() {
-        if e.file_name().to_string_lossy().contains(".tmp.") {
-            log::info!("removing {}, left by an interrupted write", e.path().display());
+        if pick(&e.file_name().to_string_lossy()) {
+            log::info!("removing {}, {why}", e.path().display());
             let _ = std::fs::remove_file(e.path());
         }
     }

@@ -167,13 +167,7 @@ fn key_memfd(creds: &Credentials) -> Result<Arc<OwnedFd>, Error> {
 /// Removes the keyfiles older versions wrote to `dir` (a 0600 file per command, left
 /// behind when the driver was killed mid-command), and the directory.
 pub fn remove_old_keyfiles(dir: &Path) {
-    let Ok(entries) = std::fs::read_dir(dir) else { return };
-    for e in entries.flatten() {
-        if e.file_name().to_string_lossy().starts_with("key.") {
-            log::info!("removing a keyfile an earlier run left: {}", e.path().display());
-            let _ = std::fs::remove_file(e.path());
-        }
-    }
+    crate::kvfile::remove_where(dir, |name| name.starts_with("key."), "a keyfile an earlier run left");
     let _ = std::fs::remove_dir(dir);
 }
 
