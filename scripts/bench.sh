@@ -79,7 +79,8 @@ for i in $(seq 1 "$N"); do
 done
 waitjobs
 t_driver=$(echo "$(now) - $t0" | bc)
-failed=$(cat "$T/bench1.failed" 2>/dev/null | wc -l)
+failed=0
+[ -f "$T/bench1.failed" ] && failed=$(wc -l <"$T/bench1.failed")
 printf '1. %d volumes staged+published at once: driver %.2fs, bare shell %.2fs, ratio %.2fx (goal <= 1.15x); %d failed (goal 0)\n' \
   "$N" "$t_driver" "$t_shell" "$(echo "$t_driver / $t_shell" | bc -l)" "$failed"
 [ "$failed" -eq 0 ] || { echo "   failures:"; sort -u "$T/bench1.err" | head -5 | sed 's/^/   /'; }
