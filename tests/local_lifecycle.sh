@@ -77,6 +77,11 @@ check "ListSnapshots by source" [ "$(json_get "$out" '[e["snapshot"]["snapshot_i
 V2=$(create restore-1 128M --from-snapshot "$SN1")
 V3=$(create clone-1 128M --from-volume "$V1")
 check "restore and clone are new volumes" [ -n "$V2" ] && [ -n "$V3" ] && [ "$V2" != "$V3" ]
+out=$(csi "$EP" CreateVolume --name restore-1 --required-bytes 128M --fs-type ext4 --from-snapshot "$SN1")
+check "restore retried: same volume, with its content source" [ "$(json_get "$out" '(j["volume"]["volume_id"], j["volume"]["content_source"]["snapshot"]["snapshot_id"])')" = "('$V2', '$SN1')" ]
+check "same name without the source: ALREADY_EXISTS" expect_code 6 csi "$EP" CreateVolume --name restore-1 --required-bytes 128M --fs-type ext4
+check "same name from a volume instead: ALREADY_EXISTS" expect_code 6 csi "$EP" CreateVolume --name restore-1 --required-bytes 128M --fs-type ext4 --from-volume "$V1"
+check "a snapshot's name for another source volume: ALREADY_EXISTS" expect_code 6 csi "$EP" CreateSnapshot --name snap-1 --source-volume-id "$V3"
 for v in "$V2" "$V3"; do
   csi_ok "$EP" NodeStageVolume --volume-id "$v" --staging-path "$K/stage/$v" --fs-type ext4
   csi_ok "$EP" NodePublishVolume --volume-id "$v" --staging-path "$K/stage/$v" --target-path "$K/pods/$v/m" --fs-type ext4
