@@ -4,8 +4,8 @@
 # starts a Ceph cluster and the driver inside the guest.
 #
 # The guest sees the host's tree except /tmp, /run and /dev/shm (fresh tmpfs there), and
-# the clone may live under /tmp: the guest-side files are copied into a bundle under
-# /var/tmp first (the binary already lives there).
+# the clone may live under /tmp: the guest-side files and the binary are copied into a
+# bundle under /var/tmp first.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 export RBD_CSI_BIN=${RBD_CSI_BIN:-${CARGO_TARGET_DIR:-/var/tmp/rbd-csi-target}/release/rbd-csi}
@@ -15,7 +15,10 @@ bundle=$(mktemp -d /var/tmp/rbd-csi-krbd.XXXXXX)
 trap 'rm -rf "$bundle"' EXIT
 mkdir -p "$bundle/tests/guest" "$bundle/scripts"
 cp "$here/lib.sh" "$bundle/tests/"
-cp "$here/guest/krbd.sh" "$bundle/tests/guest/"
+# The guest gets no environment from here: it runs the bundle's own copy of the
+# binary (so RBD_CSI_BIN counts, and a rebuild during the run cannot change it).
+cp "$RBD_CSI_BIN" "$bundle/rbd-csi"
+{ head -n1 "$here/guest/krbd.sh"; echo "export RBD_CSI_BIN=$bundle/rbd-csi"; tail -n +2 "$here/guest/krbd.sh"; } >"$bundle/tests/guest/krbd.sh"
 cp "$here/../scripts/ceph-cluster.sh" "$bundle/scripts/"
 rc=0
 "$here/../scripts/run-in-guest.sh" "$bundle/tests/guest/krbd.sh" || rc=$?
