@@ -198,7 +198,11 @@ impl NodeOps {
                 }
                 // Mounted already: by an earlier call, or by one that died before its
                 // record said so (and maybe before it grew). The record says staged now.
-                self.grow_to_device(req, device, *fs);
+                match self.sys.read_head(device, probe::HEAD_LEN).map(|head| probe::fs_bytes(&head)) {
+                    Ok(Some(fs_bytes)) => self.grow_to_device(req, device, *fs, fs_bytes),
+                    Ok(None) => {}
+                    Err(e) => log::warn!("volume {}: cannot read the filesystem's size: {e}", req.volume_id),
+                }
                 return self.write_stash(&staged_record(req, device, dev, previous.as_ref()));
             }
         }
@@ -238,36 +242,35 @@ impl NodeOps {
                 rec.insert("fs".into(), fs.as_str().into());
                 rec.insert("phase".into(), if formatting_before { PHASE_FORMATTING } else { PHASE_ATTACHED }.into());
                 self.write_stash(&rec)?;
-                self.format_if_blank(req, device, *fs, mkfs_options.as_deref(), formatting_before, &mut rec)?;
+                let found =
+                    self.format_if_blank(req, device, *fs, mkfs_options.as_deref(), formatting_before, &mut rec)?;
                 self.mount_staging(req, device, *fs, flags)?;
                 crate::failpoint::hit("stage-after-mount");
-                self.grow_to_device(req, device, *fs);
+                if let Some(fs_bytes) = found {
+                    self.grow_to_device(req, device, *fs, fs_bytes);
+                }
                 rec.insert("phase".into(), PHASE_STAGED.into());
                 self.write_stash(&rec)
             }
         }
     }
 
-    /// Grows the filesystem just mounted at the staging path to its device when it is
-    /// smaller, as ceph-csi does: a restore or clone into a bigger volume (Kubernetes
-    /// never calls NodeExpandVolume after one), a static volume resized with `rbd
-    /// resize`. A refusal (no CAP_SYS_RESOURCE for ext4) leaves the volume usable at
-    /// its old size and says so in the log.
-    fn grow_to_device(&self, req: &StageRequest, device: &Path, fs: FsKind) {
+    /// Grows the filesystem of `fs_bytes` (its superblock's size) just mounted at the
+    /// staging path to its device when it is smaller, as ceph-csi does: a restore or
+    /// clone into a bigger volume (Kubernetes never calls NodeExpandVolume after one),
+    /// a static volume resized with `rbd resize`. A refusal (no CAP_SYS_RESOURCE for
+    /// ext4) leaves the volume usable at its old size and says so in the log.
+    fn grow_to_device(&self, req: &StageRequest, device: &Path, fs: FsKind, fs_bytes: u64) {
         if req.read_only {
             return;
         }
         let grown = (|| -> Result<(), Error> {
-            let fs_bytes = probe::fs_bytes(&self.sys.read_head(device, probe::HEAD_LEN)?);
             let device_bytes = self.sys.device_size(device)?;
-            match fs_bytes {
-                Some(b) if b < device_bytes => {
-                    self.sys.grow_fs(&req.staging, fs, device_bytes)?;
-                    log::info!("volume {}: grew {} from {b} to {device_bytes} bytes", req.volume_id, fs.as_str());
-                    Ok(())
-                }
-                _ => Ok(()),
+            if fs_bytes < device_bytes {
+                self.sys.grow_fs(&req.staging, fs, device_bytes)?;
+                log::info!("volume {}: grew {} from {fs_bytes} to {device_bytes} bytes", req.volume_id, fs.as_str());
             }
+            Ok(())
         })();
         if let Err(e) = grown {
             log::warn!("volume {}: {} not grown to its device: {e}", req.volume_id, fs.as_str());
@@ -284,8 +287,9 @@ impl NodeOps {
         mkfs_options: Option<&str>,
         resume: bool,
         rec: &mut Record,
-    ) -> Result<(), Error> {
-        let content = probe::detect(&self.sys.read_head(device, probe::HEAD_LEN)?);
+    ) -> Result<Option<u64>, Error> {
+        let head = self.sys.read_head(device, probe::HEAD_LEN)?;
+        let content = probe::detect(&head);
         let must_format = match (&content, resume) {
             (Content::Blank, _) => true,
             (_, true) => {
@@ -314,7 +318,7 @@ impl NodeOps {
             }
         };
         if !must_format {
-            return Ok(());
+            return Ok(probe::fs_bytes(&head));
         }
         if req.read_only {
             return Err(Error::FailedPrecondition(format!(
@@ -328,7 +332,8 @@ impl NodeOps {
         mkfs::run(self.runner.as_ref(), device, fs, mkfs_options)?;
         crate::failpoint::hit("stage-after-mkfs");
         rec.insert("phase".into(), PHASE_ATTACHED.into());
-        self.write_stash(rec)
+        // A filesystem mkfs just made fills its device: nothing to grow.
+        self.write_stash(rec).map(|()| None)
     }
 
     fn mount_staging(&self, req: &StageRequest, device: &Path, fs: FsKind, flags: &[String]) -> Result<(), Error> {
@@ -343,6 +348,15 @@ impl NodeOps {
         crate::sys::paths::create_dirs(&req.staging)?;
         let data = data.join(",");
         self.sys.mount(device, &req.staging, Some(fs.as_str()), ms, (!data.is_empty()).then_some(data.as_str()))
+    }
+
+    /// The device number of a stash's `device`: the one recorded at stage (it holds
+    /// even when the node is gone), else the node's number now (an older stash).
+    pub(crate) fn device_number(&self, stash: &Record, device: &Path) -> Result<Option<DevId>, Error> {
+        match stashed_devno(stash) {
+            Some(dev) => Ok(Some(dev)),
+            None => self.sys.block_dev(device),
+        }
     }
 
     /// The device the volume is attached as now. The backend's word comes first: a

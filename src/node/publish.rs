@@ -176,8 +176,8 @@ impl NodeOps {
             None => self.attacher.find(volume_id)?,
         };
         let Some(device) = device else { return Ok(None) };
-        let dev = match stash.and_then(super::stashed_devno) {
-            Some(dev) => Some(dev),
+        let dev = match stash {
+            Some(stash) => self.device_number(stash, &device)?,
             None => self.sys.block_dev(&device)?,
         };
         Ok(dev.map(|dev| (device, dev)))

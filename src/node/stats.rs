@@ -39,10 +39,7 @@ impl NodeOps {
             return Err(not_here("the volume is not staged on this node".into()));
         };
         let device = PathBuf::from(stash.get("device").cloned().unwrap_or_default());
-        let dev = match super::stashed_devno(&stash) {
-            Some(dev) => Some(dev),
-            None => self.sys.block_dev(&device)?,
-        };
+        let dev = self.device_number(&stash, &device)?;
         if meta.file_type().is_block_device() {
             let here = self.sys.block_dev(path)?;
             if here.is_none() || here != dev {
