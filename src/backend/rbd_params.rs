@@ -11,6 +11,8 @@ use crate::error::{quote, Error};
 enum Rule {
     /// Implemented as in ceph-csi.
     Honoured,
+    /// Implemented, with a value this checks.
+    Checked(fn(&str) -> Result<(), Error>),
     /// Accepted when its value is one of these (the setting rbd-csi has anyway, as
     /// ceph-csi would with it); any other value is refused for the reason given.
     Only(&'static [&'static str], &'static str),
@@ -47,8 +49,8 @@ const PARAMETERS: &[(&str, Rule)] = &[
     ("integrityMode", Rule::Inert),
     ("cephLogDir", Rule::Inert),
     ("cephLogStrategy", Rule::Inert),
-    ("mapOptions", Rule::Honoured),
-    ("unmapOptions", Rule::Honoured),
+    ("mapOptions", Rule::Checked(|v| super::krbd_options::map_options(v).map(drop))),
+    ("unmapOptions", Rule::Checked(|v| super::krbd_options::unmap_force(v).map(drop))),
     ("stripeUnit", Rule::Honoured),
     ("stripeCount", Rule::Honoured),
     ("objectSize", Rule::Honoured),
@@ -85,8 +87,7 @@ pub fn check(params: &HashMap<String, String>) -> Result<(), Error> {
         };
         let refused = |why: &str| Error::invalid(format!("parameter {key}={}: {why}", quote(value, 64)));
         match rule {
-            Rule::Honoured if key == "mapOptions" => drop(super::krbd_options::map_options(value)?),
-            Rule::Honoured if key == "unmapOptions" => drop(super::krbd_options::unmap_force(value)?),
+            Rule::Checked(check) => check(value)?,
             Rule::Honoured | Rule::Inert => {}
             Rule::Only(allowed, why) if !allowed.contains(&value) => return Err(refused(why)),
             Rule::Only(..) => {}
