@@ -76,7 +76,7 @@ check "ListSnapshots by source" [ "$(json_get "$out" '[e["snapshot"]["snapshot_i
 
 V2=$(create restore-1 128M --from-snapshot "$SN1")
 V3=$(create clone-1 128M --from-volume "$V1")
-check "restore and clone are new volumes" [ -n "$V2" ] && [ -n "$V3" ] && [ "$V2" != "$V3" ]
+check "restore and clone are new volumes" [ -n "$V2" -a -n "$V3" -a "$V2" != "$V3" ]
 out=$(csi "$EP" CreateVolume --name restore-1 --required-bytes 128M --fs-type ext4 --from-snapshot "$SN1")
 check "restore retried: same volume, with its content source" [ "$(json_get "$out" '(j["volume"]["volume_id"], j["volume"]["content_source"]["snapshot"]["snapshot_id"])')" = "('$V2', '$SN1')" ]
 check "same name without the source: ALREADY_EXISTS" expect_code 6 csi "$EP" CreateVolume --name restore-1 --required-bytes 128M --fs-type ext4
@@ -155,7 +155,7 @@ check "block target removed" [ ! -e "$PB" ]
 # ---------------- list, capacity, capabilities ----------------
 out=$(csi "$EP" ListVolumes --max-entries 2)
 TOKEN=$(json_get "$out" 'j.get("next_token", "")')
-check "ListVolumes pages" [ "$(json_get "$out" 'len(j["entries"])')" = 2 ] && [ -n "$TOKEN" ]
+check "ListVolumes pages" [ "$(json_get "$out" 'len(j["entries"])')" = 2 -a -n "$TOKEN" ]
 all=$(python3 - "$EP" "$BIN" <<'PY'
 import json, subprocess, sys
 ep, binary = sys.argv[1], sys.argv[2]

@@ -19,8 +19,9 @@ use parking_lot::Mutex;
 use crate::ceph::{find_cluster, Cli, ClusterConfig, Credentials};
 use crate::error::Error;
 use crate::kvfile::{self, Record};
-use crate::node::{is_static, stash_name, Attached, Attacher};
+use crate::node::{is_static, stash_name, Attached, Attacher, StageLayout};
 
+use super::image_meta::{self, ImageMeta};
 use super::krbd_options;
 use super::rbd::VolumeId;
 
@@ -133,6 +134,14 @@ pub struct KrbdAttacher {
 impl KrbdAttacher {
     fn cluster(&self, cluster_id: &str) -> Result<ClusterConfig, Error> {
         find_cluster(&self.config, cluster_id)
+    }
+
+    /// The volume's cluster and image, from its id and context.
+    fn spec(&self, volume_id: &str, ctx: &HashMap<String, String>) -> Result<(ClusterConfig, ImageSpec), Error> {
+        let (cluster_id, pool, image) = Self::locate(volume_id, ctx)?;
+        let cluster = self.cluster(&cluster_id)?;
+        let namespace = ctx.get("radosNamespace").cloned().unwrap_or_else(|| cluster.rados_namespace.clone());
+        Ok((cluster, ImageSpec { pool, namespace, image }))
     }
 
     /// The cluster, pool and image of a volume, from its context (ceph-csi's keys). A
@@ -330,7 +339,65 @@ fn unlink_key(serial: i64) {
     }
 }
 
+/// Whether a note's image can be `volume_id`'s: a static volume's id is its image
+/// name; a ceph-csi id's uuid ends every image name the volume can have
+/// (`<volumeNamePrefix><uuid>`).
+fn names_volume(meta: &ImageMeta, volume_id: &str) -> bool {
+    meta.image == volume_id || VolumeId::decode(volume_id).is_some_and(|id| meta.image.ends_with(&id.uuid))
+}
+
 impl Attacher for KrbdAttacher {
+    fn layout(&self) -> StageLayout {
+        StageLayout::Nested
+    }
+
+    fn write_note(&self, volume_id: &str, ctx: &HashMap<String, String>, staging: &Path) -> Result<(), Error> {
+        let (_, spec) = self.spec(volume_id, ctx)?;
+        let force = krbd_options::unmap_force(ctx.get("unmapOptions").map(String::as_str).unwrap_or(""))?;
+        let meta = ImageMeta {
+            pool: spec.pool,
+            namespace: spec.namespace,
+            image: spec.image,
+            unmap_options: if force { "force".into() } else { String::new() },
+            nbd: false,
+            encrypted: false,
+        };
+        image_meta::write(staging, &meta)
+    }
+
+    /// ceph-csi's note names the image it mapped; the mapping is this volume's only
+    /// when the note's image can be the volume's, and only a kernel mapping of an
+    /// unencrypted image is something this node can take down.
+    fn adopt(&self, volume_id: &str, staging: &Path) -> Result<Option<PathBuf>, Error> {
+        let Some(meta) = image_meta::read(staging)? else { return Ok(None) };
+        if !names_volume(&meta, volume_id) {
+            return Err(Error::FailedPrecondition(format!(
+                "{} names image {}, which is not volume {volume_id}'s",
+                image_meta::path(staging).display(),
+                meta.image
+            )));
+        }
+        if meta.nbd || meta.encrypted {
+            return Err(Error::FailedPrecondition(format!(
+                "volume {volume_id} was staged by ceph-csi {}; this node cannot take that stage over: \
+                 unstage it with ceph-csi's node plugin",
+                if meta.nbd { "through rbd-nbd" } else { "encrypted" }
+            )));
+        }
+        let spec = ImageSpec { pool: meta.pool, namespace: meta.namespace, image: meta.image };
+        let Some(device) = find_mapping(&self.sysfs, &spec) else { return Ok(None) };
+        let force = krbd_options::unmap_force(&meta.unmap_options).unwrap_or_else(|e| {
+            log::warn!("volume {volume_id}: unmapOptions of ceph-csi's note not used: {e}");
+            false
+        });
+        self.remember(volume_id, &spec, force)?;
+        Ok(Some(device))
+    }
+
+    fn remove_note(&self, staging: &Path) -> Result<(), Error> {
+        image_meta::remove(staging)
+    }
+
     fn attach(
         &self,
         volume_id: &str,
@@ -338,10 +405,7 @@ impl Attacher for KrbdAttacher {
         secrets: &HashMap<String, String>,
         read_only: bool,
     ) -> Result<Attached, Error> {
-        let (cluster_id, pool, image) = Self::locate(volume_id, ctx)?;
-        let cluster = self.cluster(&cluster_id)?;
-        let namespace = ctx.get("radosNamespace").cloned().unwrap_or_else(|| cluster.rados_namespace.clone());
-        let spec = ImageSpec { pool, namespace, image };
+        let (cluster, spec) = self.spec(volume_id, ctx)?;
         let given = |key: &str| ctx.get(key).map(String::as_str).unwrap_or("");
         let mut options = krbd_options::map_options(given("mapOptions"))?;
         if read_only {
@@ -402,6 +466,10 @@ impl Attacher for KrbdAttacher {
 
     fn detach(&self, volume_id: &str, device: &Path) -> Result<(), Error> {
         self.unmap(volume_id, device, self.force_unmap(volume_id)?)?;
+        self.forget(volume_id)
+    }
+
+    fn forget_attachment(&self, volume_id: &str) -> Result<(), Error> {
         self.forget(volume_id)
     }
 

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use super::{copy_file, create_sparse, grow_file, now, random_hex, Item, Kind, Local, DEFAULT_SIZE};
 use crate::backend::{ControllerOps, CreateParams, Secrets, SnapshotInfo, Source, VolumeInfo};
 use crate::error::Error;
-use crate::node::{Attached, Attacher};
+use crate::node::{Attached, Attacher, StageLayout};
 use crate::sys::Sys;
 
 /// The size to give a local volume for a capacity range (whole MiB).
@@ -199,6 +199,22 @@ pub struct LocalAttacher {
 }
 
 impl Attacher for LocalAttacher {
+    fn layout(&self) -> StageLayout {
+        StageLayout::Direct
+    }
+
+    fn write_note(&self, _volume_id: &str, _ctx: &HashMap<String, String>, _staging: &Path) -> Result<(), Error> {
+        Ok(())
+    }
+
+    fn adopt(&self, _volume_id: &str, _staging: &Path) -> Result<Option<PathBuf>, Error> {
+        Ok(None)
+    }
+
+    fn remove_note(&self, _staging: &Path) -> Result<(), Error> {
+        Ok(())
+    }
+
     fn attach(
         &self,
         volume_id: &str,
@@ -228,6 +244,10 @@ impl Attacher for LocalAttacher {
             self.sys.loop_detach(device)?;
             log::info!("volume {volume_id}: detached {}", device.display());
         }
+        Ok(())
+    }
+
+    fn forget_attachment(&self, _volume_id: &str) -> Result<(), Error> {
         Ok(())
     }
 

@@ -1,6 +1,7 @@
 //! Storage backends behind one trait: `local` (sparse files on loop devices, the
 //! embedded default) and `rbd` (Ceph RBD images). Both behave the same at the CSI surface.
 
+pub mod image_meta;
 pub mod krbd;
 pub mod krbd_options;
 pub mod local;

@@ -7,6 +7,8 @@
 //! know what is there. Together with /proc/self/mountinfo and the backend's own view
 //! of attachments, every retry converges.
 
+mod adopt;
+mod unstage;
 pub mod mkfs;
 pub mod mount_flags;
 pub mod paths;
@@ -37,8 +39,32 @@ pub struct Attached {
     pub fresh: bool,
 }
 
+/// Where a stage lives under the CO's staging_target_path.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StageLayout {
+    /// The staging path itself is the stage's mount (the local backend).
+    Direct,
+    /// ceph-csi's node layout (v3.12 nodeserver.go): the stage is
+    /// `<staging>/<volume id>` (a filesystem mount, or for block access a file the
+    /// device node is bound onto), with a note beside it naming the image
+    /// (backend::image_meta). ceph-csi's node plugin can then take over this node's
+    /// stages, and this node ceph-csi's.
+    Nested,
+}
+
 /// What a backend does on the node.
 pub trait Attacher: Send + Sync {
+    /// Where this backend's stages live.
+    fn layout(&self) -> StageLayout;
+    /// Writes the note a `Nested` stage keeps in `staging`; before the attach, so a
+    /// stage cut short still tells an unstage (ours or ceph-csi's) what to detach.
+    fn write_note(&self, volume_id: &str, ctx: &HashMap<String, String>, staging: &Path) -> Result<(), Error>;
+    /// The device of a stage this node keeps no stash for (another driver's, or a
+    /// stash lost), from the note in `staging`; `detach` then knows how to detach it.
+    /// None: no note there, or its image is not attached.
+    fn adopt(&self, volume_id: &str, staging: &Path) -> Result<Option<PathBuf>, Error>;
+    /// Removes the note from `staging`; "not there" is success.
+    fn remove_note(&self, staging: &Path) -> Result<(), Error>;
     /// Attaches the volume, or returns the device of an existing attachment. An attach
     /// that fails leaves nothing attached. `Error::NotFound` when the volume does not
     /// exist. `read_only` asks for a read-only attachment (reader-only access modes)
@@ -54,6 +80,9 @@ pub trait Attacher: Send + Sync {
     fn find(&self, volume_id: &str) -> Result<Option<PathBuf>, Error>;
     /// Detaches `device`; "not attached" is success.
     fn detach(&self, volume_id: &str, device: &Path) -> Result<(), Error>;
+    /// Drops what the backend keeps of the volume's attachment when nothing is attached
+    /// any more (another driver's node detached it).
+    fn forget_attachment(&self, volume_id: &str) -> Result<(), Error>;
     /// Makes the device see the volume's current size.
     fn refresh(&self, volume_id: &str, device: &Path) -> Result<(), Error>;
 }
@@ -151,78 +180,148 @@ impl NodeOps {
             .collect())
     }
 
+    /// The path a stage of `volume_id` at `staging` mounts on, in this backend's layout.
+    fn stage_point(&self, staging: &Path, volume_id: &str) -> PathBuf {
+        match self.attacher.layout() {
+            StageLayout::Direct => staging.to_path_buf(),
+            StageLayout::Nested => staging.join(volume_id),
+        }
+    }
+
+    /// Where the stage at `staging` is: where the stash recorded it (a stash from
+    /// before points were recorded staged on the staging path itself), else where this
+    /// backend's layout puts it.
+    pub(crate) fn point_of(&self, stash: Option<&Record>, staging: &Path, volume_id: &str) -> PathBuf {
+        match stash.filter(|s| s.get("staging").map(Path::new) == Some(staging)) {
+            Some(s) => s.get(POINT).map(PathBuf::from).unwrap_or_else(|| staging.to_path_buf()),
+            None => self.stage_point(staging, volume_id),
+        }
+    }
+
     pub fn stage(&self, req: &StageRequest) -> Result<(), Error> {
         let staging = self.paths.resolve(&req.staging, "staging_target_path")?;
         let req = &StageRequest { staging, ..req.clone() };
+        let point = self.stage_point(&req.staging, &req.volume_id);
+        if self.attacher.layout() == StageLayout::Nested {
+            crate::sys::paths::create_dirs(&req.staging)?;
+            self.attacher.write_note(&req.volume_id, &req.context, &req.staging)?;
+        }
         let table = self.sys.mountinfo()?;
-        let attached = self.attacher.attach(&req.volume_id, &req.context, &req.secrets, req.read_only)?;
+        let attached = match self.attacher.attach(&req.volume_id, &req.context, &req.secrets, req.read_only) {
+            Ok(attached) => attached,
+            Err(e) => {
+                self.drop_unused_note(req, &point);
+                return Err(e);
+            }
+        };
         crate::failpoint::hit("stage-after-attach");
         let device = attached.device;
-        let result = self.stage_attached(req, &table, &device);
-        if result.is_err() && attached.fresh {
-            // Leave nothing behind from a stage that failed: the CO may never unstage.
-            let table = self.sys.mountinfo()?;
-            let dev = self.sys.block_dev(&device)?;
-            if !table.iter().any(|e| Some(e.dev) == dev) {
-                if let Err(e) = self.attacher.detach(&req.volume_id, &device) {
-                    log::warn!("volume {}: cannot detach after failed stage: {e}", req.volume_id);
+        let result = self.stage_attached(req, &point, &table, &device);
+        if result.is_err() {
+            if attached.fresh {
+                // Leave nothing behind from a stage that failed: the CO may never unstage.
+                let table = self.sys.mountinfo()?;
+                let dev = self.sys.block_dev(&device)?;
+                if !table.iter().any(|e| Some(e.dev) == dev || e.is_node_bind_of(&device)) {
+                    if let Err(e) = self.attacher.detach(&req.volume_id, &device) {
+                        log::warn!("volume {}: cannot detach after failed stage: {e}", req.volume_id);
+                    }
+                    kvfile::remove(&self.stash_path(&req.volume_id))?;
                 }
-                kvfile::remove(&self.stash_path(&req.volume_id))?;
             }
+            self.drop_unused_note(req, &point);
         }
         result
     }
 
-    /// Stages on `device`, attached for it; `table` is the mount table read before.
-    fn stage_attached(&self, req: &StageRequest, table: &[MountEntry], device: &Path) -> Result<(), Error> {
+    /// After a stage failed: its note goes, unless a stage is mounted at `point` (an
+    /// earlier one, or another driver's, which the note describes).
+    fn drop_unused_note(&self, req: &StageRequest, point: &Path) {
+        if self.attacher.layout() != StageLayout::Nested {
+            return;
+        }
+        match self.sys.mountinfo() {
+            Ok(table) if mountinfo::mount_at(&table, point).is_none() => {
+                if let Err(e) = self.attacher.remove_note(&req.staging) {
+                    log::warn!("volume {}: cannot remove the note of a failed stage: {e}", req.volume_id);
+                }
+            }
+            Ok(_) => {}
+            Err(e) => log::warn!("volume {}: note of a failed stage kept: {e}", req.volume_id),
+        }
+    }
+
+    /// Stages on `device`, attached for it, at `point`; `table` is the mount table read
+    /// before.
+    fn stage_attached(&self, req: &StageRequest, point: &Path, table: &[MountEntry], device: &Path) -> Result<(), Error> {
         let dev = self.dev_id(device)?;
         let previous = self.read_stash(&req.volume_id)?;
+        let nested = self.attacher.layout() == StageLayout::Nested;
 
-        if let Access::Mount { fs, .. } = &req.access {
-            if let Some(m) = mountinfo::mount_at(table, &req.staging) {
-                if m.dev != dev {
-                    return Err(Error::AlreadyExists(format!(
-                        "staging path {} is already a mount of another device ({})",
-                        req.staging.display(),
-                        m.source
-                    )));
+        if let Some(m) = mountinfo::mount_at(table, point) {
+            match &req.access {
+                Access::Mount { fs, .. } => {
+                    if m.dev != dev {
+                        return Err(Error::AlreadyExists(format!(
+                            "staging path {} is already a mount of another device ({})",
+                            point.display(),
+                            m.source
+                        )));
+                    }
+                    if m.fs_type != fs.as_str() {
+                        return Err(Error::AlreadyExists(format!(
+                            "volume {} is already staged at {} as {}, not {}",
+                            req.volume_id,
+                            point.display(),
+                            m.fs_type,
+                            fs.as_str()
+                        )));
+                    }
+                    // Mounted already: by an earlier call, by one that died before its
+                    // record said so (and maybe before it grew), or by ceph-csi's node
+                    // before a plugin swap. The record says staged now.
+                    match self.sys.read_head(device, probe::HEAD_LEN).map(|head| probe::fs_bytes(&head)) {
+                        Ok(Some(fs_bytes)) => self.grow_to_device(req, point, device, *fs, fs_bytes),
+                        Ok(None) => {}
+                        Err(e) => log::warn!("volume {}: cannot read the filesystem's size: {e}", req.volume_id),
+                    }
+                    return self.write_stash(&staged_record(req, point, device, dev, previous.as_ref()));
                 }
-                if m.fs_type != fs.as_str() {
-                    return Err(Error::AlreadyExists(format!(
-                        "volume {} is already staged at {} as {}, not {}",
-                        req.volume_id,
-                        req.staging.display(),
-                        m.fs_type,
-                        fs.as_str()
-                    )));
+                Access::Block if nested => {
+                    if !m.is_node_bind_of(device) {
+                        return Err(Error::AlreadyExists(format!(
+                            "staging path {} is already a mount of another device ({})",
+                            point.display(),
+                            m.source
+                        )));
+                    }
+                    return self.write_stash(&staged_record(req, point, device, dev, previous.as_ref()));
                 }
-                // Mounted already: by an earlier call, or by one that died before its
-                // record said so (and maybe before it grew). The record says staged now.
-                match self.sys.read_head(device, probe::HEAD_LEN).map(|head| probe::fs_bytes(&head)) {
-                    Ok(Some(fs_bytes)) => self.grow_to_device(req, device, *fs, fs_bytes),
-                    Ok(None) => {}
-                    Err(e) => log::warn!("volume {}: cannot read the filesystem's size: {e}", req.volume_id),
-                }
-                return self.write_stash(&staged_record(req, device, dev, previous.as_ref()));
+                Access::Block => {}
             }
         }
-        if let Some(prev) = &previous {
-            let prev_staging = prev.get("staging").map(PathBuf::from);
-            if prev.get("phase").map(String::as_str) == Some(PHASE_STAGED)
-                && prev_staging.as_ref() != Some(&req.staging)
-            {
-                // Staged elsewhere and still mounted there: refuse rather than mount twice.
-                if prev_staging.as_ref().is_some_and(|p| mountinfo::mount_at(table, p).is_some_and(|m| m.dev == dev)) {
-                    return Err(Error::FailedPrecondition(format!(
-                        "volume {} is already staged at {}",
-                        req.volume_id,
-                        prev.get("staging").map(String::as_str).unwrap_or("")
-                    )));
-                }
-            }
+        // Never a second mount of a device already in use: it is staged elsewhere on
+        // this node (by this driver or another one) and must be unstaged there first.
+        // Binds of a block volume's device node are its publishes: a block restage
+        // (kubelet does that after a restart) goes on beside them.
+        let elsewhere: Vec<String> = table
+            .iter()
+            .filter(|e| e.mount_point != point)
+            .filter(|e| match req.access {
+                Access::Block => e.dev == dev,
+                Access::Mount { .. } => e.uses(dev, device),
+            })
+            .map(|e| e.mount_point.display().to_string())
+            .collect();
+        if !elsewhere.is_empty() {
+            return Err(Error::FailedPrecondition(format!(
+                "volume {} is already in use on this node at {}; unstage it there first",
+                req.volume_id,
+                elsewhere.join(", ")
+            )));
         }
 
-        let mut rec = base_record(req, device, dev);
+        let mut rec = base_record(req, point, device, dev);
         // What publishes recorded stays (a restage of a published block volume).
         if let Some(published) = previous.as_ref().and_then(|p| p.get(publish::PUBLISHED)) {
             rec.insert(publish::PUBLISHED.into(), published.clone());
@@ -233,6 +332,12 @@ impl NodeOps {
         match &req.access {
             Access::Block => {
                 rec.insert("access".into(), "block".into());
+                if nested {
+                    // ceph-csi's NodePublish binds from this file.
+                    crate::sys::paths::create_file(point)?;
+                    self.sys.mount(device, point, None, MsFlags::MS_BIND, None)?;
+                    crate::failpoint::hit("stage-after-mount");
+                }
                 rec.insert("phase".into(), PHASE_STAGED.into());
                 self.write_stash(&rec)?;
                 Ok(())
@@ -244,10 +349,10 @@ impl NodeOps {
                 self.write_stash(&rec)?;
                 let found =
                     self.format_if_blank(req, device, *fs, mkfs_options.as_deref(), formatting_before, &mut rec)?;
-                self.mount_staging(req, device, *fs, flags)?;
+                self.mount_staging(req, point, device, *fs, flags)?;
                 crate::failpoint::hit("stage-after-mount");
                 if let Some(fs_bytes) = found {
-                    self.grow_to_device(req, device, *fs, fs_bytes);
+                    self.grow_to_device(req, point, device, *fs, fs_bytes);
                 }
                 rec.insert("phase".into(), PHASE_STAGED.into());
                 self.write_stash(&rec)
@@ -255,19 +360,19 @@ impl NodeOps {
         }
     }
 
-    /// Grows the filesystem of `fs_bytes` (its superblock's size) just mounted at the
-    /// staging path to its device when it is smaller, as ceph-csi does: a restore or
+    /// Grows the filesystem of `fs_bytes` (its superblock's size) just mounted at
+    /// `point` to its device when it is smaller, as ceph-csi does: a restore or
     /// clone into a bigger volume (Kubernetes never calls NodeExpandVolume after one),
     /// a static volume resized with `rbd resize`. A refusal (no CAP_SYS_RESOURCE for
     /// ext4) leaves the volume usable at its old size and says so in the log.
-    fn grow_to_device(&self, req: &StageRequest, device: &Path, fs: FsKind, fs_bytes: u64) {
+    fn grow_to_device(&self, req: &StageRequest, point: &Path, device: &Path, fs: FsKind, fs_bytes: u64) {
         if req.read_only {
             return;
         }
         let grown = (|| -> Result<(), Error> {
             let device_bytes = self.sys.device_size(device)?;
             if fs_bytes < device_bytes {
-                self.sys.grow_fs(&req.staging, fs, device_bytes)?;
+                self.sys.grow_fs(point, fs, device_bytes)?;
                 log::info!("volume {}: grew {} from {fs_bytes} to {device_bytes} bytes", req.volume_id, fs.as_str());
             }
             Ok(())
@@ -336,7 +441,14 @@ impl NodeOps {
         self.write_stash(rec).map(|()| None)
     }
 
-    fn mount_staging(&self, req: &StageRequest, device: &Path, fs: FsKind, flags: &[String]) -> Result<(), Error> {
+    fn mount_staging(
+        &self,
+        req: &StageRequest,
+        point: &Path,
+        device: &Path,
+        fs: FsKind,
+        flags: &[String],
+    ) -> Result<(), Error> {
         let (mut ms, mut data) = mount_flags::parse(flags)?;
         if req.read_only {
             ms |= MsFlags::MS_RDONLY;
@@ -345,9 +457,9 @@ impl NodeOps {
             // Clones and snapshot restores share the parent's XFS UUID.
             data.push("nouuid".to_string());
         }
-        crate::sys::paths::create_dirs(&req.staging)?;
+        crate::sys::paths::create_dirs(point)?;
         let data = data.join(",");
-        self.sys.mount(device, &req.staging, Some(fs.as_str()), ms, (!data.is_empty()).then_some(data.as_str()))
+        self.sys.mount(device, point, Some(fs.as_str()), ms, (!data.is_empty()).then_some(data.as_str()))
     }
 
     /// The device number of a stash's `device`: the one recorded at stage (it holds
@@ -358,83 +470,39 @@ impl NodeOps {
             None => self.sys.block_dev(device),
         }
     }
-
-    /// The device the volume is attached as now. The backend's word comes first: a
-    /// stash can outlive its attachment (a crash after the detach; the device name
-    /// taken by another volume since). The stash's device counts only when the
-    /// backend cannot tell and the device still has the number the stash recorded.
-    fn attached_device(&self, volume_id: &str, stash: Option<&Record>) -> Result<Option<PathBuf>, Error> {
-        if let Some(device) = self.attacher.find(volume_id)? {
-            return Ok(Some(device));
-        }
-        let Some((stash, device)) = stash.and_then(|s| Some((s, PathBuf::from(s.get("device")?)))) else {
-            return Ok(None);
-        };
-        Ok(match (self.sys.block_dev(&device)?, stashed_devno(stash)) {
-            (Some(now), Some(then)) if now == then => Some(device),
-            // A stash from before device numbers were recorded: nothing to compare.
-            (Some(_), None) => Some(device),
-            _ => None,
-        })
-    }
-
-    pub fn unstage(&self, volume_id: &str, staging: &Path) -> Result<(), Error> {
-        let staging = &self.paths.resolve(staging, "staging_target_path")?;
-        let stash = self.read_stash(volume_id)?;
-        let device = self.attached_device(volume_id, stash.as_ref())?;
-        let table = self.sys.mountinfo()?;
-        let staged_mount = mountinfo::mount_at(&table, staging).cloned();
-        if let Some(device) = &device {
-            if let Some(dev) = self.sys.block_dev(device)? {
-                let others = self.users(dev, device, Some(staging))?;
-                if !others.is_empty() {
-                    return Err(Error::FailedPrecondition(format!(
-                        "volume {volume_id} is still in use at {}; unpublish it first",
-                        others.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ")
-                    )));
-                }
-            }
-        }
-        if let Some(m) = staged_mount {
-            let ours = match &device {
-                Some(d) => self.sys.block_dev(d)?.is_some_and(|dev| dev == m.dev),
-                None => false,
-            };
-            if !ours {
-                return Err(Error::FailedPrecondition(format!(
-                    "staging path {} is a mount of {}, not of volume {volume_id}",
-                    staging.display(),
-                    m.source
-                )));
-            }
-            self.sys.umount(staging)?;
-        }
-        crate::failpoint::hit("unstage-after-umount");
-        if let Some(device) = &device {
-            self.attacher.detach(volume_id, device)?;
-        }
-        crate::failpoint::hit("unstage-after-detach");
-        kvfile::remove(&self.stash_path(volume_id))
-    }
 }
 
+/// The stash key of the path the stage is mounted on (the staging path, or in the
+/// nested layout `<staging>/<volume id>`).
+pub(crate) const POINT: &str = "point";
+
 /// The stash fields every record of a stage has.
-fn base_record(req: &StageRequest, device: &Path, dev: DevId) -> Record {
+fn base_record(req: &StageRequest, point: &Path, device: &Path, dev: DevId) -> Record {
+    stage_record(&req.volume_id, &req.staging, point, device, dev)
+}
+
+fn stage_record(volume_id: &str, staging: &Path, point: &Path, device: &Path, dev: DevId) -> Record {
     let mut rec = Record::new();
-    rec.insert("volume_id".into(), req.volume_id.clone());
+    rec.insert("volume_id".into(), volume_id.to_string());
     rec.insert("device".into(), device.display().to_string());
     rec.insert("devno".into(), format!("{}:{}", dev.major, dev.minor));
-    rec.insert("staging".into(), req.staging.display().to_string());
+    rec.insert("staging".into(), staging.display().to_string());
+    rec.insert(POINT.into(), point.display().to_string());
     rec
 }
 
-/// The record of a finished mount stage (keeping what publishes recorded).
-fn staged_record(req: &StageRequest, device: &Path, dev: DevId, previous: Option<&Record>) -> Record {
+/// The record of a finished stage (keeping what publishes recorded).
+fn staged_record(req: &StageRequest, point: &Path, device: &Path, dev: DevId, previous: Option<&Record>) -> Record {
     let mut rec = previous.cloned().unwrap_or_default();
-    rec.extend(base_record(req, device, dev));
-    rec.insert("access".into(), "mount".into());
-    if let Access::Mount { fs, .. } = &req.access {
-        rec.insert("fs".into(), fs.as_str().into());
+    rec.extend(base_record(req, point, device, dev));
+    match &req.access {
+        Access::Mount { fs, .. } => {
+            rec.insert("access".into(), "mount".into());
+            rec.insert("fs".into(), fs.as_str().into());
+        }
+        Access::Block => {
+            rec.insert("access".into(), "block".into());
+        }
     }
     rec.insert("phase".into(), PHASE_STAGED.into());
     rec

@@ -55,8 +55,9 @@ impl NodeOps {
         let target = self.paths.resolve(&req.target, "target_path")?;
         paths::check_apart(&staging, &target)?;
         let req = &PublishRequest { staging, target, ..req.clone() };
-        let stash =
-            self.read_stash(&req.volume_id)?.filter(|s| s.get("phase").map(String::as_str) == Some(PHASE_STAGED));
+        let stash = self
+            .stash_or_adopt(&req.volume_id, &req.staging)?
+            .filter(|s| s.get("phase").map(String::as_str) == Some(PHASE_STAGED));
         let Some(mut stash) = stash else {
             return Err(Error::FailedPrecondition(format!("volume {} is not staged on this node", req.volume_id)));
         };
@@ -78,17 +79,18 @@ impl NodeOps {
             )));
         };
         let table = self.sys.mountinfo()?;
+        let point = self.point_of(Some(&stash), &req.staging, &req.volume_id);
         let source = if req.block {
             device.clone()
         } else {
             // ceph-csi #4762: never bind a staging path that is not really the volume,
             // or the workload writes into the host's filesystem.
-            match mountinfo::mount_at(&table, &req.staging) {
-                Some(m) if m.dev == dev => req.staging.clone(),
+            match mountinfo::mount_at(&table, &point) {
+                Some(m) if m.dev == dev => point.clone(),
                 Some(m) => {
                     return Err(Error::FailedPrecondition(format!(
                         "staging path {} is a mount of {}, not of volume {}",
-                        req.staging.display(),
+                        point.display(),
                         m.source,
                         req.volume_id
                     )))
@@ -96,7 +98,7 @@ impl NodeOps {
                 None => {
                     return Err(Error::FailedPrecondition(format!(
                         "staging path {} is not mounted; stage volume {} first",
-                        req.staging.display(),
+                        point.display(),
                         req.volume_id
                     )))
                 }
@@ -241,7 +243,7 @@ fn has_flags(m: &MountEntry, ms: MsFlags) -> bool {
 
 /// Removes a target this node made: an empty directory, or the empty file a block
 /// volume was bound onto. Anything holding data stays.
-fn remove_target(volume_id: &str, target: &Path) {
+pub(super) fn remove_target(volume_id: &str, target: &Path) {
     let removed = match std::fs::symlink_metadata(target) {
         Ok(m) if m.is_dir() => std::fs::remove_dir(target),
         Ok(m) if m.is_file() && m.len() == 0 => std::fs::remove_file(target),

@@ -35,7 +35,7 @@ impl NodeOps {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(not_here("it does not exist".into())),
             Err(e) => return Err(Error::io("stat", path, e)),
         };
-        let Some(stash) = self.read_stash(volume_id)? else {
+        let Some(stash) = self.stash_or_attachment(volume_id)? else {
             return Err(not_here("the volume is not staged on this node".into()));
         };
         let device = PathBuf::from(stash.get("device").cloned().unwrap_or_default());
@@ -78,7 +78,11 @@ impl NodeOps {
         if std::fs::symlink_metadata(volume_path).is_err() {
             return Err(Error::NotFound(format!("volume path {} does not exist", volume_path.display())));
         }
-        let Some(stash) = self.read_stash(volume_id)? else {
+        let stash = match &staging {
+            Some(staging) => self.stash_or_adopt(volume_id, staging)?,
+            None => self.stash_or_attachment(volume_id)?,
+        };
+        let Some(stash) = stash else {
             return Err(Error::NotFound(format!("volume {volume_id} is not staged on this node")));
         };
         let device = PathBuf::from(stash.get("device").cloned().unwrap_or_default());
@@ -100,14 +104,18 @@ impl NodeOps {
                 device.display()
             )));
         }
-        if stash.get("access").map(String::as_str) == Some("block") {
+        let block = match stash.get("access") {
+            Some(access) => access == "block",
+            None => std::fs::metadata(volume_path).is_ok_and(|m| m.file_type().is_block_device()),
+        };
+        if block {
             return Ok(size);
         }
         let table = self.sys.mountinfo()?;
-        let stash_staging = stash.get("staging").map(PathBuf::from);
         // The staging mount first: a publish may be a read-only bind (which cannot
         // be grown through) of the same filesystem.
-        let candidates = [stash_staging, staging, Some(volume_path.to_path_buf())];
+        let staged_at = staging.as_ref().map(|s| self.point_of(Some(&stash), s, volume_id));
+        let candidates = [super::adopt::recorded_point(&stash), staged_at, Some(volume_path.to_path_buf())];
         let dev = self.sys.block_dev(&device)?;
         let mounts: Vec<(PathBuf, &MountEntry)> = candidates
             .iter()

@@ -15,11 +15,30 @@ use crate::sys::fake::FakeSys;
 /// Attaches volume "vN" as /dev/loopN in the fake.
 struct FakeAttacher {
     sys: Arc<FakeSys>,
+    layout: StageLayout,
     heads: Mutex<HashMap<String, Vec<u8>>>,
     detached: Mutex<Vec<String>>,
 }
 
+/// The fake's note: the volume id, in `<staging>/note`.
 impl Attacher for FakeAttacher {
+    fn layout(&self) -> StageLayout {
+        self.layout
+    }
+    fn write_note(&self, id: &str, _c: &HashMap<String, String>, staging: &Path) -> Result<(), Error> {
+        std::fs::write(staging.join("note"), id).map_err(|e| Error::io("write", staging, e))
+    }
+    fn adopt(&self, id: &str, staging: &Path) -> Result<Option<PathBuf>, Error> {
+        match std::fs::read_to_string(staging.join("note")) {
+            Ok(noted) if noted == id => self.find(id),
+            Ok(noted) => Err(Error::FailedPrecondition(format!("the note names {noted}"))),
+            Err(_) => Ok(None),
+        }
+    }
+    fn remove_note(&self, staging: &Path) -> Result<(), Error> {
+        let _ = std::fs::remove_file(staging.join("note"));
+        Ok(())
+    }
     fn attach(
         &self,
         id: &str,
@@ -44,6 +63,9 @@ impl Attacher for FakeAttacher {
     fn detach(&self, id: &str, device: &Path) -> Result<(), Error> {
         self.detached.lock().push(id.to_string());
         self.sys.state.lock().devices.remove(device);
+        Ok(())
+    }
+    fn forget_attachment(&self, _id: &str) -> Result<(), Error> {
         Ok(())
     }
     fn refresh(&self, _id: &str, _device: &Path) -> Result<(), Error> {
@@ -108,10 +130,19 @@ impl Drop for Env {
 }
 
 fn env(tag: &str, fail_mkfs: bool) -> Env {
+    env_in(tag, fail_mkfs, StageLayout::Direct)
+}
+
+fn env_in(tag: &str, fail_mkfs: bool, layout: StageLayout) -> Env {
     let dir = std::env::temp_dir().join(format!("rbd-csi-node-{tag}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     let sys = Arc::new(FakeSys::default());
-    let att = Arc::new(FakeAttacher { sys: Arc::clone(&sys), heads: Mutex::default(), detached: Mutex::default() });
+    let att = Arc::new(FakeAttacher {
+        sys: Arc::clone(&sys),
+        layout,
+        heads: Mutex::default(),
+        detached: Mutex::default(),
+    });
     let mkfs = Arc::new(FakeMkfs { sys: Arc::clone(&sys), runs: Mutex::default(), fail: fail_mkfs });
     let ops = NodeOps::new(
         Arc::clone(&sys) as Arc<dyn Sys>,
@@ -440,4 +471,95 @@ fn expand_through_a_read_only_publish_grows_the_staging_mount() {
     assert_eq!(e.ops.expand("v1", &publish.target, None, 0).unwrap(), 2 << 30);
     assert_eq!(e.sys.state.lock().grown, vec![(req.staging.clone(), FsKind::Xfs, 2 << 30)]);
     assert!(matches!(e.ops.expand("v1", &publish.target, None, 3 << 30), Err(Error::OutOfRange(_))));
+}
+
+/// ceph-csi's layout: the stage is `<staging>/<volume id>`, the note beside it; the
+/// publish binds from there; the unstage takes all of it down, leaving the staging
+/// path empty for kubelet to remove.
+#[test]
+fn nested_layout_stages_publishes_and_unstages_under_the_staging_path() {
+    let e = env_in("nested", false, StageLayout::Nested);
+    let req = stage_req(&e, "v1", FsKind::Ext4);
+    let point = req.staging.join("v1");
+    e.ops.stage(&req).unwrap();
+    e.ops.stage(&req).unwrap();
+    assert_eq!(mounts_at(&e, &point), 1);
+    assert_eq!(mounts_at(&e, &req.staging), 0, "nothing mounted on the staging path itself");
+    assert_eq!(std::fs::read_to_string(req.staging.join("note")).unwrap(), "v1");
+    let publish = publish_req(&e, "v1", false);
+    let target = publish.target.clone();
+    e.ops.publish(&publish).unwrap();
+    assert_eq!(mounts_at(&e, &target), 1);
+    let err = e.ops.unstage("v1", &req.staging).unwrap_err();
+    assert!(matches!(err, Error::FailedPrecondition(ref m) if m.contains("target")), "{err}");
+    e.ops.unpublish("v1", &target).unwrap();
+    e.ops.unstage("v1", &req.staging).unwrap();
+    assert_eq!(mounts_at(&e, &point), 0);
+    assert!(!point.exists() && !req.staging.join("note").exists(), "staging path left empty");
+    assert_eq!(*e.att.detached.lock(), vec!["v1".to_string()]);
+    e.ops.unstage("v1", &req.staging).unwrap();
+}
+
+/// A stage ceph-csi's node made (its mount at `<staging>/<volume id>`, its note, no
+/// stash of ours) is taken over: restaged in place, published, unstaged.
+#[test]
+fn nested_layout_takes_over_a_stage_it_did_not_make() {
+    let e = env_in("adopt", false, StageLayout::Nested);
+    let req = stage_req(&e, "v2", FsKind::Ext4);
+    let point = req.staging.join("v2");
+    e.att.heads.lock().insert("v2".into(), fs_head(FsKind::Ext4, 1 << 30));
+    let device = e.att.attach("v2", &HashMap::new(), &HashMap::new(), false).unwrap().device;
+    std::fs::create_dir_all(&point).unwrap();
+    std::fs::write(req.staging.join("note"), "v2").unwrap();
+    e.sys.mount(&device, &point, Some("ext4"), MsFlags::empty(), None).unwrap();
+
+    // A publish of the adopted stage, then its unstage.
+    let publish = publish_req(&e, "v2", false);
+    let target = publish.target.clone();
+    e.ops.publish(&publish).unwrap();
+    assert_eq!(mounts_at(&e, &target), 1);
+    assert_eq!(e.ops.read_stash("v2").unwrap().unwrap()["point"], point.display().to_string());
+    e.ops.unpublish("v2", &target).unwrap();
+    std::fs::remove_file(e.ops.stash_path("v2")).unwrap();
+    e.ops.unstage("v2", &req.staging).unwrap();
+    assert_eq!(mounts_at(&e, &point), 0);
+    assert_eq!(*e.att.detached.lock(), vec!["v2".to_string()]);
+    assert!(e.mkfs.runs.lock().is_empty(), "nothing formatted");
+}
+
+/// A device already mounted somewhere else on the node (another staging path, by
+/// this driver or another one) is never mounted a second time.
+#[test]
+fn a_device_in_use_elsewhere_is_not_mounted_again() {
+    for layout in [StageLayout::Direct, StageLayout::Nested] {
+        let e = env_in("elsewhere", false, layout);
+        e.att.heads.lock().insert("v3".into(), fs_head(FsKind::Ext4, 1 << 30));
+        let device = e.att.attach("v3", &HashMap::new(), &HashMap::new(), false).unwrap().device;
+        let other = e.dir.join("other-stage/v3");
+        std::fs::create_dir_all(&other).unwrap();
+        e.sys.mount(&device, &other, Some("ext4"), MsFlags::empty(), None).unwrap();
+        let req = stage_req(&e, "v3", FsKind::Ext4);
+        let err = e.ops.stage(&req).unwrap_err();
+        assert!(matches!(err, Error::FailedPrecondition(ref m) if m.contains("other-stage")), "{layout:?}: {err}");
+        assert_eq!(e.sys.state.lock().mounts.len(), 1, "{layout:?}: one mount, as before");
+        assert!(!req.staging.join("note").exists(), "{layout:?}: the failed stage left no note");
+        assert!(e.att.detached.lock().is_empty(), "{layout:?}: the mapping in use stays");
+    }
+}
+
+/// Block access in the nested layout binds the device node onto `<staging>/<id>`,
+/// where ceph-csi's NodePublish looks for it.
+#[test]
+fn nested_block_stage_binds_the_device_onto_a_file() {
+    let e = env_in("nblock", false, StageLayout::Nested);
+    let req = StageRequest { access: Access::Block, ..stage_req(&e, "v4", FsKind::Ext4) };
+    let point = req.staging.join("v4");
+    e.ops.stage(&req).unwrap();
+    e.ops.stage(&req).unwrap();
+    assert_eq!(mounts_at(&e, &point), 1);
+    assert!(point.is_file());
+    e.ops.unstage("v4", &req.staging).unwrap();
+    assert_eq!(mounts_at(&e, &point), 0);
+    assert!(!point.exists());
+    assert_eq!(*e.att.detached.lock(), vec!["v4".to_string()]);
 }

@@ -179,6 +179,45 @@ pub fn create_file(path: &Path) -> Result<(), Error> {
     })
 }
 
+/// Writes `bytes` to the file `path` (mode 0600) crash-safely: a temp file beside it,
+/// synced, renamed over it. Never through a symlink (in the parent's components or
+/// at the file itself: rename replaces a link rather than following it).
+pub fn write_file(path: &Path, bytes: &[u8]) -> Result<(), Error> {
+    let (parent, name) = open_parent_nofollow(path)?;
+    let err = |e: Errno| Error::sys("write", path.display(), e);
+    let mut tmp_name = OsString::from(".");
+    tmp_name.push(name.as_os_str());
+    tmp_name.push(".tmp");
+    let flags = OFlag::O_CREAT | OFlag::O_TRUNC | OFlag::O_WRONLY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
+    let fd = openat(&parent, tmp_name.as_os_str(), flags, Mode::from_bits_truncate(0o600)).map_err(err)?;
+    let mut file = std::fs::File::from(fd);
+    let written = std::io::Write::write_all(&mut file, bytes).and_then(|()| file.sync_all());
+    if let Err(e) = written {
+        let _ = nix::unistd::unlinkat(&parent, tmp_name.as_os_str(), nix::unistd::UnlinkatFlags::NoRemoveDir);
+        return Err(Error::io("write", path, e));
+    }
+    nix::fcntl::renameat(&parent, tmp_name.as_os_str(), &parent, name.as_os_str()).map_err(err)
+}
+
+/// The contents of the regular file `path`, or None when it does not exist; never
+/// through a symlink.
+pub fn read_file(path: &Path) -> Result<Option<Vec<u8>>, Error> {
+    let (parent, name) = match open_parent_nofollow(path) {
+        Ok(p) => p,
+        Err(Error::Sys { errno, .. }) if errno == Errno::ENOENT as i32 => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    let flags = OFlag::O_RDONLY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
+    let fd = match openat(&parent, name.as_os_str(), flags, Mode::empty()) {
+        Ok(fd) => fd,
+        Err(Errno::ENOENT) => return Ok(None),
+        Err(e) => return Err(Error::sys("open", path.display(), e)),
+    };
+    let mut bytes = Vec::new();
+    std::io::Read::read_to_end(&mut std::fs::File::from(fd), &mut bytes).map_err(|e| Error::io("read", path, e))?;
+    Ok(Some(bytes))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,0 +1,85 @@
+//! NodeUnstage: take a stage down (its mount, the attachment, the note, the stash),
+//! whoever made it, once nothing else on the node uses the volume.
+
+use std::path::{Path, PathBuf};
+
+use super::{publish, stashed_devno, NodeOps, StageLayout};
+use crate::error::Error;
+use crate::kvfile::{self, Record};
+use crate::sys::mountinfo;
+
+impl NodeOps {
+    /// The device the volume is attached as now. The backend's word comes first: a
+    /// stash can outlive its attachment (a crash after the detach; the device name
+    /// taken by another volume since). The stash's device counts only when the
+    /// backend cannot tell and the device still has the number the stash recorded.
+    fn attached_device(&self, volume_id: &str, stash: Option<&Record>) -> Result<Option<PathBuf>, Error> {
+        if let Some(device) = self.attacher.find(volume_id)? {
+            return Ok(Some(device));
+        }
+        let Some((stash, device)) = stash.and_then(|s| Some((s, PathBuf::from(s.get("device")?)))) else {
+            return Ok(None);
+        };
+        Ok(match (self.sys.block_dev(&device)?, stashed_devno(stash)) {
+            (Some(now), Some(then)) if now == then => Some(device),
+            // A stash from before device numbers were recorded: nothing to compare.
+            (Some(_), None) => Some(device),
+            _ => None,
+        })
+    }
+
+    /// Takes the stage at `staging` down: its mount (ours, or one ceph-csi's node made
+    /// in its layout), the attachment, the note and the stash. Refused while the
+    /// volume is still in use elsewhere on the node (a publish).
+    pub fn unstage(&self, volume_id: &str, staging: &Path) -> Result<(), Error> {
+        let staging = &self.paths.resolve(staging, "staging_target_path")?;
+        let stash = self.read_stash(volume_id)?;
+        let point = self.point_of(stash.as_ref(), staging, volume_id);
+        let device = match &stash {
+            Some(_) => self.attached_device(volume_id, stash.as_ref())?,
+            // No stash: maybe a stage made by ceph-csi's node, which its note describes.
+            None => match self.attacher.adopt(volume_id, staging)? {
+                Some(device) => Some(device),
+                None => self.attached_device(volume_id, None)?,
+            },
+        };
+        let device = device.map(|d| self.sys.block_dev(&d).map(|dev| (d, dev))).transpose()?;
+        let table = self.sys.mountinfo()?;
+        let staged_mount = mountinfo::mount_at(&table, &point).cloned();
+        if let Some((device, Some(dev))) = &device {
+            let others = self.users(*dev, device, Some(&point))?;
+            if !others.is_empty() {
+                return Err(Error::FailedPrecondition(format!(
+                    "volume {volume_id} is still in use at {}; unpublish it first",
+                    others.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ")
+                )));
+            }
+        }
+        if let Some(m) = staged_mount {
+            let ours = matches!(&device, Some((d, Some(dev))) if m.uses(*dev, d));
+            if !ours {
+                return Err(Error::FailedPrecondition(format!(
+                    "staging path {} is a mount of {}, not of volume {volume_id}",
+                    point.display(),
+                    m.source
+                )));
+            }
+            self.sys.umount(&point)?;
+        }
+        if point != *staging {
+            // The directory (or block file) of the nested layout: kubelet removes the
+            // staging path after the unstage and wants it empty.
+            publish::remove_target(volume_id, &point);
+        }
+        crate::failpoint::hit("unstage-after-umount");
+        match &device {
+            Some((device, _)) => self.attacher.detach(volume_id, device)?,
+            None => self.attacher.forget_attachment(volume_id)?,
+        }
+        crate::failpoint::hit("unstage-after-detach");
+        if self.attacher.layout() == StageLayout::Nested {
+            self.attacher.remove_note(staging)?;
+        }
+        kvfile::remove(&self.stash_path(volume_id))
+    }
+}
