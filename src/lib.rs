@@ -20,6 +20,7 @@ pub mod queue;
 pub mod rpc;
 pub mod server;
 pub mod sys;
+pub mod topology;
 
 pub use generated::csi;
 

@@ -1,6 +1,7 @@
 //! Flags of `rbd-csi serve`, parsed with getopts into `ServeOptions`.
 
-use std::path::PathBuf;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -72,6 +73,9 @@ pub struct ServeOptions {
     pub mapper: String,
     /// rbd backend, controller: "librados", "cli" or "auto".
     pub ceph_client: String,
+    /// rbd backend, node: the segments NodeGetInfo reports (`topology.<driver>/<label>`),
+    /// from `--node-topology` and `--node-topology-file`; None when neither is given.
+    pub node_topology: Option<HashMap<String, String>>,
 }
 
 pub const DEFAULT_ENDPOINT: &str = "unix:///run/rbd-csi/csi.sock";
@@ -109,6 +113,14 @@ fn serve_options() -> Options {
         "rbd backend, controller: librados (in process), cli (rbd/rados commands) or auto (default: librados if it loads)",
         "C",
     );
+    o.optmulti(
+        "",
+        "node-topology",
+        "rbd backend, node: this node's topology, reported as topology.<drivername>/<label> (repeatable; \
+         a label given here wins over the file's)",
+        "LABEL=VALUE[,LABEL=VALUE]",
+    );
+    o.optopt("", "node-topology-file", "rbd backend, node: a file of LABEL=VALUE lines (# comments)", "PATH");
     o.optflag("h", "help", "print this help");
     o
 }
@@ -173,12 +185,16 @@ pub fn parse_serve(args: &[String]) -> Result<Option<ServeOptions>, String> {
     if let Some(p) = prefixes.iter().find(|p| !p.is_absolute()) {
         return Err(format!("--allowed-path-prefix {p:?} must be absolute"));
     }
+    let driver_name = m.opt_str("drivername").unwrap_or_else(|| DEFAULT_DRIVER_NAME.to_string());
+    let backend: BackendKind = m.opt_str("backend").as_deref().unwrap_or("local").parse()?;
+    let mode: Mode = m.opt_str("mode").as_deref().unwrap_or("all").parse()?;
+    let node_topology = node_topology(&m, &driver_name, backend, mode)?;
     Ok(Some(ServeOptions {
         socket: parse_endpoint(&endpoint)?,
         node_id: m.opt_str("nodeid").unwrap_or_else(hostname),
-        mode: m.opt_str("mode").as_deref().unwrap_or("all").parse()?,
-        driver_name: m.opt_str("drivername").unwrap_or_else(|| DEFAULT_DRIVER_NAME.to_string()),
-        backend: m.opt_str("backend").as_deref().unwrap_or("local").parse()?,
+        mode,
+        driver_name,
+        backend,
         data_dir: PathBuf::from(m.opt_str("data-dir").unwrap_or_else(|| "/var/lib/rbd-csi".to_string())),
         config: PathBuf::from(m.opt_str("config").unwrap_or_else(|| "/etc/ceph-csi-config/config.json".to_string())),
         workers: number(&m, "workers", 8)?,
@@ -195,7 +211,36 @@ pub fn parse_serve(args: &[String]) -> Result<Option<ServeOptions>, String> {
             c if ["librados", "cli", "auto"].contains(&c.as_str()) => c,
             other => return Err(format!("--ceph-client must be librados, cli or auto, not {other:?}")),
         },
+        node_topology,
     }))
+}
+
+/// The rbd node's topology segments from `--node-topology` / `--node-topology-file`,
+/// checked now so a bad label stops the start instead of reaching the CO. Refused
+/// where nothing would report them (never ignored): the local backend reports its
+/// own `topology.rbd.csi.rs/node`, and a controller reports no node topology.
+fn node_topology(
+    m: &getopts::Matches,
+    driver: &str,
+    backend: BackendKind,
+    mode: Mode,
+) -> Result<Option<HashMap<String, String>>, String> {
+    let flags = m.opt_strs("node-topology");
+    let file = m.opt_str("node-topology-file").map(PathBuf::from);
+    if flags.is_empty() && file.is_none() {
+        return Ok(None);
+    }
+    let flag = if flags.is_empty() { "--node-topology-file" } else { "--node-topology" };
+    if backend != BackendKind::Rbd {
+        return Err(format!(
+            "{flag} is for the rbd backend; local volumes carry topology.rbd.csi.rs/node=<nodeid> already"
+        ));
+    }
+    if !mode.has_node() {
+        return Err(format!("{flag} is for a node plugin (--mode node or all); a controller reports no node topology"));
+    }
+    let labels = crate::topology::node_labels(&flags, file.as_deref().map(Path::new))?;
+    crate::topology::segments(driver, &labels).map(Some)
 }
 
 #[cfg(test)]
@@ -242,5 +287,23 @@ mod tests {
             assert!(err.contains(needle), "{err}");
         }
         assert!(parse_serve(&args(&["--help"])).unwrap().is_none());
+    }
+
+    #[test]
+    fn node_topology_only_where_a_node_reports_it() {
+        let o =
+            parse_serve(&args(&["--backend", "rbd", "--mode", "node", "--node-topology", "zone=z1"])).unwrap().unwrap();
+        let want = HashMap::from([("topology.rbd.csi.rs/zone".to_string(), "z1".to_string())]);
+        assert_eq!(o.node_topology, Some(want));
+        assert_eq!(parse_serve(&args(&["--backend", "rbd"])).unwrap().unwrap().node_topology, None);
+        for (bad, needle) in [
+            (vec!["--node-topology", "zone=z1"], "for the rbd backend"),
+            (vec!["--backend", "rbd", "--mode", "controller", "--node-topology", "zone=z1"], "for a node plugin"),
+            (vec!["--backend", "rbd", "--node-topology", "zone"], "expected label=value"),
+            (vec!["--backend", "rbd", "--node-topology", "zone=z1", "--drivername", "a_b"], "--drivername"),
+        ] {
+            let err = parse_serve(&args(&bad)).unwrap_err();
+            assert!(err.contains(needle), "{bad:?}: {err}");
+        }
     }
 }

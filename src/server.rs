@@ -102,6 +102,11 @@ pub fn serve(opts: ServeOptions) -> Result<(), String> {
         opts.grpc_threads,
         opts.max_queued
     );
+    if let Some(segments) = opts.node_topology.as_ref() {
+        let mut shown: Vec<String> = segments.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        shown.sort();
+        log::info!("node topology: {}", shown.join(","));
+    }
     let driver = Driver::new(opts, backend, node);
     if let Err(e) = driver.ready() {
         log::warn!("not ready (Probe says so until it is fixed): {e}");

@@ -68,10 +68,64 @@ EP2=$T/rbd.sock
 start_server "$T/rbd.log" --endpoint "$EP2" --backend rbd --config "$T/missing.json" --mode controller
 out=$(csi "$EP2" Probe)
 check "Probe not ready when the backend is unusable" [ "$(json_get "$out" 'j["ready"]')" = False ]
-# rbd reports no node topology (NodeGetInfo has none), so it advertises no constraints.
-check "rbd: no accessibility constraints advertised" \
-  [ "$(json_get "$(csi "$EP2" GetPluginCapabilities)" '"VOLUME_ACCESSIBILITY_CONSTRAINTS" in [c.get("service",{}).get("type") for c in j["capabilities"]]')" = False ]
+# The rbd controller honours topologyConstrainedPools, and external-provisioner sends
+# accessibility requirements only to a controller that advertises the constraints.
+has_constraints() { json_get "$(csi "$1" GetPluginCapabilities)" '"VOLUME_ACCESSIBILITY_CONSTRAINTS" in [c.get("service",{}).get("type") for c in j["capabilities"]]'; }
+check "rbd controller: accessibility constraints advertised" [ "$(has_constraints "$EP2")" = True ]
 stop_server "$SERVER_PID"
+
+# rbd node topology, without Kubernetes: --node-topology label=value[,label=value] and
+# --node-topology-file (label=value lines); a label in both takes the flag's value.
+# NodeGetInfo reports topology.<drivername>/<label> (a label's own prefix dropped, as
+# ceph-csi does with its --domainlabels).
+EP3=$T/rbd-node.sock
+printf '# this node\nzone=z1\n\n  rack = r7  \n' >"$T/topo"
+start_server "$T/rbd-node.log" --endpoint "$EP3" --backend rbd --mode node --config "$T/missing.json" \
+  --data-dir "$T/rbd-node" --nodeid n1 --node-topology-file "$T/topo" --node-topology zone=z2,topology.kubernetes.io/region=eu
+segments() { json_get "$(csi "$1" NodeGetInfo)" 'sorted(j.get("accessible_topology", {}).get("segments", {}).items())'; }
+check "rbd node: NodeGetInfo reports the flag's and the file's topology (flag wins)" \
+  [ "$(segments "$EP3")" = "[('topology.rbd.csi.rs/rack', 'r7'), ('topology.rbd.csi.rs/region', 'eu'), ('topology.rbd.csi.rs/zone', 'z2')]" ]
+check "rbd node with topology: accessibility constraints advertised" [ "$(has_constraints "$EP3")" = True ]
+check "rbd node: the start-up log names its topology" \
+  grep -q "node topology: topology.rbd.csi.rs/rack=r7,topology.rbd.csi.rs/region=eu,topology.rbd.csi.rs/zone=z2" "$T/rbd-node.log"
+stop_server "$SERVER_PID"
+start_server "$T/rbd-node2.log" --endpoint "$EP3" --backend rbd --mode node --config "$T/missing.json" \
+  --data-dir "$T/rbd-node" --drivername Rbd.Example.COM --node-topology-file "$T/topo"
+check "rbd node: keys under topology.<drivername, lower case>/" \
+  [ "$(segments "$EP3")" = "[('topology.rbd.example.com/rack', 'r7'), ('topology.rbd.example.com/zone', 'z1')]" ]
+stop_server "$SERVER_PID"
+start_server "$T/rbd-node3.log" --endpoint "$EP3" --backend rbd --mode node --config "$T/missing.json" --data-dir "$T/rbd-node"
+check "rbd node without topology: NodeGetInfo has none" [ "$(segments "$EP3")" = "[]" ]
+check "rbd node without topology: no accessibility constraints" [ "$(has_constraints "$EP3")" = False ]
+stop_server "$SERVER_PID"
+# Controller and node in one process: constraints only with a node topology to report.
+start_server "$T/rbd-all.log" --endpoint "$EP3" --backend rbd --mode all --config "$T/missing.json" --data-dir "$T/rbd-node"
+check "rbd controller+node without topology: no accessibility constraints" [ "$(has_constraints "$EP3")" = False ]
+stop_server "$SERVER_PID"
+# Bad topology is refused at start, naming what is wrong (exit 2).
+printf 'zone=z1\nrack r7\n' >"$T/topo-bad"
+printf '# nothing\n' >"$T/topo-empty"
+N='--backend rbd --mode node'
+while IFS='|' read -r args says; do
+  rc=0; read -r -a a <<<"$args"
+  timeout 10 "$BIN" serve --endpoint "$T/bad-topo.sock" --config "$T/missing.json" --data-dir "$T/rbd-node" "${a[@]}" >"$T/bad-topo.log" 2>&1 || rc=$?
+  check "bad topology ($args): exit 2" [ "$rc" -eq 2 ]
+  check "  the message says: $says" grep -qF -- "$says" "$T/bad-topo.log"
+done <<EOF2
+--node-topology zone $N|--node-topology: expected label=value
+--node-topology zone= $N|value of label zone
+--node-topology zone=a_b_- $N|value of label zone
+--node-topology zone=$(printf 'x%.0s' $(seq 64)) $N|63 characters
+--node-topology=-zone=z1 $N|label "-zone"
+--node-topology zone=z1,topology.kubernetes.io/zone=z2 $N|label zone is given twice
+--node-topology Bad_Prefix/zone=z1 $N|prefix "Bad_Prefix"
+--node-topology-file $T/topo-bad $N|$T/topo-bad line 2: expected label=value
+--node-topology-file $T/topo-empty $N|$T/topo-empty has no label=value line
+--node-topology-file $T/no-such-file $N|$T/no-such-file
+--node-topology zone=z1 --drivername bad_name $N|--drivername "bad_name"
+--node-topology zone=z1 --backend local --mode node|--node-topology is for the rbd backend
+--node-topology zone=z1 --backend rbd --mode controller|--node-topology is for a node plugin
+EOF2
 
 # Readiness names what is missing and what to install: a controller reaching Ceph
 # through the CLIs without rbd/rados, a node without mkfs. The calls that would run

@@ -178,7 +178,8 @@ mounter=rbd-nbd|rbd-nbd is not offered
 mapOptions=krbd:name=admin|not allowed
 stripeUnit=65536|go together
 objectSize=3000000|power of two
-topologyConstrainedPools=[]|topology
+topologyConstrainedPools=[]|lists no pools
+topologyConstrainedPools=not json|not valid JSON
 fsType=ext4|csi.storage.k8s.io/fstype
 poool=rbd|not a ceph-csi rbd parameter
 EOF2
@@ -334,6 +335,122 @@ check "journalPool: delete the snapshot" csi_ok "$EP" DeleteSnapshot --snapshot-
 check "journalPool: delete the volume" csi_ok "$EP" DeleteVolume --volume-id "$J" --secrets-file "$T/secrets"
 check "journalPool: nothing left in either pool" \
   [ "$(images) $(admin rados -p rbd2 listomapkeys csi.volumes.default | grep -c . || true) $(admin rados -p rbd2 listomapkeys csi.snaps.default | grep -c . || true) $(admin rados -p rbd ls | grep -c '^csi\.\(volume\|snap\)\.[0-9a-f]' || true)" = "0 0 0 0" ]
+
+# topologyConstrainedPools (ceph-csi): CreateVolume takes the first listed pool whose
+# domainSegments all match a topology of the request's accessibility requirements
+# (preferred ones first, then requisite), puts the image (with the entry's dataPool)
+# and, as ceph-csi v3.11+ does, its journal in that pool, answers with the topology it
+# matched, and the volume id carries that pool's id.
+TK=topology.rbd.csi.rs
+TP='[{"poolName":"rbd","domainSegments":[{"domainLabel":"zone","value":"z1"}]},
+ {"poolName":"rbd2","dataPool":"rbd","domainSegments":[{"domainLabel":"zone","value":"z2"},{"domainLabel":"rack","value":"r1"}]}]'
+TOPO=(--param "clusterID=$CEPH_FSID" --param pool=rbd --param "topologyConstrainedPools=$TP" --secrets-file "$T/secrets" --fs-type ext4)
+tcreate() { csi "$EP" CreateVolume --name "$1" --required-bytes "${TSIZE:-64M}" "${TOPO[@]}" "${@:2}"; }
+topo() { json_get "$1" '[sorted(t["segments"].items()) for t in j["volume"].get("accessible_topology", [])]'; }
+has_image() { admin rbd info "$1" >/dev/null; }
+ctx() { json_get "$1" '[j["volume"]["volume_context"].get(k) for k in ("pool", "journalPool", "dataPool")]'; }
+id_pool() { echo "${1:0:$((${#1} - 37))}"; }
+pool_state() { # images, name keys and uuid objects of both pools
+  local p
+  for p in rbd rbd2; do
+    printf '%s:%s/%s/%s ' "$p" "$(admin rbd ls "$p" | grep -c . || true)" \
+      "$(admin rados -p "$p" listomapkeys csi.volumes.default 2>/dev/null | grep -c . || true)" \
+      "$(admin rados -p "$p" ls | grep -c '^csi\.\(volume\|snap\)\.[0-9a-f]' || true)"
+  done
+}
+check "the rbd controller advertises accessibility constraints (external-provisioner sends requirements only then)" \
+  [ "$(json_get "$(csi "$EP" GetPluginCapabilities)" '"VOLUME_ACCESSIBILITY_CONSTRAINTS" in [c.get("service",{}).get("type") for c in j["capabilities"]]')" = True ]
+TOPO_BEFORE=$(pool_state)
+REQ1=(--requisite "$TK/zone=z1" --requisite "$TK/zone=z2,$TK/rack=r1" --preferred "$TK/zone=z2,$TK/rack=r1")
+out=$(tcreate topo-1 "${REQ1[@]}")
+T1=$(vid "$out"); T1U=${T1: -36}
+check "topology: a preferred topology wins: the image is in rbd2" has_image "rbd2/csi-vol-$T1U"
+check "  the reply's accessible_topology is the topology it matched" [ "$(topo "$out")" = "[[('$TK/rack', 'r1'), ('$TK/zone', 'z2')]]" ]
+check "  the volume id carries rbd2's id" [ "$(id_pool "$T1")" = "0001-0024-$CEPH_FSID-$RBD2_ID" ]
+check "  volume context: pool, journalPool and dataPool of the entry" [ "$(ctx "$out")" = "['rbd2', 'rbd2', 'rbd']" ]
+check "  the image's data pool is the entry's dataPool" \
+  [ "$(admin rbd info --format json "rbd2/csi-vol-$T1U" | python3 -c 'import json,sys; print(json.load(sys.stdin).get("data_pool"))')" = rbd ]
+check "  journal in rbd2: name key → uuid; uuid object with csi.volname, csi.imagename" \
+  [ "$(admin rados -p rbd2 getomapval csi.volumes.default csi.volume.topo-1 -) $(admin rados -p rbd2 getomapval "csi.volume.$T1U" csi.volname -) $(admin rados -p rbd2 getomapval "csi.volume.$T1U" csi.imagename -)" = "$T1U topo-1 csi-vol-$T1U" ]
+check "  journal: csi.imageid is the image's id" \
+  [ "$(admin rados -p rbd2 getomapval "csi.volume.$T1U" csi.imageid -)" = "$(admin rbd info --format json "rbd2/csi-vol-$T1U" | python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])')" ]
+check "  no csi.journalpool (one pool), nothing of it in rbd's journal" \
+  [ "$(admin rados -p rbd2 listomapkeys "csi.volume.$T1U" | grep -c journalpool || true) $(admin rados -p rbd listomapkeys csi.volumes.default 2>/dev/null | grep -c topo-1 || true)" = "0 0" ]
+out=$(tcreate topo-1 "${REQ1[@]}")
+check "  retried: same volume, same topology" [ "$(vid "$out") $(topo "$out")" = "$T1 [[('$TK/rack', 'r1'), ('$TK/zone', 'z2')]]" ]
+check "  one image for it" [ "$(admin rbd ls rbd2 | grep -c "$T1U") $(admin rbd ls rbd | grep -c "$T1U" || true)" = "1 0" ]
+out=$(tcreate topo-2 --requisite "$TK/zone=z9" --requisite "$TK/zone=z1" --preferred "$TK/zone=z8")
+T2=$(vid "$out"); T2U=${T2: -36}
+check "topology: no preferred match: the first requisite that matches: rbd" has_image "rbd/csi-vol-$T2U"
+check "  its topology, rbd's id, no dataPool" [ "$(topo "$out") $(id_pool "$T2") $(ctx "$out")" = "[[('$TK/zone', 'z1')]] 0001-0024-$CEPH_FSID-$RBD_ID ['rbd', 'rbd', None]" ]
+out=$(csi "$EP" CreateVolume --name topo-3 --required-bytes 64M --param "clusterID=$CEPH_FSID" --param "topologyConstrainedPools=$TP" --secrets-file "$T/secrets" --fs-type ext4 --requisite "topology.kubernetes.io/zone=z2,topology.kubernetes.io/rack=r1")
+T3=$(vid "$out")
+check "topology: no pool parameter (ceph-csi v3.11+), segments under another prefix match by label: rbd2" has_image "rbd2/csi-vol-${T3: -36}"
+out=$(tcreate topo-4)
+T4=$(vid "$out")
+check "topology: no accessibility requirements: the pool parameter, no topology (as ceph-csi)" \
+  [ "$(id_pool "$T4") $(topo "$out")" = "0001-0024-$CEPH_FSID-$RBD_ID []" ]
+out=$(csi "$EP" CreateVolume --name topo-5 --required-bytes 64M --param "clusterID=$CEPH_FSID" --param 'topologyConstrainedPools=[{"poolName":"rbd2"}]' --secrets-file "$T/secrets" --fs-type ext4 --requisite "$TK/zone=z5")
+T5=$(vid "$out")
+check "topology: a pool without domainSegments serves any topology (as in ceph-csi)" [ "$(id_pool "$T5") $(topo "$out")" = "0001-0024-$CEPH_FSID-$RBD2_ID [[('$TK/zone', 'z5')]]" ]
+
+# The volume in rbd2 lives on as any other: expand, snapshot, restore, clone, delete.
+check "topology: expand the rbd2 volume" csi_ok "$EP" ControllerExpandVolume --volume-id "$T1" --required-bytes 128M --secrets-file "$T/secrets" --fs-type ext4
+check "  grown" [ "$(admin rbd info --format json "rbd2/csi-vol-$T1U" | python3 -c 'import json,sys; print(json.load(sys.stdin)["size"])')" = $((128 << 20)) ]
+admin rbd bench --io-type write --io-pattern rand --io-size 64K --io-total 8M "rbd2/csi-vol-$T1U" >/dev/null
+T1SUM=$(export_sum "rbd2/csi-vol-$T1U")
+out=$(csi "$EP" CreateSnapshot --name topo-snap --source-volume-id "$T1" --secrets-file "$T/secrets")
+TS=$(json_get "$out" 'j["snapshot"]["snapshot_id"]')
+check "topology: snapshot of the rbd2 volume: its id carries rbd2's id" [ "$(id_pool "$TS")" = "0001-0024-$CEPH_FSID-$RBD2_ID" ]
+check "  journaled in rbd2" [ "$(admin rados -p rbd2 getomapval csi.snaps.default csi.snap.topo-snap -)" = "${TS: -36}" ]
+TSIZE=128M # the source has grown: a restore or clone may not be smaller
+out=$(tcreate topo-restore --from-snapshot "$TS" --requisite "$TK/zone=z2,$TK/rack=r1")
+TR=$(vid "$out")
+check "topology: restore into the snapshot's pool, with its topology and the snapshot's data" \
+  [ "$(id_pool "$TR") $(topo "$out") $(export_sum "rbd2/csi-vol-${TR: -36}" | head -c 16)" = "0001-0024-$CEPH_FSID-$RBD2_ID [[('$TK/rack', 'r1'), ('$TK/zone', 'z2')]] ${T1SUM:0:16}" ]
+check "  the reply names its content source" [ "$(json_get "$out" 'j["volume"]["content_source"]["snapshot"]["snapshot_id"]')" = "$TS" ]
+check "  its data pool is the entry's dataPool too" \
+  [ "$(admin rbd info --format json "rbd2/csi-vol-${TR: -36}" | python3 -c 'import json,sys; print(json.load(sys.stdin).get("data_pool"))')" = rbd ]
+check "topology: restore where the snapshot's pool does not serve the topology: RESOURCE_EXHAUSTED" \
+  expect_code 8 tcreate topo-restore-z1 --from-snapshot "$TS" --requisite "$TK/zone=z1"
+check "  the message names the snapshot's pool" grep -q 'restore stays in the pool of its snapshot, rbd2' "$T/last.err"
+check "topology: restore with pools that do not list the snapshot's pool: INVALID_ARGUMENT" \
+  expect_code 3 csi "$EP" CreateVolume --name topo-restore-x --required-bytes 128M --param "clusterID=$CEPH_FSID" --param 'topologyConstrainedPools=[{"poolName":"rbd","domainSegments":[{"domainLabel":"zone","value":"z1"}]}]' --secrets-file "$T/secrets" --fs-type ext4 --from-snapshot "$TS" --requisite "$TK/zone=z1"
+check "  the message says what to fix" grep -q 'topologyConstrainedPools does not list pool rbd2' "$T/last.err"
+out=$(tcreate topo-clone --from-volume "$T1" --requisite "$TK/zone=z1")
+TC=$(vid "$out")
+check "topology: a clone goes to the pool its topology matches (rbd), with the source's data" \
+  [ "$(id_pool "$TC") $(topo "$out") $(export_sum "rbd/csi-vol-${TC: -36}" | head -c 16)" = "0001-0024-$CEPH_FSID-$RBD_ID [[('$TK/zone', 'z1')]] ${T1SUM:0:16}" ]
+TSIZE=64M
+check "topology: delete the snapshot" csi_ok "$EP" DeleteSnapshot --snapshot-id "$TS" --secrets-file "$T/secrets"
+for v in "$T1" "$T2" "$T3" "$T4" "$T5" "$TR" "$TC"; do
+  check "topology: delete ${v: -36}" csi_ok "$EP" DeleteVolume --volume-id "$v" --secrets-file "$T/secrets"
+done
+check "topology: delete again" csi_ok "$EP" DeleteVolume --volume-id "$T1" --secrets-file "$T/secrets"
+check "topology: trash empty" trash_empty
+check "topology: nothing left in either pool" [ "$(pool_state)" = "$TOPO_BEFORE" ]
+
+# Refusals: the code ceph-csi gives (INVALID_ARGUMENT), or the CSI spec's for a topology
+# no pool serves (RESOURCE_EXHAUSTED: ceph-csi says INTERNAL); nothing is created.
+while IFS='|' read -r code tp says; do
+  check "topologyConstrainedPools=$tp: code $code" expect_code "$code" csi "$EP" CreateVolume --name topo-bad --required-bytes 64M \
+    --param "clusterID=$CEPH_FSID" --param pool=rbd --param "topologyConstrainedPools=$tp" --secrets-file "$T/secrets" --fs-type ext4 --requisite "$TK/zone=z7"
+  check "  the message names the parameter and says: $says" bash -c "grep -q topologyConstrainedPools '$T/last.err' && grep -qF '$says' '$T/last.err'"
+done <<'EOF2'
+3|[{"poolName":"rbd"|not valid JSON
+3|[]|lists no pools
+3|{"poolName":"rbd"}|a JSON list
+3|[{"domainSegments":[{"domainLabel":"zone","value":"z7"}]}]|poolName
+3|[{"poolName":"rbd","domainSegment":[]}]|unknown key "domainSegment"
+3|[{"poolName":"rbd","domainSegments":[{"domainLabel":"zone"}]}]|value
+8|[{"poolName":"rbd","domainSegments":[{"domainLabel":"zone","value":"z1"}]}]|no pool of topologyConstrainedPools serves
+EOF2
+check "topology: no pool parameter and no requirements to choose by: INVALID_ARGUMENT" \
+  expect_code 3 csi "$EP" CreateVolume --name topo-bad --param "clusterID=$CEPH_FSID" --param "topologyConstrainedPools=$TP" --secrets-file "$T/secrets" --fs-type ext4
+check "  the message says why" grep -q "parameter pool is required" "$T/last.err"
+check "topology: the chosen pool does not exist: NOT_FOUND" \
+  expect_code 5 csi "$EP" CreateVolume --name topo-bad --param "clusterID=$CEPH_FSID" --param 'topologyConstrainedPools=[{"poolName":"nopool"}]' --secrets-file "$T/secrets" --fs-type ext4 --requisite "$TK/zone=z1"
+check "topology: refusals created nothing" [ "$(pool_state)" = "$TOPO_BEFORE" ]
 
 # A pool deleted and made again under its name (a new id) while the driver runs: new
 # volume ids carry the new id, and the old pool's volume deletes as gone.

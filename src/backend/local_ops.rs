@@ -21,6 +21,7 @@ fn volume_info(item: &Item) -> VolumeInfo {
         size: item.size,
         context: HashMap::new(),
         source: Source::from_text(&item.source),
+        topology: Vec::new(),
     }
 }
 

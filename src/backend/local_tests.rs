@@ -17,6 +17,7 @@ fn dir(tag: &str) -> PathBuf {
 
 fn params(name: &str, required: u64, source: Source) -> CreateParams {
     CreateParams {
+        accessibility: None,
         name: name.into(),
         required_bytes: required,
         limit_bytes: 0,

@@ -7,6 +7,7 @@ pub mod krbd_options;
 pub mod local;
 pub mod rbd;
 pub mod rbd_params;
+pub mod rbd_topology;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -79,6 +80,17 @@ impl Source {
     }
 }
 
+/// Topology segments: key → value (`topology.rbd.csi.rs/zone` → `z1`).
+pub type Segments = HashMap<String, String>;
+
+/// CreateVolume's accessibility_requirements: topologies the volume must be reachable
+/// from (one of `requisite`) and, in order, where the CO would like it (`preferred`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Accessibility {
+    pub requisite: Vec<Segments>,
+    pub preferred: Vec<Segments>,
+}
+
 #[derive(Debug, Clone)]
 pub struct CreateParams {
     pub name: String,
@@ -89,6 +101,8 @@ pub struct CreateParams {
     pub source: Source,
     pub parameters: HashMap<String, String>,
     pub secrets: HashMap<String, String>,
+    /// None when the request has none.
+    pub accessibility: Option<Accessibility>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -97,6 +111,9 @@ pub struct VolumeInfo {
     pub size: u64,
     pub context: HashMap<String, String>,
     pub source: Source,
+    /// Where the backend placed this volume by topology (rbd: the topology its
+    /// topologyConstrainedPools entry matched); empty: the backend's `volume_topology`.
+    pub topology: Vec<Segments>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -139,8 +156,15 @@ pub struct Backend {
     pub controller: Option<Arc<dyn ControllerOps>>,
     pub attacher: Option<Arc<dyn Attacher>>,
     probe: Box<dyn Fn() -> Result<(), Error> + Send + Sync>,
-    /// Topology segments volumes of this backend are reachable from (local: this node).
-    pub topology: Option<HashMap<String, String>>,
+    /// The segments this node reports in NodeGetInfo (local: its node key; rbd: from
+    /// `--node-topology`/`--node-topology-file`, when given).
+    pub topology: Option<Segments>,
+    /// The segments every volume of this backend is reachable from, unless the volume
+    /// says otherwise (local: this node); None: from every node.
+    pub volume_topology: Option<Segments>,
+    /// Whether to advertise VOLUME_ACCESSIBILITY_CONSTRAINTS: volumes may not be
+    /// reachable from every node, so the CO must match topologies.
+    pub accessibility_constraints: bool,
 }
 
 impl Backend {
@@ -172,7 +196,9 @@ pub fn open(opts: &ServeOptions, sys: Arc<dyn Sys>) -> Result<Backend, String> {
                         Error::Unavailable(format!("data dir {} is not usable: {}", data_dir.display(), e.desc()))
                     })
                 }),
-                topology: Some(topo),
+                topology: Some(topo.clone()),
+                volume_topology: Some(topo),
+                accessibility_constraints: true,
             })
         }
         BackendKind::Rbd => {
@@ -194,6 +220,14 @@ pub fn open(opts: &ServeOptions, sys: Arc<dyn Sys>) -> Result<Backend, String> {
                 Some(mapper) => Some(krbd::open(config.clone(), mapper, &opts.data_dir)?),
                 None => None,
             };
+            // A controller places volumes by topologyConstrainedPools, and the CO
+            // (external-provisioner) sends accessibility requirements only to a plugin
+            // that advertises constraints (ceph-csi always does); a node advertises
+            // them when it reports a topology.
+            // A process that is also the node advertises them only with a topology to
+            // report: a CO that sees them expects one in NodeGetInfo.
+            let accessibility_constraints =
+                opts.node_topology.is_some() || (controller.is_some() && !opts.mode.has_node());
             Ok(Backend {
                 name: "rbd",
                 controller,
@@ -216,7 +250,9 @@ pub fn open(opts: &ServeOptions, sys: Arc<dyn Sys>) -> Result<Backend, String> {
                         .map(|_| ())
                         .map_err(|e| Error::Unavailable(format!("ceph-csi config {}: {e}", config.display())))
                 }),
-                topology: None,
+                accessibility_constraints,
+                topology: opts.node_topology.clone(),
+                volume_topology: None,
             })
         }
     }

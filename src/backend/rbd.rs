@@ -105,19 +105,19 @@ fn name_uuid(name: &str) -> String {
 }
 
 /// What a new image is made with, from the StorageClass parameters.
-struct ImageSpec {
+pub(super) struct ImageSpec {
     features: String,
-    data_pool: Option<String>,
+    pub(super) data_pool: Option<String>,
     striping: Striping,
     /// The image name before the uuid (ceph-csi's volumeNamePrefix; `csi-vol-`).
     prefix: String,
 }
 
 /// Where an image and its journal live.
-struct Place {
+pub(super) struct Place {
     cluster: ClusterConfig,
-    pool: String,
-    journal_pool: String,
+    pub(super) pool: String,
+    pub(super) journal_pool: String,
     /// The journal pool's id, once looked up; only when it is not the image pool.
     journal_pool_id: Option<u64>,
     namespace: String,
@@ -223,8 +223,9 @@ impl RbdController {
         if cluster_id.is_empty() {
             return Err(Error::invalid("parameter clusterID is required"));
         }
+        // Without it topologyConstrainedPools must choose the pool (rbd_topology.rs).
         let pool = params.get("pool").cloned().unwrap_or_default();
-        if pool.is_empty() {
+        if pool.is_empty() && params.get(super::rbd_topology::PARAMETER).map_or(true, |t| t.is_empty()) {
             return Err(Error::invalid("parameter pool is required"));
         }
         let features = params.get("imageFeatures").cloned().unwrap_or_else(|| "layering".to_string());
@@ -268,7 +269,7 @@ impl RbdController {
         Ok((pool?, Some(journal?)))
     }
 
-    fn place_for_id(&self, id: &VolumeId, creds: &Credentials) -> Result<Option<Place>, Error> {
+    pub(super) fn place_for_id(&self, id: &VolumeId, creds: &Credentials) -> Result<Option<Place>, Error> {
         let cluster = self.cluster(&id.cluster_id)?;
         let Some(pool) = self.ceph.pool_name(&cluster, creds, id.pool_id)? else { return Ok(None) };
         Ok(Some(Place::in_pool(cluster, pool)))
@@ -335,7 +336,8 @@ impl RbdController {
     /// The ceph-csi create path; the caller serializes calls for one name.
     pub fn create(&self, p: &CreateParams) -> Result<VolumeInfo, Error> {
         let creds = Credentials::from_secrets(&p.secrets)?;
-        let (mut place, new_image) = self.place_for_create(&p.parameters)?;
+        let (mut place, mut new_image) = self.place_for_create(&p.parameters)?;
+        let topology = self.constrain(p, &creds, &mut place, &mut new_image)?;
         let (features, data_pool) = (&new_image.features, &new_image.data_pool);
         let bytes = size_for(p.required_bytes, p.limit_bytes, DEFAULT_SIZE)?;
         let name_key = format!("csi.volume.{}", p.name);
@@ -442,7 +444,7 @@ impl RbdController {
                             source,
                             &image,
                             bytes,
-                            CloneLayout { features, striping: new_image.striping },
+                            CloneLayout { features, data_pool: data_pool.as_deref(), striping: new_image.striping },
                         ),
                     },
                 );
@@ -481,6 +483,7 @@ impl RbdController {
             context: Self::context(&place, &image, features, data_pool.as_deref(), &p.parameters),
             // Kubernetes fails (and deletes) a restore or clone whose reply lacks it.
             source: p.source.clone(),
+            topology: topology.into_iter().collect(),
         })
     }
 
@@ -580,6 +583,7 @@ impl ControllerOps for RbdController {
             size: 0,
             context: HashMap::new(),
             source: Source::Empty,
+            topology: Vec::new(),
         }))
     }
     fn expand_volume(&self, id: &str, required: u64, limit: u64, secrets: &Secrets) -> Result<u64, Error> {

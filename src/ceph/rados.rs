@@ -153,6 +153,8 @@ pub struct Striping {
 #[derive(Debug, Clone, Copy)]
 pub struct CloneLayout<'a> {
     pub features: &'a str,
+    /// Where the clone's data goes (ceph-csi's dataPool), as for a new image.
+    pub data_pool: Option<&'a str>,
     pub striping: Striping,
 }
 

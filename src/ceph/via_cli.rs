@@ -446,6 +446,9 @@ impl Rados for CliRados {
         let to = child.spec(child_image);
         let striping = layout.striping.cli_args();
         let mut args = vec!["clone", "--rbd-default-clone-format", "2", "--image-feature", layout.features];
+        if let Some(dp) = layout.data_pool {
+            args.extend(["--data-pool", dp]);
+        }
         args.extend(striping.iter().map(String::as_str));
         args.extend([from.as_str(), to.as_str()]);
         let out = self.rbd(child, &args)?;

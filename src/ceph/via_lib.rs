@@ -591,7 +591,7 @@ impl Rados for LibRados {
         child_image: &str,
         layout: CloneLayout,
     ) -> Result<(), Error> {
-        let opts = self.image_options(layout.features, None, layout.striping, true)?;
+        let opts = self.image_options(layout.features, layout.data_pool, layout.striping, true)?;
         self.with_io(parent, |pio| {
             self.with_io(child, |cio| {
                 let (p, s, c) = (cstr(image)?, cstr(snap)?, cstr(child_image)?);

@@ -11,7 +11,7 @@ use protobuf::MessageField;
 
 use super::validate::{self, capability};
 use super::{name_key, reply_now, vol_key, Call, Driver};
-use crate::backend::{ControllerOps, CreateParams, SnapshotInfo, Source, VolumeInfo};
+use crate::backend::{Accessibility, ControllerOps, CreateParams, Segments, SnapshotInfo, Source, VolumeInfo};
 use crate::csi::controller_service_capability::{rpc, RPC};
 use crate::csi::volume_content_source::{SnapshotSource, VolumeSource};
 use crate::csi::*;
@@ -54,17 +54,22 @@ impl ControllerService {
         })
     }
 
-    fn topology(&self) -> Vec<Topology> {
-        self.driver
-            .backend
-            .topology
-            .as_ref()
-            .map(|segs| {
+    /// Where a volume is reachable from: where the backend placed it, else where all
+    /// of its volumes are (local: this node), else everywhere (no topology).
+    fn topology(&self, v: &VolumeInfo) -> Vec<Topology> {
+        let segments = match (&v.topology, &self.driver.backend.volume_topology) {
+            (placed, _) if !placed.is_empty() => placed.clone(),
+            (_, Some(all)) => vec![all.clone()],
+            (_, None) => Vec::new(),
+        };
+        segments
+            .into_iter()
+            .map(|segments| {
                 let mut t = Topology::new();
-                t.segments = segs.clone();
-                vec![t]
+                t.segments = segments;
+                t
             })
-            .unwrap_or_default()
+            .collect()
     }
 
     fn volume_msg(&self, v: &VolumeInfo) -> Volume {
@@ -72,7 +77,7 @@ impl ControllerService {
         out.volume_id = v.id.clone();
         out.capacity_bytes = v.size as i64;
         out.volume_context = v.context.clone();
-        out.accessible_topology = self.topology();
+        out.accessible_topology = self.topology(v);
         let mut src = VolumeContentSource::new();
         match &v.source {
             Source::Empty => {}
@@ -121,6 +126,20 @@ fn content_source(src: &MessageField<VolumeContentSource>) -> Result<Source, Err
     }
 }
 
+/// CreateVolume's accessibility_requirements, bounded like every map of a request.
+fn accessibility(req: &TopologyRequirement) -> Result<Accessibility, Error> {
+    let list = |topologies: &[Topology], field: &str| -> Result<Vec<Segments>, Error> {
+        if topologies.len() > validate::MAX_TOPOLOGIES {
+            return Err(Error::invalid(format!("{field} lists more than {} topologies", validate::MAX_TOPOLOGIES)));
+        }
+        topologies.iter().map(|t| validate::map(&t.segments, field).map(|()| t.segments.clone())).collect()
+    };
+    Ok(Accessibility {
+        requisite: list(&req.requisite, "accessibility_requirements.requisite")?,
+        preferred: list(&req.preferred, "accessibility_requirements.preferred")?,
+    })
+}
+
 fn create_params(req: &CreateVolumeRequest) -> Result<CreateParams, Error> {
     validate::name(&req.name, "name")?;
     if req.volume_capabilities.is_empty() {
@@ -141,6 +160,7 @@ fn create_params(req: &CreateVolumeRequest) -> Result<CreateParams, Error> {
         source: content_source(&req.volume_content_source)?,
         parameters: req.parameters.clone(),
         secrets: req.secrets.clone(),
+        accessibility: req.accessibility_requirements.as_ref().map(accessibility).transpose()?,
     })
 }
 
@@ -318,7 +338,7 @@ impl Controller for ControllerService {
                 }
                 // Capacity in a topology this backend's volumes are not reachable from
                 // (local: another node's) is none.
-                let reachable = match (&this.driver.backend.topology, req.accessible_topology.as_ref()) {
+                let reachable = match (&this.driver.backend.volume_topology, req.accessible_topology.as_ref()) {
                     (Some(ours), Some(asked)) => asked.segments.iter().all(|(k, v)| ours.get(k) == Some(v)),
                     _ => true,
                 };

@@ -15,10 +15,10 @@ pub struct IdentityService {
     pub driver: Arc<Driver>,
 }
 
-/// The capabilities this process advertises for its mode.
-/// The plugin's capabilities. Accessibility constraints only where the backend has a
-/// topology its nodes report (local: a volume lives on one node); the rbd backend
-/// reports none (topologyConstrainedPools is refused), so it does not advertise them.
+/// The plugin's capabilities for its mode. Accessibility constraints where volumes may
+/// not be reachable from every node (`Backend::accessibility_constraints`): local (a
+/// volume lives on one node); rbd when this process places volumes by
+/// topologyConstrainedPools (a controller) or reports a node topology.
 pub fn plugin_capabilities(has_controller: bool, has_topology: bool) -> GetPluginCapabilitiesResponse {
     let mut resp = GetPluginCapabilitiesResponse::new();
     let mut add_service = |t: service::Type| {
@@ -57,7 +57,8 @@ impl Identity for IdentityService {
         _req: GetPluginCapabilitiesRequest,
         sink: UnarySink<GetPluginCapabilitiesResponse>,
     ) {
-        let resp = plugin_capabilities(self.driver.opts.mode.has_controller(), self.driver.backend.topology.is_some());
+        let backend = &self.driver.backend;
+        let resp = plugin_capabilities(self.driver.opts.mode.has_controller(), backend.accessibility_constraints);
         reply_now(&ctx, sink, "GetPluginCapabilities", "", Ok(resp));
     }
 

@@ -13,6 +13,9 @@ pub const MAX_ID_LEN: usize = 128;
 pub const MAX_NAME_LEN: usize = 256;
 pub const MAX_PATH_LEN: usize = 4096;
 pub const MAX_MAP_ENTRIES: usize = 128;
+/// Topologies in one list of accessibility_requirements: Kubernetes may send one per
+/// node of the cluster (immediate binding).
+pub const MAX_TOPOLOGIES: usize = 4096;
 /// A value may hold a certificate or a KMS token; the whole request stays bounded by
 /// gRPC's message size.
 pub const MAX_MAP_VALUE: usize = 64 * 1024;
