@@ -2,7 +2,9 @@
 # rbd controller benchmark (not a test): median CreateVolume + DeleteVolume through
 # the driver, against the raw CLI floor measured in the same run (the same execs the
 # driver's paths need, run back to back from a shell: `rbd create` + the delete path),
-# and 50 identical concurrent CreateVolume calls. Starts a throwaway cluster unless
+# CreateSnapshot (ceph-csi's layout: snapshot, clone, unsnapshot, snapshot the clone)
+# and a restore from it against the old layout's single `rbd snap create`, and 50
+# identical concurrent CreateVolume calls. Starts a throwaway cluster unless
 # BENCH_CLUSTER_DIR points at a running one (scripts/ceph-cluster.sh up DIR).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -55,6 +57,28 @@ measure() {
 }
 measure librados
 measure cli
+sid() { [[ $1 =~ \"snapshot_id\":\ *\"([^\"]+)\" ]] && echo "${BASH_REMATCH[1]}"; }
+# measure_snaps MODE: N CreateSnapshot, restores (CreateVolume from it) and their
+# deletes, "snapshot restore" ms per line.
+measure_snaps() {
+  start_driver "$1"
+  local src s out
+  src=$(vid "$(c CreateVolume --name "snapsrc-$1" --required-bytes 1G "${P[@]}")")
+  for i in $(seq 1 "$N"); do
+    t0=$(date +%s.%N)
+    s=$(sid "$(c CreateSnapshot --name "bs-$1-$i" --source-volume-id "$src" --secrets-file "$T/secrets")")
+    t1=$(date +%s.%N)
+    out=$(c CreateVolume --name "br-$1-$i" --required-bytes 1G --from-snapshot "$s" "${P[@]}")
+    t2=$(date +%s.%N)
+    echo "$(ms "$t0" "$t1") $(ms "$t1" "$t2")" >>"$T/snaps-$1"
+    c DeleteVolume --volume-id "$(vid "$out")" --secrets-file "$T/secrets" >/dev/null
+    c DeleteSnapshot --snapshot-id "$s" --secrets-file "$T/secrets" >/dev/null
+  done
+  c DeleteVolume --volume-id "$src" --secrets-file "$T/secrets" >/dev/null
+  stop_driver
+}
+measure_snaps librados
+measure_snaps cli
 # The client process alone (start, connect, one RPC): part of every driver number above.
 start_driver librados
 for i in $(seq 1 "$N"); do t0=$(date +%s.%N); c Probe >/dev/null; t1=$(date +%s.%N); ms "$t0" "$t1" >>"$T/probe"; done
@@ -85,6 +109,22 @@ trash_path() {
 }
 floor floor-cli rm_path
 floor floor-librados trash_path
+# Snapshot floors from a shell: the old layout (one rbd snapshot of the volume) and
+# ceph-csi's (four commands).
+rbd "${R[@]}" create --size 1G --image-feature layering rbd/snapfloor
+for i in $(seq 1 "$N"); do
+  t0=$(date +%s.%N)
+  rbd "${R[@]}" snap create "rbd/snapfloor@old-$i" >/dev/null 2>&1
+  t1=$(date +%s.%N)
+  rbd "${R[@]}" snap create "rbd/snapfloor@new-$i" >/dev/null 2>&1
+  rbd "${R[@]}" clone --rbd-default-clone-format 2 --image-feature layering,deep-flatten "rbd/snapfloor@new-$i" "rbd/snapfloor-$i"
+  rbd "${R[@]}" snap rm --no-progress "rbd/snapfloor@new-$i" >/dev/null 2>&1
+  rbd "${R[@]}" snap create "rbd/snapfloor-$i@new-$i" >/dev/null 2>&1
+  t2=$(date +%s.%N)
+  echo "$(ms "$t0" "$t1") $(ms "$t1" "$t2")" >>"$T/snapfloor"
+done
+for i in $(seq 1 "$N"); do rbd "${R[@]}" snap purge --no-progress "rbd/snapfloor-$i" && rbd "${R[@]}" rm --no-progress "rbd/snapfloor-$i"; done >/dev/null 2>&1
+rbd "${R[@]}" snap purge --no-progress rbd/snapfloor >/dev/null 2>&1 && rbd "${R[@]}" rm --no-progress rbd/snapfloor >/dev/null 2>&1
 col() { cut -d' ' -f"$1" "$2" | median; }
 echo "median of $N, ms (the driver's numbers include starting the client process: Probe alone $(median <"$T/probe")):"
 for m in librados cli; do
@@ -96,6 +136,12 @@ echo "  CLI floor, cli path (rbd create | rbd rm + 2 rados): create $(col 1 "$T/
 echo "  CLI floor, librados path (rbd create | rbd info + rbd trash mv + ceph rbd task add trash remove + 2 rados):" \
   "create $(col 1 "$T/floor-librados"), delete $(col 2 "$T/floor-librados")"
 echo "  ceph-csi v3.12 measured on this kind of cluster (DESIGN.md, not this run): create ~95-120, delete ~210-270, create+delete ~305-390"
+old=$(col 1 "$T/snapfloor") new=$(col 2 "$T/snapfloor")
+printf '  snapshot layout, CLI floor: old (rbd snap create) %s, ceph-csi'"'"'s (4 commands) %s = %.2fx\n' "$old" "$new" "$(echo "$new / $old" | bc -l)"
+for m in librados cli; do
+  printf '  driver (%s): CreateSnapshot %s = %.2fx the layout'"'"'s CLI floor; restore (CreateVolume from it, 1 GiB) %s\n' \
+    "$m" "$(col 1 "$T/snaps-$m")" "$(echo "$(col 1 "$T/snaps-$m") / $new" | bc -l)" "$(col 2 "$T/snaps-$m")"
+done
 
 before=$(rbd "${R[@]}" ls rbd | grep -c '^csi-vol-' || true)
 for i in $(seq 1 50); do (c CreateVolume --name same-50 --required-bytes 1G "${P[@]}" >"$T/s50.$i" 2>&1; echo $? >"$T/r50.$i") & done

@@ -112,7 +112,15 @@ check "snapshot: ready, sized, timestamped" [ "$(json_get "$out" '(j["snapshot"]
 check "snapshot: id in ceph-csi format" grep -Eqx "0001-0024-$CEPH_FSID-0000000000000002-[0-9a-f-]{36}" <<<"$S"
 check "snapshot: twice, same id" [ "$(json_get "$(csi "$EP" CreateSnapshot --name snap-1 --source-volume-id "$A" --secrets-file "$T/secrets")" 'j["snapshot"]["snapshot_id"]')" = "$S" ]
 check "snapshot journal: csi.snapname" [ "$(admin rados -p rbd getomapval "csi.snap.$SU" csi.snapname -)" = snap-1 ]
-SNAPSUM=$(export_sum "rbd/csi-vol-$AU@csi-snap-$SU")
+# ceph-csi's layout (v3.12.2): a clone image csi-snap-<uuid> carrying a snapshot of that
+# name, its id in the journal, nothing left on the source but the snapshot in its
+# trash namespace the clone hangs on.
+check "snapshot: an image csi-snap-<uuid>, a clone of the source" [ "$(admin rbd info --format json "rbd/csi-snap-$SU" | python3 -c 'import json,sys; print(json.load(sys.stdin)["parent"]["image"])')" = "csi-vol-$AU" ]
+check "snapshot: ... with its snapshot csi-snap-<uuid>" [ "$(admin rbd snap ls --format json "rbd/csi-snap-$SU" | python3 -c 'import json,sys; print([s["name"] for s in json.load(sys.stdin)])')" = "['csi-snap-$SU']" ]
+check "snapshot journal: csi.imageid is that image's id" [ "$(admin rados -p rbd getomapval "csi.snap.$SU" csi.imageid -)" = "$(admin rbd info --format json "rbd/csi-snap-$SU" | python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])')" ]
+check "snapshot: no snapshot left on the source but in its trash namespace" [ "$(admin rbd snap ls --all --format json "rbd/csi-vol-$AU" | python3 -c 'import json,sys; print([s["namespace"]["type"] for s in json.load(sys.stdin)])')" = "['trash']" ]
+SNAPSUM=$(export_sum "rbd/csi-snap-$SU@csi-snap-$SU" || true)
+check "snapshot: its data is the source's" [ "$SNAPSUM" = "$(export_sum "rbd/csi-vol-$AU")" ]
 snapshots() { json_get "$(csi "$EP" ListSnapshots --secrets-file "$T/secrets" "$@")" '[(e["snapshot"]["snapshot_id"], e["snapshot"]["source_volume_id"], e["snapshot"]["size_bytes"]) for e in j.get("entries", [])]'; }
 check "ListSnapshots by id: the snapshot, its source and size" [ "$(snapshots --snapshot-id "$S")" = "[('$S', '$A', 67108864)]" ]
 check "ListSnapshots by source volume" [ "$(snapshots --source-volume-id "$A")" = "[('$S', '$A', 67108864)]" ]
@@ -143,11 +151,16 @@ check "clone: the reply names its content source" [ "$(json_get "$out" 'j["volum
 check "a volume made without a source, asked for again from a snapshot: ALREADY_EXISTS" expect_code 6 create snap-src 64M --from-snapshot "$S"
 check "clone of a volume: its data, then zeros" [ "$(admin rbd export --no-progress "rbd/csi-vol-$CU" - | head -c 64M | sha256sum)" = "$ASUM" ]
 check "clone: grown to 128 MiB" [ "$(admin rbd info --format json "rbd/csi-vol-$CU" | python3 -c 'import json,sys; print(json.load(sys.stdin)["size"])')" = $((128 << 20)) ]
-check "clone: no temporary snapshot left on the source" [ "$(admin rbd snap ls --format json "rbd/csi-vol-$AU" | python3 -c 'import json,sys; print([s["name"] for s in json.load(sys.stdin)])')" = "['csi-snap-$SU']" ]
+check "clone: no temporary snapshot left on the source" [ "$(admin rbd snap ls --format json "rbd/csi-vol-$AU" | python3 -c 'import json,sys; print([s["name"] for s in json.load(sys.stdin)])')" = "[]" ]
 check "delete the parent while its snapshot lives: OK" csi_ok "$EP" DeleteVolume --volume-id "$A" --secrets-file "$T/secrets"
 check "the parent went to the trash (its snapshot stays restorable)" in_trash "csi-vol-$AU"
 check "restore and clone still readable" [ "$(export_sum "rbd/csi-vol-$RU")" = "$SNAPSUM" ]
 check "ListSnapshots finds a snapshot whose source is in the trash" [ "$(snapshots --snapshot-id "$S")" = "[('$S', '$A', 67108864)]" ]
+# A snapshot outlives its volume (issue 14 #2): restorable after the volume is gone.
+out=$(create restore-late 64M --from-snapshot "$S" || true)
+RL=$(vid "$out" 2>/dev/null || true)
+check "restore from a snapshot whose volume was deleted" [ -n "$RL" ] && check "... has the snapshot's data" [ "$(export_sum "rbd/csi-vol-${RL: -36}")" = "$SNAPSUM" ]
+[ -z "$RL" ] || csi_ok "$EP" DeleteVolume --volume-id "$RL" --secrets-file "$T/secrets"
 check "delete the snapshot" csi_ok "$EP" DeleteSnapshot --snapshot-id "$S" --secrets-file "$T/secrets"
 check "delete the snapshot again" csi_ok "$EP" DeleteSnapshot --snapshot-id "$S" --secrets-file "$T/secrets"
 check "the trashed parent went with its last snapshot" not_in_trash "csi-vol-$AU"
@@ -511,4 +524,7 @@ fi
 check "the key never appeared on any process's command line" [ ! -e "$T/argv-leak" ]
 check "the key never appeared in the driver's logs (debug level)" bash -c "! cat '$T'/*.log | grep -qFf '$T/keypat'"
 check "no keyfile left behind" [ -z "$(find "$T/data" -type f -path "*/keys/*" 2>/dev/null)" ]
+# Nothing of the driver's may be left in the pools: images, trash, mgr tasks, journal.
+. "$here/ceph_audit.sh"
+ceph_audit rbd rbd2
 finish

@@ -9,8 +9,11 @@
 //!   (`csi-vol-<uuid>`), `csi.imageid`, and `csi.journalpool` (the journal pool's id, 16
 //!   hex) when the journal pool is another pool. The volume id carries the image pool.
 //!
-//! Reserved in this order: uuid object, name key, attributes; then the image is
-//! created. A crash between any two steps is finished by the next identical call.
+//! Reserved in this order: a random uuid as the name's pending reservation
+//! (`pending_key`, rbd-csi's own key beside the name keys), the uuid object, the name
+//! key, the attributes; then the pending key goes and the image is created (a clone or
+//! restore: its id recorded only once it is complete). A crash between any two steps
+//! is finished by the next identical call.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -18,7 +21,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use super::{size_for, ControllerOps, CreateParams, Secrets, SnapshotInfo, Source, VolumeInfo};
-use crate::ceph::rados::{feature_bits, CloneLayout, Rados, Removal, Striping, Target, FEATURE_BITS};
+use crate::ceph::rados::{feature_bits, CloneLayout, ImageRef, Rados, Removal, Striping, Target, FEATURE_BITS};
 use crate::ceph::{find_cluster, ClusterConfig, Credentials};
 use crate::error::Error;
 
@@ -78,30 +81,15 @@ fn new_uuid() -> Result<String, Error> {
     Ok(format_uuid(b))
 }
 
-/// The uuid a request name gets first: derived from the name, so a create that crashed
-/// after reserving its uuid object finds that object again on retry (a random uuid
-/// would leave it orphaned). A collision (the object names another volume) falls back
-/// to a random uuid.
-fn name_uuid(name: &str) -> String {
-    fn fnv1a(seed: u64, data: &[u8]) -> u64 {
-        data.iter().fold(seed, |h, b| (h ^ u64::from(*b)).wrapping_mul(0x100_0000_01b3))
-    }
-    // MurmurHash3's finalizer: every input bit reaches every output bit, so names that
-    // differ in one character get uuids that look unrelated (FNV alone leaves the
-    // leading bytes of short names nearly equal).
-    fn mix(mut h: u64) -> u64 {
-        h ^= h >> 33;
-        h = h.wrapping_mul(0xff51_afd7_ed55_8ccd);
-        h ^= h >> 33;
-        h = h.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
-        h ^ (h >> 33)
-    }
-    let a = mix(fnv1a(0xcbf2_9ce4_8422_2325, name.as_bytes()));
-    let b = mix(fnv1a(0x9e37_79b9_7f4a_7c15, name.as_bytes()) ^ a);
-    let mut out = [0u8; 16];
-    out[..8].copy_from_slice(&a.to_be_bytes());
-    out[8..].copy_from_slice(&b.to_be_bytes());
-    format_uuid(out)
+/// The directory key under which a reservation in progress keeps the uuid it drew
+/// for `name_key` (`csi.volume.<name>`, `csi.snap.<name>`), written before anything
+/// else: a create cut short by a crash finds its uuid again on retry, so it finishes
+/// what it started instead of leaving an orphan, while every new use of a name gets a
+/// random uuid, as in ceph-csi (a name used again never gets the identity of a deleted
+/// volume, which a late retry of that volume's delete would otherwise remove). Gone
+/// once the name key is written; ceph-csi never reads it.
+pub(super) fn pending_key(name_key: &str) -> String {
+    format!("rbd-csi.pending.{name_key}")
 }
 
 /// What a new image is made with, from the StorageClass parameters.
@@ -198,7 +186,7 @@ impl RbdController {
         object: &str,
     ) -> Result<(), Error> {
         if let Some(key) = name_key {
-            self.ceph.omap_remove(journal, dir, &[key])?;
+            self.ceph.omap_remove(journal, dir, &[key, &pending_key(key)])?;
         }
         self.ceph.remove_object(images, object)
     }
@@ -341,26 +329,16 @@ impl RbdController {
         let (features, data_pool) = (&new_image.features, &new_image.data_pool);
         let bytes = size_for(p.required_bytes, p.limit_bytes, DEFAULT_SIZE)?;
         let name_key = format!("csi.volume.{}", p.name);
-        // Independent lookups run side by side: the pools' ids, the name key and the
-        // uuid object the name would get. (A missing pool fails the first.)
-        let derived = name_uuid(&p.name);
-        let derived_object = format!("csi.volume.{derived}");
-        let (ids, (by_name, owner)) = {
-            let (journal, images) = (place.journal(&creds), place.images(&creds));
-            both(
-                || self.pool_ids(&place, &creds),
-                || {
-                    both(
-                        || self.omap_value(&journal, VOLUMES_DIR, &name_key),
-                        || self.omap_value(&images, &derived_object, "csi.volname"),
-                    )
-                },
-            )
+        // Independent lookups run side by side: the pools' ids, and the name key with
+        // a pending reservation's uuid. (A missing pool fails the first.)
+        let (ids, names) = {
+            let journal = place.journal(&creds);
+            both(|| self.pool_ids(&place, &creds), || self.name_lookup(&journal, VOLUMES_DIR, &name_key))
         };
         let (pool_id, journal_pool_id) = ids?;
         place.journal_pool_id = journal_pool_id;
         let (journal, images) = (place.journal(&creds), place.images(&creds));
-        let by_name = by_name?;
+        let (by_name, pending) = names?;
         let (uuid, fresh) = match by_name.as_deref().and_then(parse_name_value) {
             Some((Some(saved), _)) if saved != pool_id => {
                 return Err(Error::AlreadyExists(format!(
@@ -370,10 +348,7 @@ impl RbdController {
             }
             Some((_, uuid)) => (uuid.to_string(), false),
             None => {
-                let uuid = match owner? {
-                    Some(other) if other != p.name => new_uuid()?,
-                    _ => derived,
-                };
+                let uuid = self.pending_uuid(&journal, VOLUMES_DIR, &name_key, pending)?;
                 let object = format!("csi.volume.{uuid}");
                 let journal_attr = place.journal_attr();
                 let source = p.source.to_text();
@@ -383,17 +358,19 @@ impl RbdController {
                 crate::failpoint::hit("create-after-uuid-object");
                 self.ceph.omap_set(&journal, VOLUMES_DIR, &[(&name_key, &place.name_value(pool_id, &uuid))])?;
                 crate::failpoint::hit("create-after-name-key");
+                self.ceph.omap_remove(&journal, VOLUMES_DIR, &[&pending_key(&name_key)])?;
                 (uuid, true)
             }
         };
         let object = format!("csi.volume.{uuid}");
         // An earlier reservation (ours, or ceph-csi's under another prefix) named its
         // image, and (ours) recorded where its content came from.
-        let (recorded, recorded_source) = if fresh {
-            (None, None)
+        let (recorded, recorded_source, recorded_id) = if fresh {
+            (None, None, None)
         } else {
-            let mut values = self.ceph.omap_get(&images, &object, &["csi.imagename", SOURCE_KEY])?.into_iter();
-            (values.next().flatten(), values.next().flatten())
+            let keys = ["csi.imagename", SOURCE_KEY, "csi.imageid"];
+            let mut values = self.ceph.omap_get(&images, &object, &keys)?.into_iter();
+            (values.next().flatten(), values.next().flatten(), values.next().flatten())
         };
         if let Some(other) = recorded_source.map(|s| Source::from_text(&s)).filter(|s| *s != p.source) {
             return Err(Error::AlreadyExists(format!(
@@ -406,7 +383,15 @@ impl RbdController {
         let image = recorded.unwrap_or_else(|| format!("{}{uuid}", new_image.prefix));
         let spec = images.spec(&image);
         // A fresh reservation has no image yet: images are created after the name key.
-        let existing = if fresh { None } else { self.ceph.image_info(&images, &image)? };
+        let mut existing = if fresh { None } else { self.ceph.image_info(&images, &image)? };
+        if existing.is_some() && p.source != Source::Empty && recorded_id.is_none() {
+            // A clone or restore cut short by a crash: its id is recorded only once it is
+            // complete, and until then the image may be anything (killed inside the
+            // clone, before the parent link was set, it reads as zeros). Made again.
+            log::warn!("volume {:?}: {spec} was left half-made by a crash; making it again", p.name);
+            self.trash_for_later(&images, &image)?;
+            existing = None;
+        }
         let size = match existing {
             Some((size, id)) => {
                 if size < p.required_bytes || (p.limit_bytes > 0 && size > p.limit_bytes) {
@@ -487,6 +472,58 @@ impl RbdController {
         })
     }
 
+    /// The uuid `name_key` maps to in directory `dir`, and the uuid a reservation of
+    /// that name cut short by a crash had drawn (see pending_key): one read.
+    pub(super) fn name_lookup(
+        &self,
+        journal: &Target,
+        dir: &str,
+        name_key: &str,
+    ) -> Result<(Option<String>, Option<String>), Error> {
+        let mut values = self.ceph.omap_get(journal, dir, &[name_key, &pending_key(name_key)])?.into_iter();
+        Ok((values.next().flatten(), values.next().flatten()))
+    }
+
+    /// The uuid of a new reservation of `name_key`: the one a reservation cut short
+    /// drew, else a new random one, recorded as pending before anything else.
+    pub(super) fn pending_uuid(
+        &self,
+        journal: &Target,
+        dir: &str,
+        name_key: &str,
+        pending: Option<String>,
+    ) -> Result<String, Error> {
+        if let Some(uuid) = pending.filter(|u| parse_name_value(u).is_some_and(|(pool, _)| pool.is_none())) {
+            log::info!("{name_key}: finishing the reservation {uuid} an interrupted call began");
+            return Ok(uuid);
+        }
+        let uuid = new_uuid()?;
+        self.ceph.omap_set(journal, dir, &[(&pending_key(name_key), &uuid)])?;
+        crate::failpoint::hit("create-after-pending");
+        Ok(uuid)
+    }
+
+    /// Moves an image that snapshots or clones still keep to the trash and asks the
+    /// mgr to remove it once they are gone, as ceph-csi does. Without a mgr it waits
+    /// there until this driver deletes its last dependent.
+    fn trash_for_later(&self, images: &Target, image: &str) -> Result<(), Error> {
+        let id = self.ceph.image_info(images, image)?.map(|(_, id)| id);
+        self.ceph.trash_move(images, image)?;
+        crate::failpoint::hit("delete-after-trash-move");
+        if let Some(id) = id {
+            self.remove_later(images, &id);
+        }
+        Ok(())
+    }
+
+    /// Queues the mgr's removal of trashed image `id`; a mgr that does not take it is
+    /// logged (the last dependent's delete still removes the image).
+    fn remove_later(&self, images: &Target, id: &str) {
+        if let Err(e) = self.ceph.trash_remove_later(images, id) {
+            log::warn!("trashed image {} waits for its last dependent's delete: {e}", images.spec(id));
+        }
+    }
+
     pub fn delete(&self, volume_id: &str, secrets: &HashMap<String, String>) -> Result<(), Error> {
         let Some(id) = VolumeId::decode(volume_id) else {
             // No volume of ours has such an id, so there is nothing to delete (CSI: an
@@ -513,6 +550,11 @@ impl RbdController {
             Removal::Missing => {
                 if let Some(image_id) = image_id {
                     self.ceph.trash_remove(&images, &image_id)?;
+                    // Still there: dependents keep it, and the crash may have come
+                    // before the mgr task was queued.
+                    if self.ceph.snap_list(&images, ImageRef::Id(&image_id))?.is_some() {
+                        self.remove_later(&images, &image_id);
+                    }
                 }
             }
             Removal::InUse => {
@@ -520,8 +562,20 @@ impl RbdController {
                     "image {spec} is still in use (mapped or open somewhere); unstage it first"
                 )))
             }
-            // Snapshots keep it: move it to the trash so they stay restorable.
-            Removal::HasSnapshots => self.ceph.trash_move(&images, &image)?,
+            // Snapshots or clones keep it: old-layout snapshots become images of their
+            // own (restorable without the volume), and the image waits in the trash
+            // until nothing depends on it.
+            Removal::HasSnapshots => {
+                self.detach_snapshots(&images, &image)?;
+                self.trash_for_later(&images, &image)?;
+            }
+        }
+        // ceph-csi clones a volume through an intermediate image `<image>-temp`, the
+        // new image's parent, which its DeleteVolume removes with it.
+        let temp = format!("{image}-temp");
+        if self.ceph.image_info(&images, &temp)?.is_some() {
+            self.trash_for_later(&images, &temp)?;
+            log::info!("volume {volume_id}: removed ceph-csi's intermediate clone {}", images.spec(&temp));
         }
         crate::failpoint::hit("delete-after-image");
         let name_key = name.map(|name| format!("csi.volume.{name}"));
@@ -660,15 +714,13 @@ mod tests {
     }
 
     #[test]
-    fn name_uuids_are_stable_and_distinct() {
-        assert_eq!(name_uuid("pvc-1"), name_uuid("pvc-1"));
-        assert_eq!(name_uuid("pvc-1").len(), 36);
-        assert_eq!(&name_uuid("pvc-1")[14..15], "4");
-        // Names one character apart get unrelated-looking uuids: their first groups
-        // differ in about half of their 32 bits (random: 16 on average).
-        let head = |i: u32| u32::from_str_radix(&name_uuid(&format!("pvc-{i}"))[..8], 16).unwrap();
-        let differing: u32 = (0..50).map(|i| (head(i) ^ head(i + 1)).count_ones()).sum();
-        assert!(differing / 50 >= 12, "first groups differ in {} bits on average", differing / 50);
+    fn pending_reservations_have_keys_of_their_own() {
+        assert_eq!(pending_key("csi.volume.pvc-1"), "rbd-csi.pending.csi.volume.pvc-1");
+        // Never a key ceph-csi reads or ListVolumes lists.
+        assert!(!pending_key("csi.volume.x").starts_with("csi.volume."));
+        let a = new_uuid().unwrap();
+        assert_eq!(parse_name_value(&a), Some((None, a.as_str())), "a pending value parses as a uuid");
+        assert_ne!(a, new_uuid().unwrap());
     }
 
     #[test]

@@ -1,27 +1,38 @@
 //! rbd snapshots, and volumes cloned from a snapshot or a volume.
 //!
-//! A CSI snapshot is an rbd snapshot `csi-snap-<uuid>` of the source image, journaled
-//! like ceph-csi's and like volumes (rbd.rs): `csi.snaps.default`, in the source volume's
-//! journal pool, maps `csi.snap.<name>` → uuid; `csi.snap.<uuid>`, in the image pool,
-//! holds `csi.snapname`, `csi.imagename` (`csi-snap-<uuid>`), `csi.source` (the source
-//! image) and `csi.sourceid` (its image id, to find it once it is in the trash).
-//! Restores and clones are clone-v2 children, flattened at once so parents and children
-//! can be deleted in any order. A volume deleted while it has snapshots goes to the
-//! trash (DeleteVolume); deleting its last snapshot then removes it from the trash.
+//! A CSI snapshot is kept as ceph-csi keeps it (v3.12.2's doSnapshotClone), so either
+//! driver restores and deletes the other's: a clone-v2 image `csi-snap-<uuid>` (features
+//! layering,deep-flatten) of a snapshot of the source taken for the purpose and removed
+//! right after (the source keeps it in its trash namespace while the clone lives), that
+//! carries its own rbd snapshot `csi-snap-<uuid>`. The snapshot is thus an image of its
+//! own: it outlives its source volume. Journaled like ceph-csi's and like volumes
+//! (rbd.rs): `csi.snaps.default`, in the source volume's journal pool, maps
+//! `csi.snap.<name>` → uuid; `csi.snap.<uuid>`, in the image pool, holds `csi.snapname`,
+//! `csi.imagename` (`csi-snap-<uuid>`, or ceph-csi's snapshotNamePrefix), `csi.source`
+//! (the source image), `csi.imageid` (the snapshot image's id) and, ours only,
+//! `csi.sourceid` (the source's image id, to find it once it is in the trash).
 //!
-//! Snapshots ceph-csi made are kept differently: as a clone image named as csi.imagename
-//! says (`csi-snap-<uuid>`, or its snapshotNamePrefix) carrying an rbd snapshot of the
-//! same name. They are found by that image, restored from it, listed, and deleted with it.
+//! Before this layout rbd-csi kept a snapshot as an rbd snapshot of the source image
+//! itself. Those are still found, restored, listed and deleted; a DeleteVolume turns
+//! them into snapshot images first, so they stay restorable without their volume.
+//!
+//! Restores and clones are clone-v2 children, flattened at once so parents and children
+//! can be deleted in any order. A volume deleted while snapshot images still hang on it
+//! goes to the trash with a mgr task that removes it once they are gone (rbd.rs); when
+//! this driver deletes the last of them it removes the trashed source at once.
 
 use std::collections::HashMap;
 
-use super::{both, name_uuid, new_uuid, parse_name_value, Place, RbdController, VolumeId, JOURNAL_POOL_KEY};
+use super::{both, parse_name_value, pending_key, Place, RbdController, VolumeId, JOURNAL_POOL_KEY};
 use crate::backend::{SnapshotInfo, Source};
-use crate::ceph::rados::{CloneLayout, ImageRef, SnapInfo, Target};
+use crate::ceph::rados::{CloneLayout, ImageRef, SnapInfo, Striping, Target};
 use crate::ceph::Credentials;
 use crate::error::Error;
 
 const SNAPS_DIR: &str = "csi.snaps.default";
+/// The snapshot directory's name keys (`csi.snap.<request name>`); other keys there
+/// are pending reservations (`pending_key`).
+const NAME_KEY_PREFIX: &str = "csi.snap.";
 
 /// A snapshot's journal entry.
 struct SnapRecord {
@@ -40,11 +51,12 @@ struct SnapRecord {
 
 /// Where a snapshot lives.
 enum SnapData {
-    /// rbd-csi's: on the source image, by name.
+    /// The old layout: on the source image, by name.
     OnSource(String),
-    /// rbd-csi's, its source deleted: on the trashed source image, by id.
+    /// The old layout, its source deleted by an earlier version: on the trashed
+    /// source image, by id (not restorable; listed and deleted).
     InTrash(String),
-    /// ceph-csi's: on its own clone image of the same name.
+    /// ceph-csi's layout (rbd-csi's now): on its own clone image of the same name.
     OwnImage(String),
 }
 
@@ -108,13 +120,8 @@ impl RbdController {
         let source_image = recorded.next().flatten().unwrap_or_else(|| format!("csi-vol-{}", src.uuid));
         self.use_recorded_journal(&mut place, &creds, recorded.next().flatten().as_deref())?;
         let (journal, images) = (place.journal(&creds), place.images(&creds));
-        let name_key = format!("csi.snap.{name}");
-        let derived = name_uuid(&format!("snap:{name}"));
-        let (by_name, owner) = both(
-            || self.omap_value(&journal, SNAPS_DIR, &name_key),
-            || self.omap_value(&images, &format!("csi.snap.{derived}"), "csi.snapname"),
-        );
-        let by_name = by_name?;
+        let name_key = format!("{NAME_KEY_PREFIX}{name}");
+        let (by_name, pending) = self.name_lookup(&journal, SNAPS_DIR, &name_key)?;
         let mut recorded_name = None;
         let uuid = match by_name.as_deref().and_then(parse_name_value) {
             Some((_, uuid)) => {
@@ -127,15 +134,13 @@ impl RbdController {
                 uuid
             }
             None => {
-                let uuid = match owner? {
-                    Some(other) if other != name => new_uuid()?,
-                    _ => derived,
-                };
+                let uuid = self.pending_uuid(&journal, SNAPS_DIR, &name_key, pending)?;
                 let journal_attr = place.journal_attr();
                 let mut attrs = vec![("csi.snapname", name)];
                 attrs.extend(journal_attr.as_ref().map(|(k, v)| (*k, v.as_str())));
                 self.ceph.omap_set(&images, &format!("csi.snap.{uuid}"), &attrs)?;
                 self.ceph.omap_set(&journal, SNAPS_DIR, &[(&name_key, &place.name_value(src.pool_id, &uuid))])?;
+                self.ceph.omap_remove(&journal, SNAPS_DIR, &[&pending_key(&name_key)])?;
                 uuid
             }
         };
@@ -160,11 +165,16 @@ impl RbdController {
             Some((SnapData::OwnImage(_), info)) => info,
             _ => {
                 self.ceph.omap_set(&images, &object, &[("csi.sourceid", &source_img_id)])?;
-                self.ceph.snap_create(&images, &source_image, &snap)?;
-                let source_spec = images.spec(&source_image);
-                log::info!("created snapshot {source_spec}@{snap} ({name:?})");
+                self.make_snapshot_image(&images, &source_image, &snap)?;
+                let spec = images.spec(&snap);
+                let (_, image_id) = self
+                    .ceph
+                    .image_info(&images, &snap)?
+                    .ok_or_else(|| Error::Internal(format!("{spec} vanished right after it was made")))?;
+                self.ceph.omap_set(&images, &object, &[("csi.imageid", &image_id)])?;
+                log::info!("created snapshot {spec}@{snap} of {} ({name:?})", images.spec(&source_image));
                 self.locate_snapshot(&images, &rec)?.map(|(_, info)| info).ok_or_else(|| {
-                    Error::Internal(format!("{source_spec}@{snap} vanished right after it was created"))
+                    Error::Internal(format!("{spec}@{snap} vanished right after it was created"))
                 })?
             }
         };
@@ -194,8 +204,21 @@ impl RbdController {
                 self.ceph.snap_remove(&images, ImageRef::Name(&image), &snap.name)?;
             }
             Some((SnapData::InTrash(image_id), snap)) => self.remove_trashed_snap(&images, &image_id, &snap.name)?,
-            Some((SnapData::OwnImage(image), snap)) => self.remove_snapshot_image(&images, &image, &snap.name)?,
-            None => {}
+            Some((SnapData::OwnImage(image), snap)) => {
+                self.remove_snapshot_image(&images, &image, &snap.name)?;
+                if let Some(source_id) = &rec.source_id {
+                    self.remove_if_unused_in_trash(&images, source_id)?;
+                }
+            }
+            // A create cut short by a crash: its temporary snapshot of the source, or
+            // its image without the image's snapshot (both named for this snapshot
+            // alone) may be there.
+            None => {
+                if let Some(source) = &rec.source {
+                    self.ceph.snap_remove(&images, ImageRef::Name(source), &rec.name)?;
+                }
+                self.remove_snapshot_image(&images, &rec.name, &rec.name)?;
+            }
         }
         let name_key = rec.request_name.map(|name| format!("csi.snap.{name}"));
         self.remove_journal_entry(&journal, SNAPS_DIR, name_key.as_deref(), &images, &object)?;
@@ -219,9 +242,9 @@ impl RbdController {
             let Some(vid) = VolumeId::decode(id) else { return Ok(out) };
             let Ok(Some(place)) = self.place_for_id(&vid, &creds) else { return Ok(out) };
             if snapshot_id.is_empty() {
-                self.snapshots_of_volume(&place, &creds, &vid, &mut out)?;
+                self.snapshots_of_volume(place, &creds, &vid, &mut out)?;
             } else {
-                self.journaled_snapshots(&place, &creds, vid.pool_id, &[vid.uuid], &mut out)?;
+                self.journaled_snapshots(&place, &creds, vid.pool_id, &[vid.uuid], |_| true, &mut out)?;
             }
         } else {
             let text = std::fs::read_to_string(&self.config)
@@ -260,7 +283,7 @@ impl RbdController {
         }
         let Some(here) = self.ceph.pool_id(&place.cluster, creds, &place.pool)? else { return Ok(()) };
         let mut by_pool: HashMap<u64, Vec<String>> = HashMap::new();
-        for (_, value) in &entries {
+        for (_, value) in entries.iter().filter(|(key, _)| key.starts_with(NAME_KEY_PREFIX)) {
             if let Some((pool, uuid)) = parse_name_value(value) {
                 by_pool.entry(pool.unwrap_or(here)).or_default().push(uuid.to_string());
             }
@@ -268,23 +291,28 @@ impl RbdController {
         for (pool_id, uuids) in by_pool {
             let Some(pool) = self.ceph.pool_name(&place.cluster, creds, pool_id)? else { continue };
             let image_place = Place::in_pool(place.cluster.clone(), pool);
-            self.journaled_snapshots(&image_place, creds, pool_id, &uuids, out)?;
+            self.journaled_snapshots(&image_place, creds, pool_id, &uuids, |_| true, out)?;
         }
         Ok(())
     }
 
-    /// The snapshots with these uuids whose journal entry and rbd snapshot both exist.
+    /// The snapshots with these uuids whose journal entry (that `keep` accepts) and rbd
+    /// snapshot both exist.
     fn journaled_snapshots(
         &self,
         place: &Place,
         creds: &Credentials,
         pool_id: u64,
         uuids: &[String],
+        keep: impl Fn(&SnapRecord) -> bool,
         out: &mut Vec<SnapshotInfo>,
     ) -> Result<(), Error> {
         let images = place.images(creds);
         for uuid in uuids {
             let rec = self.snap_record(&images, uuid)?;
+            if !keep(&rec) {
+                continue;
+            }
             let Some((_, snap)) = self.locate_snapshot(&images, &rec)? else { continue };
             let source = rec.source.unwrap_or_default();
             // Image names end in the volume's uuid, whatever their prefix.
@@ -303,39 +331,41 @@ impl RbdController {
         Ok(())
     }
 
-    /// The CSI snapshots (`csi-snap-<uuid>`) of one volume's image.
+    /// The CSI snapshots of one volume: the journaled snapshots (either layout) whose
+    /// source is its image, found in the journal its snapshots were made in.
     fn snapshots_of_volume(
         &self,
-        place: &Place,
+        place: Place,
         creds: &Credentials,
         volume: &VolumeId,
         out: &mut Vec<SnapshotInfo>,
     ) -> Result<(), Error> {
-        let image = self.volume_image(&place.images(creds), &volume.uuid)?;
-        let snaps = self.ceph.snap_list(&place.images(creds), ImageRef::Name(&image))?.unwrap_or_default();
-        for snap in snaps {
-            let Some(uuid) = snap.name.strip_prefix("csi-snap-") else { continue };
-            out.push(SnapshotInfo {
-                id: VolumeId { uuid: uuid.to_string(), ..volume.clone() }.encode(),
-                source_volume: volume.encode(),
-                size: snap.size,
-                created_secs: snap.created_secs,
-                created_nanos: 0,
-                ready: true,
-            });
-        }
-        Ok(())
+        let mut place = place;
+        let object = format!("csi.volume.{}", volume.uuid);
+        let mut attrs =
+            self.ceph.omap_get(&place.images(creds), &object, &["csi.imagename", JOURNAL_POOL_KEY])?.into_iter();
+        let image = attrs.next().flatten().unwrap_or_else(|| format!("csi-vol-{}", volume.uuid));
+        self.use_recorded_journal(&mut place, creds, attrs.next().flatten().as_deref())?;
+        let entries = self.ceph.omap_list(&place.journal(creds), SNAPS_DIR)?;
+        let uuids: Vec<String> = entries
+            .iter()
+            .filter(|(key, _)| key.starts_with(NAME_KEY_PREFIX))
+            .filter_map(|(_, value)| parse_name_value(value))
+            .filter(|(pool, _)| pool.is_none_or(|p| p == volume.pool_id))
+            .map(|(_, uuid)| uuid.to_string())
+            .collect();
+        self.journaled_snapshots(&place, creds, volume.pool_id, &uuids, |rec| rec.source.as_ref() == Some(&image), out)
     }
 
-    /// Removes ceph-csi's image of a snapshot: its snapshot, then the image, here and
-    /// now (not through a mgr task), so the source volume's snapshot it was cloned from
-    /// (kept in the trash namespace while it had this child) goes with it.
+    /// Removes a snapshot's image (ceph-csi's layout): its snapshot, then the image,
+    /// here and now (not through a mgr task), so the source volume's snapshot it was
+    /// cloned from (kept in the trash namespace while it had this child) goes with it.
     fn remove_snapshot_image(&self, images: &Target, image: &str, snap: &str) -> Result<(), Error> {
         self.ceph.snap_remove(images, ImageRef::Name(image), snap)?;
         let Some((_, image_id)) = self.ceph.image_info(images, image)? else { return Ok(()) };
         self.ceph.trash_move(images, image)?;
         self.ceph.trash_remove(images, &image_id)?;
-        log::info!("removed ceph-csi's snapshot image {}", images.spec(image));
+        log::info!("removed snapshot image {}", images.spec(image));
         Ok(())
     }
 
@@ -344,9 +374,44 @@ impl RbdController {
         if !self.ceph.snap_remove(images, ImageRef::Id(image_id), snap)? {
             return Ok(());
         }
+        self.remove_if_unused_in_trash(images, image_id)
+    }
+
+    /// Removes the image `image_id` if it waits in the trash with nothing left that
+    /// keeps it (no snapshot, no clone hanging on one); the mgr task its delete queued
+    /// would get there too, but only at its next retry. An image that is not in the
+    /// trash is left alone (removing it from the trash finds nothing).
+    fn remove_if_unused_in_trash(&self, images: &Target, image_id: &str) -> Result<(), Error> {
         if self.ceph.snap_list(images, ImageRef::Id(image_id))?.is_some_and(|s| s.is_empty()) {
             self.ceph.trash_remove(images, image_id)?;
-            log::info!("removed trashed image {image_id}: its last snapshot is gone");
+            log::info!("removed trashed image {image_id}: nothing depends on it any more");
+        }
+        Ok(())
+    }
+
+    /// Makes snapshot `snap` of `source` in ceph-csi's layout (see the module comment):
+    /// an image `snap`, cloned from a snapshot `snap` of the source that is removed
+    /// again, carrying its own snapshot `snap`. Every step accepts what an interrupted
+    /// earlier call left: an existing snapshot or clone, a snapshot already removed.
+    /// Also turns a snapshot of the old layout (an rbd snapshot `snap` of the source)
+    /// into this one.
+    pub(super) fn make_snapshot_image(&self, images: &Target, source: &str, snap: &str) -> Result<(), Error> {
+        self.ceph.snap_create(images, source, snap)?;
+        let layout = CloneLayout { features: "layering,deep-flatten", data_pool: None, striping: Striping::default() };
+        self.ceph.clone_image(images, source, snap, images, snap, layout)?;
+        crate::failpoint::hit("snapshot-after-clone");
+        self.ceph.snap_remove(images, ImageRef::Name(source), snap)?;
+        self.ceph.snap_create(images, snap, snap)
+    }
+
+    /// Turns the old-layout snapshots on `image` (rbd snapshots `csi-snap-…` of the
+    /// volume itself) into snapshot images before the volume is deleted, so they stay
+    /// restorable without it.
+    pub(super) fn detach_snapshots(&self, images: &Target, image: &str) -> Result<(), Error> {
+        let snaps = self.ceph.snap_list(images, ImageRef::Name(image))?.unwrap_or_default();
+        for snap in snaps.iter().filter(|s| s.name.starts_with("csi-snap-")) {
+            self.make_snapshot_image(images, image, &snap.name)?;
+            log::info!("snapshot {}@{} is now an image of its own", images.spec(image), snap.name);
         }
         Ok(())
     }

@@ -113,6 +113,10 @@ pub trait Rados: Send + Sync {
     /// Removes a trashed image by id; a missing one is fine, and so is one that still
     /// has snapshots (they keep it).
     fn trash_remove(&self, t: &Target, image_id: &str) -> Result<(), Error>;
+    /// Asks the mgr to remove a trashed image as soon as it can (`rbd task add trash
+    /// remove`, as ceph-csi does): the mgr retries, at growing intervals, while
+    /// snapshots or clones keep the image. UNAVAILABLE when no mgr takes the task.
+    fn trash_remove_later(&self, t: &Target, image_id: &str) -> Result<(), Error>;
     /// Grows an image to `bytes`: the same size is fine, smaller is OUT_OF_RANGE.
     fn resize(&self, t: &Target, image: &str, bytes: u64) -> Result<(), Error>;
     /// Flattens a clone; an image without a parent is fine.

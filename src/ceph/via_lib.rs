@@ -483,6 +483,10 @@ impl Rados for LibRados {
         })
     }
 
+    fn trash_remove_later(&self, t: &Target, image_id: &str) -> Result<(), Error> {
+        self.with_io(t, |io| self.mgr_trash_remove(io, t, image_id))
+    }
+
     fn trash_remove(&self, t: &Target, image_id: &str) -> Result<(), Error> {
         self.with_io(t, |io| {
             let id = cstr(image_id)?;
