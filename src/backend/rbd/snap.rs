@@ -6,7 +6,7 @@
 //! right after (the source keeps it in its trash namespace while the clone lives), that
 //! carries its own rbd snapshot `csi-snap-<uuid>`. The snapshot is thus an image of its
 //! own: it outlives its source volume. Journaled like ceph-csi's and like volumes
-//! (rbd.rs): `csi.snaps.default`, in the source volume's journal pool, maps
+//! (mod.rs): `csi.snaps.default`, in the source volume's journal pool, maps
 //! `csi.snap.<name>` → uuid; `csi.snap.<uuid>`, in the image pool, holds `csi.snapname`,
 //! `csi.imagename` (`csi-snap-<uuid>`, or ceph-csi's snapshotNamePrefix), `csi.source`
 //! (the source image), `csi.imageid` (the snapshot image's id) and, ours only,
@@ -18,7 +18,7 @@
 //!
 //! Restores and clones are clone-v2 children, flattened at once so parents and children
 //! can be deleted in any order. A volume deleted while snapshot images still hang on it
-//! goes to the trash with a mgr task that removes it once they are gone (rbd.rs); when
+//! goes to the trash with a mgr task that removes it once they are gone (delete.rs); when
 //! this driver deletes the last of them it removes the trashed source at once.
 
 use std::collections::HashMap;

@@ -21,12 +21,12 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use super::{size_for, ControllerOps, CreateParams, Secrets, SnapshotInfo, Source, VolumeInfo};
-use crate::ceph::rados::{feature_bits, CloneLayout, ImageRef, Rados, Removal, Striping, Target, FEATURE_BITS};
+use crate::ceph::rados::{feature_bits, CloneLayout, Rados, Striping, Target, FEATURE_BITS};
 use crate::ceph::{find_cluster, ClusterConfig, Credentials};
 use crate::error::Error;
 
 const DEFAULT_SIZE: u64 = 1 << 30;
-const VOLUMES_DIR: &str = "csi.volumes.default";
+pub(super) const VOLUMES_DIR: &str = "csi.volumes.default";
 /// rbd-csi's own key in a volume's uuid object: where its content came from
 /// (`Source::to_text`), so a CreateVolume retry with another source is told apart.
 /// ceph-csi reads only its own keys; volumes it made have none (then nothing can be
@@ -141,7 +141,7 @@ impl Place {
     }
 }
 
-const JOURNAL_POOL_KEY: &str = "csi.journalpool";
+pub(super) const JOURNAL_POOL_KEY: &str = "csi.journalpool";
 
 /// A name key's value: (the image pool id when recorded, the uuid).
 fn parse_name_value(value: &str) -> Option<(Option<u64>, &str)> {
@@ -503,87 +503,6 @@ impl RbdController {
         Ok(uuid)
     }
 
-    /// Moves an image that snapshots or clones still keep to the trash and asks the
-    /// mgr to remove it once they are gone, as ceph-csi does. Without a mgr it waits
-    /// there until this driver deletes its last dependent.
-    fn trash_for_later(&self, images: &Target, image: &str) -> Result<(), Error> {
-        let id = self.ceph.image_info(images, image)?.map(|(_, id)| id);
-        self.ceph.trash_move(images, image)?;
-        crate::failpoint::hit("delete-after-trash-move");
-        if let Some(id) = id {
-            self.remove_later(images, &id);
-        }
-        Ok(())
-    }
-
-    /// Queues the mgr's removal of trashed image `id`; a mgr that does not take it is
-    /// logged (the last dependent's delete still removes the image).
-    fn remove_later(&self, images: &Target, id: &str) {
-        if let Err(e) = self.ceph.trash_remove_later(images, id) {
-            log::warn!("trashed image {} waits for its last dependent's delete: {e}", images.spec(id));
-        }
-    }
-
-    pub fn delete(&self, volume_id: &str, secrets: &HashMap<String, String>) -> Result<(), Error> {
-        let Some(id) = VolumeId::decode(volume_id) else {
-            // No volume of ours has such an id, so there is nothing to delete (CSI: an
-            // unknown volume is deleted; a static volume's image is never ours).
-            log::info!("volume {volume_id:?} is not a ceph-csi volume id; nothing to delete");
-            return Ok(());
-        };
-        let creds = Credentials::from_secrets(secrets)?;
-        let Some(mut place) = self.place_for_id(&id, &creds)? else {
-            log::info!("volume {volume_id}: its pool no longer exists; nothing to delete");
-            return Ok(());
-        };
-        let object = format!("csi.volume.{}", id.uuid);
-        let keys = ["csi.imagename", "csi.volname", "csi.imageid", JOURNAL_POOL_KEY];
-        let mut attrs = self.ceph.omap_get(&place.images(&creds), &object, &keys)?.into_iter();
-        let image = attrs.next().flatten().unwrap_or_else(|| format!("csi-vol-{}", id.uuid));
-        let (name, image_id) = (attrs.next().flatten(), attrs.next().flatten());
-        self.use_recorded_journal(&mut place, &creds, attrs.next().flatten().as_deref())?;
-        let (journal, images) = (place.journal(&creds), place.images(&creds));
-        let spec = images.spec(&image);
-        match self.ceph.image_remove(&images, &image)? {
-            Removal::Removed => {}
-            // Gone by name; a crash after a trash move may have left it in the trash.
-            Removal::Missing => {
-                if let Some(image_id) = image_id {
-                    self.ceph.trash_remove(&images, &image_id)?;
-                    // Still there: dependents keep it, and the crash may have come
-                    // before the mgr task was queued.
-                    if self.ceph.snap_list(&images, ImageRef::Id(&image_id))?.is_some() {
-                        self.remove_later(&images, &image_id);
-                    }
-                }
-            }
-            Removal::InUse => {
-                return Err(Error::FailedPrecondition(format!(
-                    "image {spec} is still in use (mapped or open somewhere); unstage it first"
-                )))
-            }
-            // Snapshots or clones keep it: old-layout snapshots become images of their
-            // own (restorable without the volume), and the image waits in the trash
-            // until nothing depends on it.
-            Removal::HasSnapshots => {
-                self.detach_snapshots(&images, &image)?;
-                self.trash_for_later(&images, &image)?;
-            }
-        }
-        // ceph-csi clones a volume through an intermediate image `<image>-temp`, the
-        // new image's parent, which its DeleteVolume removes with it.
-        let temp = format!("{image}-temp");
-        if self.ceph.image_info(&images, &temp)?.is_some() {
-            self.trash_for_later(&images, &temp)?;
-            log::info!("volume {volume_id}: removed ceph-csi's intermediate clone {}", images.spec(&temp));
-        }
-        crate::failpoint::hit("delete-after-image");
-        let name_key = name.map(|name| format!("csi.volume.{name}"));
-        self.remove_journal_entry(&journal, VOLUMES_DIR, name_key.as_deref(), &images, &object)?;
-        log::info!("deleted volume {volume_id} ({spec})");
-        Ok(())
-    }
-
     pub fn expand(
         &self,
         volume_id: &str,
@@ -622,7 +541,7 @@ impl RbdController {
 }
 
 /// The controller as the RPC layer sees it.
-/// The RPC layer's view. The inherent methods of the same names (in rbd_snap.rs) take
+/// The RPC layer's view. The inherent methods of the same names (in snap.rs) take
 /// precedence, so the snapshot calls below are not recursive.
 impl ControllerOps for RbdController {
     fn create_volume(&self, p: &CreateParams) -> Result<VolumeInfo, Error> {
@@ -660,7 +579,7 @@ impl ControllerOps for RbdController {
     }
 }
 
-#[path = "rbd_snap.rs"]
+mod delete;
 mod snap;
 
 #[cfg(test)]
