@@ -524,5 +524,4 @@ fn c_is_fs(name: &str) -> bool {
 }
 
 #[cfg(test)]
-#[path = "tests.rs"]
 mod tests;
