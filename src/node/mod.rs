@@ -8,13 +8,13 @@
 //! of attachments, every retry converges.
 
 mod adopt;
-mod unstage;
 pub mod mkfs;
 pub mod mount_flags;
 pub mod paths;
 pub mod probe;
 pub mod publish;
 mod stats;
+mod unstage;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -253,7 +253,13 @@ impl NodeOps {
 
     /// Stages on `device`, attached for it, at `point`; `table` is the mount table read
     /// before.
-    fn stage_attached(&self, req: &StageRequest, point: &Path, table: &[MountEntry], device: &Path) -> Result<(), Error> {
+    fn stage_attached(
+        &self,
+        req: &StageRequest,
+        point: &Path,
+        table: &[MountEntry],
+        device: &Path,
+    ) -> Result<(), Error> {
         let dev = self.dev_id(device)?;
         let previous = self.read_stash(&req.volume_id)?;
         let nested = self.attacher.layout() == StageLayout::Nested;

@@ -137,12 +137,8 @@ fn env_in(tag: &str, fail_mkfs: bool, layout: StageLayout) -> Env {
     let dir = std::env::temp_dir().join(format!("rbd-csi-node-{tag}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     let sys = Arc::new(FakeSys::default());
-    let att = Arc::new(FakeAttacher {
-        sys: Arc::clone(&sys),
-        layout,
-        heads: Mutex::default(),
-        detached: Mutex::default(),
-    });
+    let att =
+        Arc::new(FakeAttacher { sys: Arc::clone(&sys), layout, heads: Mutex::default(), detached: Mutex::default() });
     let mkfs = Arc::new(FakeMkfs { sys: Arc::clone(&sys), runs: Mutex::default(), fail: fail_mkfs });
     let ops = NodeOps::new(
         Arc::clone(&sys) as Arc<dyn Sys>,

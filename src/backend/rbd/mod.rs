@@ -25,14 +25,10 @@ use crate::ceph::rados::{feature_bits, CloneLayout, Rados, Striping, Target, FEA
 use crate::ceph::{find_cluster, ClusterConfig, Credentials};
 use crate::error::Error;
 
-const DEFAULT_SIZE: u64 = 1 << 30;
-pub(super) const VOLUMES_DIR: &str = "csi.volumes.default";
-/// rbd-csi's own key in a volume's uuid object: where its content came from
-/// (`Source::to_text`), so a CreateVolume retry with another source is told apart.
-/// ceph-csi reads only its own keys; volumes it made have none (then nothing can be
-/// compared, and a retry is taken as the same request).
-const SOURCE_KEY: &str = "rbd-csi.contentsource";
+pub use journal::VolumeId;
+use journal::{parse_name_value, pending_key, JOURNAL_POOL_KEY, SOURCE_KEY, VOLUMES_DIR};
 
+const DEFAULT_SIZE: u64 = 1 << 30;
 /// A content source for a message.
 fn describe(s: &Source) -> String {
     match s {
@@ -40,56 +36,6 @@ fn describe(s: &Source) -> String {
         Source::Snapshot(id) => format!("snapshot {id}"),
         Source::Volume(id) => format!("volume {id}"),
     }
-}
-
-/// A ceph-csi v1 volume id: `0001-<len(cluster) hex4>-<cluster>-<pool id hex16>-<uuid>`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct VolumeId {
-    pub cluster_id: String,
-    pub pool_id: u64,
-    pub uuid: String,
-}
-
-impl VolumeId {
-    pub fn encode(&self) -> String {
-        format!("{:04x}-{:04x}-{}-{:016x}-{}", 1, self.cluster_id.len(), self.cluster_id, self.pool_id, self.uuid)
-    }
-
-    pub fn decode(id: &str) -> Option<VolumeId> {
-        let rest = id.strip_prefix("0001-")?;
-        let len = usize::from_str_radix(rest.get(..4)?, 16).ok()?;
-        let rest = rest.get(4..)?.strip_prefix('-')?;
-        let cluster_id = rest.get(..len)?.to_string();
-        let rest = rest.get(len..)?.strip_prefix('-')?;
-        let pool_id = u64::from_str_radix(rest.get(..16)?, 16).ok()?;
-        let uuid = rest.get(16..)?.strip_prefix('-')?.to_string();
-        let uuid_ok = uuid.len() == 36 && uuid.chars().all(|c| c.is_ascii_hexdigit() || c == '-');
-        (uuid_ok && !cluster_id.is_empty()).then_some(VolumeId { cluster_id, pool_id, uuid })
-    }
-}
-
-fn format_uuid(mut b: [u8; 16]) -> String {
-    b[6] = (b[6] & 0x0f) | 0x40;
-    b[8] = (b[8] & 0x3f) | 0x80;
-    let h: String = b.iter().map(|x| format!("{x:02x}")).collect();
-    format!("{}-{}-{}-{}-{}", &h[..8], &h[8..12], &h[12..16], &h[16..20], &h[20..])
-}
-
-fn new_uuid() -> Result<String, Error> {
-    let mut b = [0u8; 16];
-    crate::sys::random_bytes(&mut b)?;
-    Ok(format_uuid(b))
-}
-
-/// The directory key under which a reservation in progress keeps the uuid it drew
-/// for `name_key` (`csi.volume.<name>`, `csi.snap.<name>`), written before anything
-/// else: a create cut short by a crash finds its uuid again on retry, so it finishes
-/// what it started instead of leaving an orphan, while every new use of a name gets a
-/// random uuid, as in ceph-csi (a name used again never gets the identity of a deleted
-/// volume, which a late retry of that volume's delete would otherwise remove). Gone
-/// once the name key is written; ceph-csi never reads it.
-pub(super) fn pending_key(name_key: &str) -> String {
-    format!("rbd-csi.pending.{name_key}")
 }
 
 /// What a new image is made with, from the StorageClass parameters.
@@ -141,18 +87,6 @@ impl Place {
     }
 }
 
-pub(super) const JOURNAL_POOL_KEY: &str = "csi.journalpool";
-
-/// A name key's value: (the image pool id when recorded, the uuid).
-fn parse_name_value(value: &str) -> Option<(Option<u64>, &str)> {
-    let (pool, uuid) = match value.split_once('/') {
-        None => (None, value),
-        Some((pool, uuid)) if pool.len() == 16 => (Some(u64::from_str_radix(pool, 16).ok()?), uuid),
-        Some(_) => return None,
-    };
-    (uuid.len() == 36).then_some((pool, uuid))
-}
-
 pub struct RbdController {
     config: PathBuf,
     ceph: Arc<dyn Rados>,
@@ -172,23 +106,6 @@ impl RbdController {
     fn volume_image(&self, images: &Target, uuid: &str) -> Result<String, Error> {
         let recorded = self.omap_value(images, &format!("csi.volume.{uuid}"), "csi.imagename")?;
         Ok(recorded.unwrap_or_else(|| format!("csi-vol-{uuid}")))
-    }
-
-    /// Removes a volume's or snapshot's journal entry, the last step of a delete: its
-    /// name key in directory `dir` (when the request name is known), then its uuid
-    /// object. Both removals are no-ops when already done.
-    fn remove_journal_entry(
-        &self,
-        journal: &Target,
-        dir: &str,
-        name_key: Option<&str>,
-        images: &Target,
-        object: &str,
-    ) -> Result<(), Error> {
-        if let Some(key) = name_key {
-            self.ceph.omap_remove(journal, dir, &[key, &pending_key(key)])?;
-        }
-        self.ceph.remove_object(images, object)
     }
 
     /// Keeps the sidecars' PV/PVC names as the image's metadata, as ceph-csi does.
@@ -472,37 +389,6 @@ impl RbdController {
         })
     }
 
-    /// The uuid `name_key` maps to in directory `dir`, and the uuid a reservation of
-    /// that name cut short by a crash had drawn (see pending_key): one read.
-    pub(super) fn name_lookup(
-        &self,
-        journal: &Target,
-        dir: &str,
-        name_key: &str,
-    ) -> Result<(Option<String>, Option<String>), Error> {
-        let mut values = self.ceph.omap_get(journal, dir, &[name_key, &pending_key(name_key)])?.into_iter();
-        Ok((values.next().flatten(), values.next().flatten()))
-    }
-
-    /// The uuid of a new reservation of `name_key`: the one a reservation cut short
-    /// drew, else a new random one, recorded as pending before anything else.
-    pub(super) fn pending_uuid(
-        &self,
-        journal: &Target,
-        dir: &str,
-        name_key: &str,
-        pending: Option<String>,
-    ) -> Result<String, Error> {
-        if let Some(uuid) = pending.filter(|u| parse_name_value(u).is_some_and(|(pool, _)| pool.is_none())) {
-            log::info!("{name_key}: finishing the reservation {uuid} an interrupted call began");
-            return Ok(uuid);
-        }
-        let uuid = new_uuid()?;
-        self.ceph.omap_set(journal, dir, &[(&pending_key(name_key), &uuid)])?;
-        crate::failpoint::hit("create-after-pending");
-        Ok(uuid)
-    }
-
     pub fn expand(
         &self,
         volume_id: &str,
@@ -580,32 +466,12 @@ impl ControllerOps for RbdController {
 }
 
 mod delete;
+mod journal;
 mod snap;
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn volume_ids_are_ceph_csi_v1() {
-        let id = VolumeId {
-            cluster_id: "a088ee67-89b1-4571-94b8-b3418c830f51".into(),
-            pool_id: 2,
-            uuid: "8f5b3b2e-1c1d-4f3c-9a51-0d6f1b2c3d4e".into(),
-        };
-        let s = id.encode();
-        assert_eq!(
-            s,
-            "0001-0024-a088ee67-89b1-4571-94b8-b3418c830f51-0000000000000002-8f5b3b2e-1c1d-4f3c-9a51-0d6f1b2c3d4e"
-        );
-        assert!(s.len() <= 128);
-        assert_eq!(VolumeId::decode(&s), Some(id));
-        for bad in
-            ["", "0002-0001-x-0000000000000002-8f5b3b2e-1c1d-4f3c-9a51-0d6f1b2c3d4e", "0001-0024-short", "lv-0011"]
-        {
-            assert_eq!(VolumeId::decode(bad), None, "{bad}");
-        }
-    }
 
     #[test]
     fn name_values_in_both_of_ceph_csis_forms() {
@@ -630,23 +496,5 @@ mod tests {
         place.journal_pool_id = Some(12);
         assert_eq!(place.name_value(11, uuid), with_pool);
         assert_eq!(place.journal_attr(), Some(("csi.journalpool", "000000000000000c".to_string())));
-    }
-
-    #[test]
-    fn pending_reservations_have_keys_of_their_own() {
-        assert_eq!(pending_key("csi.volume.pvc-1"), "rbd-csi.pending.csi.volume.pvc-1");
-        // Never a key ceph-csi reads or ListVolumes lists.
-        assert!(!pending_key("csi.volume.x").starts_with("csi.volume."));
-        let a = new_uuid().unwrap();
-        assert_eq!(parse_name_value(&a), Some((None, a.as_str())), "a pending value parses as a uuid");
-        assert_ne!(a, new_uuid().unwrap());
-    }
-
-    #[test]
-    fn uuids_are_v4() {
-        let u = new_uuid().unwrap();
-        assert_eq!(u.len(), 36);
-        assert_eq!(&u[14..15], "4");
-        assert_ne!(u, new_uuid().unwrap());
     }
 }

@@ -173,9 +173,9 @@ impl RbdController {
                     .ok_or_else(|| Error::Internal(format!("{spec} vanished right after it was made")))?;
                 self.ceph.omap_set(&images, &object, &[("csi.imageid", &image_id)])?;
                 log::info!("created snapshot {spec}@{snap} of {} ({name:?})", images.spec(&source_image));
-                self.locate_snapshot(&images, &rec)?.map(|(_, info)| info).ok_or_else(|| {
-                    Error::Internal(format!("{spec}@{snap} vanished right after it was created"))
-                })?
+                self.locate_snapshot(&images, &rec)?
+                    .map(|(_, info)| info)
+                    .ok_or_else(|| Error::Internal(format!("{spec}@{snap} vanished right after it was created")))?
             }
         };
         Ok(SnapshotInfo {
