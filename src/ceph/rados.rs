@@ -111,7 +111,9 @@ pub trait Rados: Send + Sync {
     /// Moves an image to the trash; a missing one is fine.
     fn trash_move(&self, t: &Target, image: &str) -> Result<(), Error>;
     /// Removes a trashed image by id; a missing one is fine, and so is one that still
-    /// has snapshots (they keep it).
+    /// has snapshots (they keep it). One still open somewhere (busy: a client killed a
+    /// moment ago keeps its watch for ~30 s) is handed to the mgr; FAILED_PRECONDITION
+    /// when no mgr takes it.
     fn trash_remove(&self, t: &Target, image_id: &str) -> Result<(), Error>;
     /// Asks the mgr to remove a trashed image as soon as it can (`rbd task add trash
     /// remove`, as ceph-csi does): the mgr retries, at growing intervals, while

@@ -346,6 +346,10 @@ impl Rados for CliRados {
         let out = self.rbd(t, &args)?;
         match out.status {
             0 | 2 | 39 => Ok(()),
+            16 if self.trash_remove_later(t, image_id).is_ok() => {
+                log::info!("trashed image {image_id} is still open somewhere; the mgr removes it once it is not");
+                Ok(())
+            }
             _ => Err(rbd_error(&format!("rbd trash rm {image_id}"), &out)),
         }
     }

@@ -496,7 +496,12 @@ impl Rados for LibRados {
             if r == -libc::ENOENT || r == -libc::ENOTEMPTY {
                 return Ok(());
             }
-            check(|| format!("remove trashed image {image_id}"), r).map(drop)
+            let removed = check(|| format!("remove trashed image {image_id}"), r).map(drop);
+            if r == -libc::EBUSY && self.mgr_trash_remove(io, t, image_id).is_ok() {
+                log::info!("trashed image {image_id} is still open somewhere; the mgr removes it once it is not");
+                return Ok(());
+            }
+            removed
         })
     }
 

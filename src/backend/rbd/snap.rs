@@ -47,6 +47,9 @@ struct SnapRecord {
     request_name: Option<String>,
     /// csi.journalpool, when the name directory is in another pool.
     journal_pool: Option<String>,
+    /// csi.imageid: the snapshot image's id (ceph-csi's layout), to reach it in the
+    /// trash.
+    image_id: Option<String>,
 }
 
 /// Where a snapshot lives.
@@ -70,7 +73,7 @@ impl RbdController {
 
     /// The journal entry of snapshot `uuid` (`csi.snap.<uuid>` beside the images).
     fn snap_record(&self, images: &Target, uuid: &str) -> Result<SnapRecord, Error> {
-        let keys = ["csi.source", "csi.sourceid", "csi.imagename", "csi.snapname", JOURNAL_POOL_KEY];
+        let keys = ["csi.source", "csi.sourceid", "csi.imagename", "csi.snapname", JOURNAL_POOL_KEY, "csi.imageid"];
         let mut values = self.ceph.omap_get(images, &format!("csi.snap.{uuid}"), &keys)?.into_iter();
         let mut next = || values.next().flatten();
         Ok(SnapRecord {
@@ -79,6 +82,7 @@ impl RbdController {
             name: next().unwrap_or_else(|| format!("csi-snap-{uuid}")),
             request_name: next(),
             journal_pool: next(),
+            image_id: next(),
         })
     }
 
@@ -160,6 +164,7 @@ impl RbdController {
             name: snap.clone(),
             request_name: None,
             journal_pool: None,
+            image_id: None,
         };
         let made = match self.locate_snapshot(&images, &rec)? {
             Some((SnapData::OwnImage(_), info)) => info,
@@ -212,12 +217,15 @@ impl RbdController {
             }
             // A create cut short by a crash: its temporary snapshot of the source, or
             // its image without the image's snapshot (both named for this snapshot
-            // alone) may be there.
+            // alone) may be there. Or a delete cut short: the image in the trash.
             None => {
                 if let Some(source) = &rec.source {
                     self.ceph.snap_remove(&images, ImageRef::Name(source), &rec.name)?;
                 }
                 self.remove_snapshot_image(&images, &rec.name, &rec.name)?;
+                if let Some(image_id) = &rec.image_id {
+                    self.ceph.trash_remove(&images, image_id)?;
+                }
             }
         }
         let name_key = rec.request_name.map(|name| format!("csi.snap.{name}"));
