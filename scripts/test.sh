@@ -24,7 +24,9 @@ echo "== shell tests"
 passed=0 failed=0 failed_names=()
 run() {
   echo "-- $*"
+  local start=$SECONDS
   if env "$@"; then passed=$((passed + 1)); else failed=$((failed + 1)); failed_names+=("$*"); fi
+  echo "-- $* took $((SECONDS - start)) s"
 }
 for t in tests/*.sh; do
   [ "$(basename "$t")" = lib.sh ] && continue
