@@ -282,11 +282,9 @@ fn too_big(path: &Path, size: u64, e: std::io::Error) -> Error {
     }
 }
 
-#[path = "local_ops.rs"]
 mod ops;
 
 pub use ops::LocalAttacher;
 
 #[cfg(test)]
-#[path = "local_tests.rs"]
 mod tests;

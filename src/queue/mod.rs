@@ -396,5 +396,4 @@ fn worker_loop(shared: &Shared) {
 }
 
 #[cfg(test)]
-#[path = "queue_tests.rs"]
 mod tests;
