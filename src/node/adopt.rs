@@ -6,7 +6,7 @@
 
 use std::path::{Path, PathBuf};
 
-use super::{stage_record, NodeOps, StageLayout, PHASE_STAGED};
+use super::{device_record, stage_record, NodeOps, StageLayout, PHASE_STAGED};
 use crate::error::Error;
 use crate::kvfile::Record;
 use crate::sys::mountinfo;
@@ -59,11 +59,7 @@ impl NodeOps {
         }
         let Some(device) = self.attacher.find(volume_id)? else { return Ok(None) };
         let Some(dev) = self.sys.block_dev(&device)? else { return Ok(None) };
-        let mut rec = Record::new();
-        rec.insert("volume_id".into(), volume_id.to_string());
-        rec.insert("device".into(), device.display().to_string());
-        rec.insert("devno".into(), format!("{}:{}", dev.major, dev.minor));
-        Ok(Some(rec))
+        Ok(Some(device_record(volume_id, &device, dev)))
     }
 }
 

@@ -167,19 +167,6 @@ impl NodeOps {
             .ok_or_else(|| Error::Internal(format!("{} is not a block device", device.display())))
     }
 
-    /// Where else `dev` is in use: filesystem mounts of it, and bind mounts of its
-    /// device node (block publishes), other than at `except`.
-    fn users(&self, dev: DevId, device: &Path, except: Option<&Path>) -> Result<Vec<PathBuf>, Error> {
-        Ok(self
-            .sys
-            .mountinfo()?
-            .into_iter()
-            .filter(|e| Some(e.mount_point.as_path()) != except)
-            .filter(|e| e.uses(dev, device))
-            .map(|e| e.mount_point)
-            .collect())
-    }
-
     /// The path a stage of `volume_id` at `staging` mounts on, in this backend's layout.
     fn stage_point(&self, staging: &Path, volume_id: &str) -> PathBuf {
         match self.attacher.layout() {
@@ -310,24 +297,18 @@ impl NodeOps {
         // this node (by this driver or another one) and must be unstaged there first.
         // Binds of a block volume's device node are its publishes: a block restage
         // (kubelet does that after a restart) goes on beside them.
-        let elsewhere: Vec<String> = table
-            .iter()
-            .filter(|e| e.mount_point != point)
-            .filter(|e| match req.access {
-                Access::Block => e.dev == dev,
-                Access::Mount { .. } => e.uses(dev, device),
-            })
-            .map(|e| e.mount_point.display().to_string())
-            .collect();
+        let elsewhere = mounts_where(table, point, |e| match req.access {
+            Access::Block => e.dev == dev,
+            Access::Mount { .. } => e.uses(dev, device),
+        });
         if !elsewhere.is_empty() {
             return Err(Error::FailedPrecondition(format!(
                 "volume {} is already in use on this node at {}; unstage it there first",
-                req.volume_id,
-                elsewhere.join(", ")
+                req.volume_id, elsewhere
             )));
         }
 
-        let mut rec = base_record(req, point, device, dev);
+        let mut rec = stage_record(&req.volume_id, &req.staging, point, device, dev);
         // What publishes recorded stays (a restage of a published block volume).
         if let Some(published) = previous.as_ref().and_then(|p| p.get(publish::PUBLISHED)) {
             rec.insert(publish::PUBLISHED.into(), published.clone());
@@ -478,20 +459,33 @@ impl NodeOps {
     }
 }
 
+/// The mount points in `table` other than `except` where `uses` holds, for a message
+/// ("" when there are none).
+fn mounts_where(table: &[MountEntry], except: &Path, uses: impl Fn(&MountEntry) -> bool) -> String {
+    let points: Vec<String> = table
+        .iter()
+        .filter(|e| e.mount_point != except && uses(e))
+        .map(|e| e.mount_point.display().to_string())
+        .collect();
+    points.join(", ")
+}
+
 /// The stash key of the path the stage is mounted on (the staging path, or in the
 /// nested layout `<staging>/<volume id>`).
 pub(crate) const POINT: &str = "point";
 
-/// The stash fields every record of a stage has.
-fn base_record(req: &StageRequest, point: &Path, device: &Path, dev: DevId) -> Record {
-    stage_record(&req.volume_id, &req.staging, point, device, dev)
-}
-
-fn stage_record(volume_id: &str, staging: &Path, point: &Path, device: &Path, dev: DevId) -> Record {
+/// What identifies a volume's device: the fields every stash has.
+fn device_record(volume_id: &str, device: &Path, dev: DevId) -> Record {
     let mut rec = Record::new();
     rec.insert("volume_id".into(), volume_id.to_string());
     rec.insert("device".into(), device.display().to_string());
     rec.insert("devno".into(), format!("{}:{}", dev.major, dev.minor));
+    rec
+}
+
+/// The stash fields every record of a stage has.
+fn stage_record(volume_id: &str, staging: &Path, point: &Path, device: &Path, dev: DevId) -> Record {
+    let mut rec = device_record(volume_id, device, dev);
     rec.insert("staging".into(), staging.display().to_string());
     rec.insert(POINT.into(), point.display().to_string());
     rec
@@ -500,7 +494,7 @@ fn stage_record(volume_id: &str, staging: &Path, point: &Path, device: &Path, de
 /// The record of a finished stage (keeping what publishes recorded).
 fn staged_record(req: &StageRequest, point: &Path, device: &Path, dev: DevId, previous: Option<&Record>) -> Record {
     let mut rec = previous.cloned().unwrap_or_default();
-    rec.extend(base_record(req, point, device, dev));
+    rec.extend(stage_record(&req.volume_id, &req.staging, point, device, dev));
     match &req.access {
         Access::Mount { fs, .. } => {
             rec.insert("access".into(), "mount".into());

@@ -47,11 +47,10 @@ impl NodeOps {
         let table = self.sys.mountinfo()?;
         let staged_mount = mountinfo::mount_at(&table, &point).cloned();
         if let Some((device, Some(dev))) = &device {
-            let others = self.users(*dev, device, Some(&point))?;
+            let others = super::mounts_where(&table, &point, |e| e.uses(*dev, device));
             if !others.is_empty() {
                 return Err(Error::FailedPrecondition(format!(
-                    "volume {volume_id} is still in use at {}; unpublish it first",
-                    others.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ")
+                    "volume {volume_id} is still in use at {others}; unpublish it first"
                 )));
             }
         }
