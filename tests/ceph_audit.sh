@@ -4,13 +4,16 @@
 # client.admin. One check per pool; it fails listing, for that pool:
 #   image    every image (`rbd ls -l`: csi-vol-*, csi-snap-*, anything else), with its
 #            parent and its snapshots (`rbd snap ls --all`, trash namespace included)
-#   trash    every trashed image (`rbd trash ls --all`), with its snapshots
+#   trash    every trashed image (`rbd trash ls --all`), with its snapshots, and every
+#            entry of the pool's rbd_trash object that listing hides (`rbd rm` makes one)
+#   orphan   every rbd object (rbd_header/object_map/data.<id>, rbd_id.<name>) of an
+#            image neither listing shows
 #   task     every mgr task still queued for the pool (`ceph rbd task list`)
 #   journal  every key left in a name directory (csi.volumes.*, csi.snaps.*) and every
 #            other csi.* object (csi.volume.<uuid>, csi.snap.<uuid>, ...) with its keys
 #   error    a listing that failed (the pool cannot be vouched for)
 # in every rados namespace of the pool. A trashed image may be removed asynchronously
-# by a mgr task, so while all a pool has left is trash, queued tasks or a failed
+# by a mgr task, so while all a pool has left is trash, queued tasks, orphan objects or a failed
 # listing, it waits up to CEPH_AUDIT_WAIT seconds (60), or CEPH_AUDIT_TASK_WAIT (200)
 # while a mgr task for the pool is still queued (the mgr retries a failed removal 30,
 # 60, 90... s later); it stops waiting early once nothing has changed for
@@ -61,18 +64,22 @@ if os.environ.get("CEPH_NO_MGR") != "1":
 for pool in sys.argv[1:]:
     def out(kind, text):
         print("%s\t%s\t%s" % (pool, kind, text.replace("\n", " ")))
+    known = {}  # rados namespace -> the image ids and names the listings accounted for
     try:
         namespaces = [""] + [n["name"] for n in js("rbd", "namespace", "ls", "--format", "json", pool)]
         for ns in namespaces:
             loc = ["--pool", pool] + (["--namespace", ns] if ns else [])
             where = "%s/%s/" % (pool, ns) if ns else pool + "/"
+            ids = known.setdefault(ns, set())
             for e in js("rbd", "ls", "-l", "--format", "json", *loc):
                 if "snapshot" in e:  # `rbd ls -l` lists snapshots apart too: shown with their image
                     continue
+                ids.update([e.get("id"), e["image"]])
                 parent = e.get("parent")
                 parent = ", parent %s/%s@%s" % (parent["pool"], parent["image"], parent["snapshot"]) if parent else ""
                 out("image", "%s%s (id %s, %d bytes%s%s)" % (where, e["image"], e.get("id", "?"), e["size"], parent, snaps(loc, "--image", e["image"])))
             for e in js("rbd", "trash", "ls", "--all", "--long", "--format", "json", *loc):
+                ids.update([e["id"], e["name"]])
                 out("trash", "%s%s (id %s, %s, deleted %s%s)" % (where, e["name"], e["id"], e.get("source", "?"), e.get("deleted_at", "?"), snaps(loc, "--image-id", e["id"])))
     except Failed as e:
         out("error", str(e))
@@ -85,12 +92,21 @@ for pool in sys.argv[1:]:
     try:
         for line in run("rados", "-p", pool, "ls", "--all").splitlines():
             ns, _, obj = line.partition("\t")
+            nsargs = ["-N", ns] if ns else []
+            where = "%s/%s/" % (pool, ns) if ns else pool + "/"
+            # rbd's own objects of an image no listing shows: a removal cut short.
+            # `rbd trash ls` hides the trash entries `rbd rm` makes on its way.
+            if obj == "rbd_trash":
+                for k in run("rados", "-p", pool, *nsargs, "listomapkeys", obj).split():
+                    if k.startswith("id_") and k[3:] not in known.get(ns, ()):
+                        out("trash", "%s%s (hidden entry: a removal's, or a move cut short)" % (where, k[3:]))
+            m = re.match(r"rbd_(?:header|object_map|data|id)\.([^.]+)", obj)
+            if m and m.group(1) not in known.get(ns, ()):
+                out("orphan", "%s%s (rbd object of no listed image)" % (where, obj))
             if not obj.startswith("csi."):
                 continue
-            nsargs = ["-N", ns] if ns else []
             keys = run("rados", "-p", pool, *nsargs, "listomapkeys", obj).split()
             vals = ", ".join("%s=%s" % (k, run("rados", "-p", pool, *nsargs, "getomapval", obj, k, "-").strip()) for k in keys)
-            where = "%s/%s/" % (pool, ns) if ns else pool + "/"
             if re.match(r"csi\.(volumes|snaps)\.", obj):
                 if keys:
                     out("journal", "%s%s: %s" % (where, obj, vals))
@@ -106,11 +122,12 @@ ceph_audit() {
   local t0=$SECONDS idle=$SECONDS left prev="" pool mine pending limit
   while :; do
     left=$(_audit_pass "$@")
-    # Waiting can only help a pool whose leftovers are all trash, tasks or errors.
+    # Waiting can only help a pool whose leftovers are all trash, tasks, orphan objects
+    # (an image the mgr is removing) or errors.
     pending="" limit=$max
     for pool in "$@"; do
       mine=$(awk -F'\t' -v p="$pool" '$1 == p {print $2}' <<<"$left" | sort -u)
-      [ -n "$mine" ] && ! grep -qvxE 'trash|task|error' <<<"$mine" || continue
+      [ -n "$mine" ] && ! grep -qvxE 'trash|task|orphan|error' <<<"$mine" || continue
       pending="$pending $pool"
       grep -qx task <<<"$mine" && limit=$task_max
     done

@@ -9,6 +9,9 @@
 #    a volume deleted before / after its snapshot, two snapshots, a clone and a restore
 #    outliving their parent, a restore from a snapshot whose volume is deleted, a name
 #    reused while the old image waits in the trash, a late retry of the old id's delete,
+#    trash moves cut short by a crash at each of their steps (set up by hand), a
+#    snapshot deleted while a clone of it waits in the trash, a create or clone whose
+#    image a crash left half-made,
 #    and ceph-csi's own layouts (a snapshot, a clone; made by hand as ceph-csi v3.12
 #    makes them) with either driver deleting the last dependent.
 # 2. A crash sweep over a clone and a restore (pool crash-clone): their path has no
@@ -46,8 +49,8 @@ log "seed $SEED (replay: LIFECYCLE_SEED=$SEED LIFECYCLE_STEPS=$STEPS LIFECYCLE_C
 
 # One pool per deterministic case (named for it), and `rbd` for the random lifecycle.
 CASES=(vol-then-snap snap-then-vol two-snaps clone-parent-first clone-and-restore
-  restore-deleted-src reuse-in-trash reuse-after-delete
-  cephcsi-snap-rbdcsi-del cephcsi-snap-cephcsi-del cephcsi-clone-rbdcsi-del cephcsi-clone-cephcsi-del crash-clone)
+  restore-deleted-src reuse-in-trash reuse-after-delete cut-trash-move
+  snap-kept-by-trashed-clone half-made-image cephcsi-snap-rbdcsi-del cephcsi-snap-cephcsi-del cephcsi-clone-rbdcsi-del cephcsi-clone-cephcsi-del crash-clone)
 on_exit "'$CLUSTER' down '$CL' >/dev/null 2>&1"
 CEPH_WATCH_PID=$$ CEPH_MIN_COMPAT_CLIENT=mimic CEPH_POOLS="rbd ${CASES[*]}" "$CLUSTER" up "$CL" >"$T/cluster.log" 2>&1 ||
   { cat "$T/cluster.log"; fail "cluster up"; finish; }
@@ -318,6 +321,123 @@ fi
 
 # by_hand WHAT CMD...: a layout made by hand as client.admin; says so if it could not be.
 by_hand() { local what=$1; shift; "$@" || { fail "$what could not be made by hand"; return 1; }; }
+
+# A kill -9 inside librbd's create or clone can leave a half-made image: its name in the
+# pool's directory, its header not written yet (`rbd ls -l` then fails on it). Found by
+# the crash-clone sweep: the retry answered NOT_FOUND for good (and an empty volume's
+# would answer INTERNAL "vanished right after it was created"). Made by hand: the server
+# aborted right after it reserved the name (failpoint create-after-name-key), then an
+# image of the reserved name whose header is removed. The retry must make a whole
+# volume, with its source's data.
+p=half-made-image
+cut_create() { # cut_create NAME ARGS...: CreateVolume aborted right after its name is reserved
+  stop_server "$SERVER_PID" || true
+  { serve create-after-name-key; attempt CreateVolume --name "$1" $(params $p) "${@:2}"; } 2>/dev/null
+  reap 2>/dev/null
+  serve
+}
+half_image() { # half_image NAME: a half-made image of the name's reservation
+  local u hid
+  u=$(admin rados -p $p getomapval csi.volumes.default "csi.volume.$1" - | tail -c 36) &&
+    admin rbd create -s 16M "$p/csi-vol-$u" && hid=$(image_id $p "csi-vol-$u") && admin rados -p $p rm "rbd_header.$hid"
+}
+if mkvol $p src && SRC=$VID SRCSUM=$SUM && mksnap $p s "$SRC"; then
+  S=$SID
+  for how in "empty:" "clone:--from-volume $SRC" "restore:--from-snapshot $S"; do
+    n=${how%%:*} args=${how#*:}
+    cut_create "$n" $args
+    by_hand "$p: a half-made image for $n" half_image "$n" || continue
+    attempt CreateVolume --name "$n" $(params $p) $args
+    code_is "$p: $n created after a crash left its image half-made" 0 || continue
+    H=$(vid) HI=$(vimg)
+    if [ "$n" = empty ]; then
+      check "$p:   it is blank" has_data $p "$HI" "$ZERO"
+    else
+      check "$p:   it has its source's data" has_data $p "$HI" "$SRCSUM"
+    fi
+    delvol $p "$H" "$n"
+  done
+  delsnap $p "$S" s
+  delvol $p "$SRC" src
+fi
+
+# A snapshot deleted while a clone of it waits in the trash (a restore cut short by a
+# crash is made again, and its half-made image goes to the trash for the mgr to remove):
+# the snapshot image's own snapshot moves to the trash namespace, so removing the
+# snapshot image from the trash answers ENOTEMPTY. It must then be left to the mgr,
+# which removes it once the clone is gone; it stayed in the trash for good (found by
+# the crash-clone sweep), and so did its volume's image.
+p=snap-kept-by-trashed-clone
+if mkvol $p v && V=$VID && mksnap $p s "$V"; then
+  S=$SID SIMG=csi-snap-${SID: -36}
+  if by_hand "$p: a clone of s's image, in the trash" admin rbd clone --rbd-default-clone-format 2 "$p/$SIMG@$SIMG" "$p/leftover" &&
+    LEFT=$(image_id $p leftover) && by_hand "$p: the clone trashed" admin rbd trash mv "$p/leftover"; then
+    delsnap $p "$S" s
+    delvol $p "$V" v
+    by_hand "$p: the trashed clone removed (as its mgr task would)" admin rbd trash rm --no-progress --pool $p "$LEFT"
+  else
+    delsnap $p "$S" s
+    delvol $p "$V" v
+  fi
+fi
+
+# A kill -9 inside a trash move (librbd: trash entry added in state MOVING, then the
+# image's id object and directory entry removed, then the state set to NORMAL) leaves an
+# entry that `rbd trash rm` refuses (EUCLEAN, "pending moving to the trash") until the
+# move is finished. Found by the random lifecycle (seed 36340): DeleteVolume's retry then
+# answered INTERNAL forever, and a CreateVolume of the same name "vanished right after it
+# was created". Each cut point is made by hand (cls_rbd calls as librbd's MoveRequest
+# makes them), for the two sources a delete leaves: USER (`rbd trash mv`, rbd-csi's
+# librados client and ceph-csi) and REMOVING (`rbd rm`). Per state: a DeleteVolume retry
+# must finish the delete, and a CreateVolume of the name instead must make a new volume
+# (the old one was being deleted) that a late DeleteVolume of the old id leaves alone.
+cat >"$T/cut_move.py" <<'EOF'
+import json, os, struct, subprocess, sys, time
+import rados
+pool, image, source, stage = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
+def s(x): b = x.encode(); return struct.pack("<I", len(b)) + b
+out = subprocess.check_output(["rbd", "info", "--format", "json", "--conf", os.environ["CEPH_CONF"], "--id", "admin", f"{pool}/{image}"])
+iid = json.loads(out)["id"]
+cl = rados.Rados(conffile=os.environ["CEPH_CONF"], rados_id="admin"); cl.connect()
+io = cl.open_ioctx(pool)
+now = struct.pack("<II", int(time.time()), 0)
+body = bytes([source]) + s(image) + now + now + bytes([1])  # TrashImageSpec v2, state MOVING
+io.execute("rbd_trash", "rbd", "trash_add", s(iid) + bytes([2, 1]) + struct.pack("<I", len(body)) + body)
+if stage in "bc":
+    io.remove_object("rbd_id." + image)
+if stage == "c":
+    io.execute("rbd_directory", "rbd", "dir_remove_image", s(image) + s(iid))
+io.close(); cl.shutdown()
+EOF
+cut_move() { /usr/bin/python3 "$T/cut_move.py" "$@" 2>>"$T/img.err"; } # cut_move POOL IMAGE SOURCE STAGE
+p=cut-trash-move
+for src in 0:user 3:removing; do
+  for st in a:added b:id-removed c:dir-removed; do
+    what="${src#*:} move cut after ${st#*:}"
+    if mkvol $p "d-${src%:*}${st%:*}"; then
+      D=$VID
+      if by_hand "$p: a $what" cut_move $p "$VIMG" "${src%:*}" "${st%:*}"; then
+        delvol $p "$D" "retried after a $what"
+        check "$p:   the image is gone" bash -c "! rbd info '$p/$VIMG' --conf '$CEPH_CONF' --id admin 2>/dev/null"
+      fi
+    fi
+    if mkvol $p "n-${src%:*}${st%:*}"; then
+      N1=$VID
+      if by_hand "$p: a $what" cut_move $p "$VIMG" "${src%:*}" "${st%:*}"; then
+        attempt CreateVolume --name "n-${src%:*}${st%:*}" $(params $p)
+        if code_is "$p: the name created again after a $what" 0; then
+          N2=$(vid) N2I=$(vimg)
+          check "$p:   a new volume id" [ "$N2" != "$N1" ]
+          rnd 32768; img write $p "$N2I" "$R" || fail "$p: cannot write to $N2I"
+          N2SUM=$(img sum $p "$N2I")
+          delvol $p "$N1" "the first one, late"
+          check "$p:   the late delete left the new one alone" has_data $p "$N2I" "$N2SUM"
+          delvol $p "$N2" "the second one"
+        fi
+      fi
+    fi
+  done
+done
 
 # ceph-csi's snapshot of an rbd-csi volume, made by hand as ceph-csi v3.12 makes it
 # (internal/rbd: createRBDClone + doSnapshotClone): snapshot the volume, clone the

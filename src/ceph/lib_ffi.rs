@@ -23,6 +23,16 @@ pub(super) struct WatcherC {
     pub(super) cookie: u64,
 }
 
+/// librbd.h's rbd_trash_image_info_t.
+#[repr(C)]
+pub(super) struct TrashInfoC {
+    pub(super) id: *mut c_char,
+    pub(super) name: *mut c_char,
+    pub(super) source: c_int,
+    pub(super) deletion_time: libc::time_t,
+    pub(super) deferment_end_time: libc::time_t,
+}
+
 pub(super) type ProgressFn = extern "C" fn(u64, u64, Ptr) -> c_int;
 
 /// Declares the C functions used, as a table filled by dlsym.
@@ -96,6 +106,9 @@ ffi! {
         fn rbd_get_id(Ptr, *mut c_char, usize) -> c_int;
         fn rbd_trash_move(Ptr, *const c_char, u64) -> c_int;
         fn rbd_trash_remove(Ptr, *const c_char, bool) -> c_int;
+        fn rbd_trash_get(Ptr, *const c_char, *mut TrashInfoC) -> c_int;
+        fn rbd_trash_get_cleanup(*mut TrashInfoC);
+        fn rbd_remove(Ptr, *const c_char) -> c_int;
         fn rbd_resize2(Ptr, u64, bool, ProgressFn, Ptr) -> c_int;
         fn rbd_flatten(Ptr) -> c_int;
         fn rbd_metadata_set(Ptr, *const c_char, *const c_char) -> c_int;

@@ -47,6 +47,31 @@ pub enum Removal {
     HasSnapshots,
 }
 
+/// An image in the trash: the name it had, and whether a removal (`rbd rm`, which
+/// passes through the trash) put it there rather than a trash move.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TrashEntry {
+    pub name: String,
+    pub by_removal: bool,
+}
+
+/// librbd's RBD_TRASH_IMAGE_SOURCE_REMOVING: an entry `rbd rm` made on its way.
+pub const TRASH_SOURCE_REMOVING: i64 = 3;
+
+impl TrashEntry {
+    /// From cls_rbd's encoding of a trash entry (the value of `id_<image id>` in the
+    /// pool's `rbd_trash` object, cls::rbd::TrashImageSpec): a version header (version,
+    /// compat, u32 length), the source (u8), the name (u32 length, bytes), then times
+    /// and state. None when it does not read as one.
+    pub fn decode(bytes: &[u8]) -> Option<TrashEntry> {
+        let u32_at = |at: usize| Some(u32::from_le_bytes(bytes.get(at..at + 4)?.try_into().ok()?) as usize);
+        let source = *bytes.get(6)?;
+        let len = u32_at(7)?;
+        let name = std::str::from_utf8(bytes.get(11..11 + len)?).ok()?.to_string();
+        Some(TrashEntry { name, by_removal: i64::from(source) == TRASH_SOURCE_REMOVING })
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SnapInfo {
     pub name: String,
@@ -70,6 +95,19 @@ pub fn feature_bits(features: &str) -> Option<u64> {
         .split(',')
         .map(str::trim)
         .try_fold(0, |acc, f| FEATURE_BITS.iter().find(|(n, _)| *n == f).map(|(_, bit)| acc | bit))
+}
+
+/// Finishes a trash move that a crash cut short (librbd adds the trash entry in state
+/// MOVING, removes the image's name, then marks the entry NORMAL; until then nothing
+/// removes it): librbd finishes it when the same request is made again by the image's
+/// name, a `trash mv` for an entry a trash move made, an `rbd rm` (which then removes
+/// the image) for one a removal made. A missing entry is fine.
+pub fn finish_trash_move(ceph: &dyn Rados, t: &Target, image_id: &str) -> Result<(), Error> {
+    match ceph.trash_entry(t, image_id)? {
+        None => Ok(()),
+        Some(e) if e.by_removal => ceph.image_remove(t, &e.name).map(drop),
+        Some(e) => ceph.trash_move(t, &e.name),
+    }
 }
 
 pub trait Rados: Send + Sync {
@@ -111,10 +149,15 @@ pub trait Rados: Send + Sync {
     /// Moves an image to the trash; a missing one is fine.
     fn trash_move(&self, t: &Target, image: &str) -> Result<(), Error>;
     /// Removes a trashed image by id; a missing one is fine, and so is one that still
-    /// has snapshots (they keep it). One still open somewhere (busy: a client killed a
+    /// has snapshots (they keep it: it is left to the mgr, as by `trash_remove_later`,
+    /// and without a mgr to the delete of its last dependent). One still open somewhere (busy: a client killed a
     /// moment ago keeps its watch for ~30 s) is handed to the mgr; FAILED_PRECONDITION
-    /// when no mgr takes it.
+    /// when no mgr takes it. A trash move cut short by a crash (librbd refuses its entry,
+    /// still in state MOVING, with EUCLEAN) is finished first: see `finish_trash_move`.
     fn trash_remove(&self, t: &Target, image_id: &str) -> Result<(), Error>;
+    /// The trash entry of image `image_id`, also one a removal made; None when it is
+    /// not in the trash.
+    fn trash_entry(&self, t: &Target, image_id: &str) -> Result<Option<TrashEntry>, Error>;
     /// Asks the mgr to remove a trashed image as soon as it can (`rbd task add trash
     /// remove`, as ceph-csi does): the mgr retries, at growing intervals, while
     /// snapshots or clones keep the image. UNAVAILABLE when no mgr takes the task.
@@ -184,6 +227,21 @@ impl Striping {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn trash_entries_decode_as_cls_rbd_encodes_them() {
+        // `rados getomapval rbd_trash id_<id>` of an `rbd rm` cut short (Pacific).
+        let removal = [
+            0x02, 0x01, 0x19, 0x00, 0x00, 0x00, 0x03, 0x03, 0x00, 0x00, 0x00, b'x', b'1', b'0', 0x96, 0xc5, 0x11, 0x6b,
+            0, 0, 0, 0, 0x96, 0xc5, 0x11, 0x6b, 0, 0, 0, 0, 0x01,
+        ];
+        assert_eq!(TrashEntry::decode(&removal), Some(TrashEntry { name: "x10".into(), by_removal: true }));
+        let mut moved = removal;
+        moved[6] = 0; // RBD_TRASH_IMAGE_SOURCE_USER
+        assert_eq!(TrashEntry::decode(&moved), Some(TrashEntry { name: "x10".into(), by_removal: false }));
+        assert_eq!(TrashEntry::decode(&removal[..12]), None, "a name longer than the bytes");
+        assert_eq!(TrashEntry::decode(&[]), None);
+    }
 
     #[test]
     fn features_as_bits() {

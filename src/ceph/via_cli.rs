@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
 
-use super::rados::{CloneLayout, ImageRef, Rados, Removal, SnapInfo, Striping, Target};
+use super::rados::{finish_trash_move, CloneLayout, ImageRef, Rados, Removal, SnapInfo, Striping, Target, TrashEntry};
 use super::{last_error_line, rbd_error, Cli, ClusterConfig, Credentials};
 use crate::error::Error;
 use crate::exec::Output;
@@ -162,6 +162,15 @@ pub fn rados_error(what: &str, out: &Output) -> Error {
     } else {
         Error::Internal(msg)
     }
+}
+
+/// The bytes of `rados getomapval`'s hex dump ("00000000  02 01 19 …  |...|" lines).
+fn hexdump_bytes(dump: &str) -> Vec<u8> {
+    dump.lines()
+        .filter_map(|l| l.split_once("  ").filter(|(offset, _)| offset.len() == 8))
+        .flat_map(|(_, rest)| rest.split('|').next().unwrap_or("").split_whitespace())
+        .filter_map(|b| u8::from_str_radix(b, 16).ok())
+        .collect()
 }
 
 fn missing(out: &Output) -> bool {
@@ -343,15 +352,44 @@ impl Rados for CliRados {
         let mut args = vec!["trash", "rm", "--no-progress"];
         args.extend(Self::pool_args(t));
         args.push(image_id);
-        let out = self.rbd(t, &args)?;
+        let mut out = self.rbd(t, &args)?;
+        if out.status == libc::EUCLEAN {
+            log::warn!("trashed image {image_id}: finishing its move to the trash, cut short by a crash");
+            finish_trash_move(self, t, image_id)?;
+            out = self.rbd(t, &args)?;
+        }
         match out.status {
-            0 | 2 | 39 => Ok(()),
+            0 | 2 => Ok(()),
+            // Snapshots (or clones hanging on them) keep it: the mgr removes it once
+            // they are gone; without a mgr, the delete of its last dependent does.
+            39 => {
+                if let Err(e) = self.trash_remove_later(t, image_id) {
+                    log::warn!("trashed image {image_id} waits for its last dependent's delete: {e}");
+                }
+                Ok(())
+            }
             16 if self.trash_remove_later(t, image_id).is_ok() => {
                 log::info!("trashed image {image_id} is still open somewhere; the mgr removes it once it is not");
                 Ok(())
             }
             _ => Err(rbd_error(&format!("rbd trash rm {image_id}"), &out)),
         }
+    }
+
+    /// Read from the pool's `rbd_trash` object: `rbd trash ls` hides the entries a
+    /// removal made.
+    fn trash_entry(&self, t: &Target, image_id: &str) -> Result<Option<TrashEntry>, Error> {
+        let key = format!("id_{image_id}");
+        let out = self.rados(t, &["getomapval", "rbd_trash", &key], None)?;
+        if out.stderr.contains("No such file or directory") || out.stdout.starts_with("No such key") {
+            return Ok(None);
+        }
+        if out.status != 0 {
+            return Err(rados_error(&format!("look up trashed image {image_id}"), &out));
+        }
+        TrashEntry::decode(&hexdump_bytes(&out.stdout))
+            .map(Some)
+            .ok_or_else(|| Error::Internal(format!("trash entry of {image_id} unreadable: {:?}", out.stdout)))
     }
 
     fn resize(&self, t: &Target, image: &str, bytes: u64) -> Result<(), Error> {
@@ -484,6 +522,18 @@ impl Rados for CliRados {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn rados_hex_dumps() {
+        let dump = "value (31 bytes) :\n\
+            00000000  02 01 19 00 00 00 03 03  00 00 00 78 31 30 96 c5  |...........x10..|\n\
+            00000010  11 6b 00 00 00 00 96 c5  11 6b 00 00 00 00 01     |.k.......k.....|\n\
+            0000001f\n";
+        let bytes = hexdump_bytes(dump);
+        assert_eq!(bytes.len(), 31);
+        assert_eq!(&bytes[..7], &[2, 1, 0x19, 0, 0, 0, 3]);
+        assert_eq!(bytes[30], 1);
+    }
 
     #[test]
     fn rbd_ctime_strings() {

@@ -17,11 +17,14 @@ use std::time::{Duration, Instant};
 use parking_lot::Mutex;
 
 use super::lib_ffi::{
-    check, cstr, fail, no_progress, Api, CStrings, Options, Ptr, OPT_CLONE_FORMAT, OPT_DATA_POOL, OPT_FEATURES,
-    OPT_ORDER, OPT_STRIPE_COUNT, OPT_STRIPE_UNIT,
+    check, cstr, fail, no_progress, Api, CStrings, Options, Ptr, TrashInfoC, OPT_CLONE_FORMAT, OPT_DATA_POOL,
+    OPT_FEATURES, OPT_ORDER, OPT_STRIPE_COUNT, OPT_STRIPE_UNIT,
 };
 use super::lib_handles::{Conn, IoCtx};
-use super::rados::{feature_bits, CloneLayout, ImageRef, Rados, Removal, SnapInfo, Striping, Target};
+use super::rados::{
+    feature_bits, finish_trash_move, CloneLayout, ImageRef, Rados, Removal, SnapInfo, Striping, Target, TrashEntry,
+    TRASH_SOURCE_REMOVING,
+};
 use super::{ClusterConfig, Credentials};
 use crate::error::Error;
 
@@ -434,7 +437,19 @@ impl Rados for LibRados {
     fn image_remove(&self, t: &Target, image: &str) -> Result<Removal, Error> {
         self.with_io(t, |io| {
             let id = {
-                let Some(img) = io.image(ImageRef::Name(image), true)? else { return Ok(Removal::Missing) };
+                let Some(img) = io.image(ImageRef::Name(image), true)? else {
+                    // No image by that name, unless an `rbd rm` cut short by a crash
+                    // left it on its way through the trash: librbd's remove by name
+                    // finishes that (and finds nothing otherwise).
+                    let name = cstr(image)?;
+                    // SAFETY: a live ioctx, a valid C string.
+                    let r = unsafe { (io.api().rbd_remove)(io.handle, name.as_ptr()) };
+                    return match -r {
+                        0 => Ok(Removal::Removed),
+                        libc::ENOENT => Ok(Removal::Missing),
+                        _ => Err(fail(&format!("remove {}", t.spec(image)), r)),
+                    };
+                };
                 if img.watchers()? > 0 {
                     return Ok(Removal::InUse);
                 }
@@ -487,13 +502,51 @@ impl Rados for LibRados {
         self.with_io(t, |io| self.mgr_trash_remove(io, t, image_id))
     }
 
+    fn trash_entry(&self, t: &Target, image_id: &str) -> Result<Option<TrashEntry>, Error> {
+        self.with_io(t, |io| {
+            let id = cstr(image_id)?;
+            let mut info = TrashInfoC {
+                id: ptr::null_mut(),
+                name: ptr::null_mut(),
+                source: 0,
+                deletion_time: 0,
+                deferment_end_time: 0,
+            };
+            // SAFETY: a live ioctx, a valid C string, a struct librbd fills.
+            let r = unsafe { (io.api().rbd_trash_get)(io.handle, id.as_ptr(), &mut info) };
+            if r == -libc::ENOENT {
+                return Ok(None);
+            }
+            check(|| format!("look up trashed image {image_id}"), r)?;
+            // SAFETY: filled by a successful rbd_trash_get; freed right after.
+            let name = unsafe { CStr::from_ptr(info.name) }.to_string_lossy().into_owned();
+            let by_removal = i64::from(info.source) == TRASH_SOURCE_REMOVING;
+            // SAFETY: as filled by rbd_trash_get, freed once.
+            unsafe { (io.api().rbd_trash_get_cleanup)(&mut info) };
+            Ok(Some(TrashEntry { name, by_removal }))
+        })
+    }
+
     fn trash_remove(&self, t: &Target, image_id: &str) -> Result<(), Error> {
         self.with_io(t, |io| {
             let id = cstr(image_id)?;
             // SAFETY: a live ioctx, a valid C string.
-            let r = unsafe { (io.api().rbd_trash_remove)(io.handle, id.as_ptr(), false) };
-            // ENOTEMPTY: it still has snapshots, which keep it.
-            if r == -libc::ENOENT || r == -libc::ENOTEMPTY {
+            let mut r = unsafe { (io.api().rbd_trash_remove)(io.handle, id.as_ptr(), false) };
+            if r == -libc::EUCLEAN {
+                log::warn!("trashed image {image_id}: finishing its move to the trash, cut short by a crash");
+                finish_trash_move(self, t, image_id)?;
+                // SAFETY: as above.
+                r = unsafe { (io.api().rbd_trash_remove)(io.handle, id.as_ptr(), false) };
+            }
+            if r == -libc::ENOENT {
+                return Ok(());
+            }
+            // Snapshots (or clones hanging on them) keep it: the mgr removes it once
+            // they are gone; without a mgr, the delete of its last dependent does.
+            if r == -libc::ENOTEMPTY {
+                if let Err(e) = self.mgr_trash_remove(io, t, image_id) {
+                    log::warn!("trashed image {image_id} waits for its last dependent's delete: {e}");
+                }
                 return Ok(());
             }
             let removed = check(|| format!("remove trashed image {image_id}"), r).map(drop);

@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 
 use super::{RbdController, VolumeId, JOURNAL_POOL_KEY, VOLUMES_DIR};
-use crate::ceph::rados::{ImageRef, Removal, Target};
+use crate::ceph::rados::{Removal, Target};
 use crate::ceph::Credentials;
 use crate::error::Error;
 
@@ -56,12 +56,8 @@ impl RbdController {
             // Gone by name; a crash after a trash move may have left it in the trash.
             Removal::Missing => {
                 if let Some(image_id) = image_id {
+                    // (Dependents may keep it: then it is left to the mgr.)
                     self.ceph.trash_remove(&images, &image_id)?;
-                    // Still there: dependents keep it, and the crash may have come
-                    // before the mgr task was queued.
-                    if self.ceph.snap_list(&images, ImageRef::Id(&image_id))?.is_some() {
-                        self.remove_later(&images, &image_id);
-                    }
                 }
             }
             Removal::InUse => {

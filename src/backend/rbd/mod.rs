@@ -21,7 +21,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use super::{size_for, ControllerOps, CreateParams, Secrets, SnapshotInfo, Source, VolumeInfo};
-use crate::ceph::rados::{feature_bits, CloneLayout, Rados, Striping, Target, FEATURE_BITS};
+use crate::ceph::rados::{feature_bits, CloneLayout, Rados, Removal, Striping, Target, FEATURE_BITS};
 use crate::ceph::{find_cluster, ClusterConfig, Credentials};
 use crate::error::Error;
 
@@ -300,7 +300,23 @@ impl RbdController {
         let image = recorded.unwrap_or_else(|| format!("{}{uuid}", new_image.prefix));
         let spec = images.spec(&image);
         // A fresh reservation has no image yet: images are created after the name key.
-        let mut existing = if fresh { None } else { self.ceph.image_info(&images, &image)? };
+        let (existing, trashed) = match (fresh, recorded_id.as_deref()) {
+            (true, _) => (Ok(None), Ok(None)),
+            (false, None) => (self.ceph.image_info(&images, &image), Ok(None)),
+            (false, Some(id)) => both(|| self.ceph.image_info(&images, &image), || self.ceph.trash_entry(&images, id)),
+        };
+        if trashed?.is_some() {
+            // The name's volume was being deleted: a DeleteVolume cut short after it
+            // moved the image to the trash (maybe not even all the way). That delete is
+            // finished, and the name gets a new volume: never the one whose delete the
+            // CO may still retry.
+            let old = VolumeId { cluster_id: place.cluster.cluster_id.clone(), pool_id, uuid }.encode();
+            log::warn!("volume {:?}: {old} was being deleted ({spec} is in the trash); finishing that first", p.name);
+            self.delete(&old, &p.secrets)?;
+            self.ceph.omap_remove(&journal, VOLUMES_DIR, &[&name_key])?;
+            return self.create(p);
+        }
+        let mut existing = existing?;
         if existing.is_some() && p.source != Source::Empty && recorded_id.is_none() {
             // A clone or restore cut short by a crash: its id is recorded only once it is
             // complete, and until then the image may be anything (killed inside the
@@ -308,6 +324,13 @@ impl RbdController {
             log::warn!("volume {:?}: {spec} was left half-made by a crash; making it again", p.name);
             self.trash_for_later(&images, &image)?;
             existing = None;
+        } else if existing.is_none() && !fresh && recorded_id.is_none() {
+            // Killed inside librbd's create or clone, a crash may have left the name
+            // taken by an image without a header (nothing opens it, and a create or
+            // clone of that name finds it exists). Removed before it is made again.
+            if self.ceph.image_remove(&images, &image)? == Removal::Removed {
+                log::warn!("volume {:?}: removed {spec}, left half-made by a crash; making it again", p.name);
+            }
         }
         let size = match existing {
             Some((size, id)) => {
