@@ -126,6 +126,16 @@ pub struct SnapshotInfo {
     pub ready: bool,
 }
 
+/// How many nodes a ControllerPublishVolume shares the volume with, from its access mode.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Sharing {
+    /// One node (SINGLE_NODE_*), or the one writer of MULTI_NODE_SINGLE_WRITER: the
+    /// volume is claimed for it.
+    OneNode,
+    /// A reader of a multi-node volume, or one of many writers (block only).
+    Shared,
+}
+
 /// The controller side of a backend. Pagination and CSI message building are the RPC
 /// layer's job; these work on whole lists.
 pub trait ControllerOps: Send + Sync {
@@ -148,6 +158,22 @@ pub trait ControllerOps: Send + Sync {
     ) -> Result<Vec<SnapshotInfo>, Error>;
     /// Bytes available for new volumes.
     fn capacity(&self) -> Result<u64, Error>;
+    /// ControllerPublishVolume (backends that offer PUBLISH_UNPUBLISH_VOLUME): the
+    /// publish_context for the node.
+    fn publish_volume(
+        &self,
+        _id: &str,
+        _node: &str,
+        _sharing: Sharing,
+        _secrets: &Secrets,
+        _context: &Secrets,
+    ) -> Result<HashMap<String, String>, Error> {
+        Err(Error::Unimplemented("ControllerPublishVolume is not offered by this backend".into()))
+    }
+    /// ControllerUnpublishVolume; `node` empty: from every node.
+    fn unpublish_volume(&self, _id: &str, _node: &str, _secrets: &Secrets) -> Result<(), Error> {
+        Err(Error::Unimplemented("ControllerUnpublishVolume is not offered by this backend".into()))
+    }
 }
 
 /// A backend: readiness, its controller operations, its node attacher.

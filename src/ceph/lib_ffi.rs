@@ -75,6 +75,10 @@ ffi! {
         fn rados_ioctx_destroy(Ptr);
         fn rados_ioctx_set_namespace(Ptr, *const c_char);
         fn rados_remove(Ptr, *const c_char) -> c_int;
+        fn rados_stat(Ptr, *const c_char, *mut u64, *mut libc::time_t) -> c_int;
+        fn rados_lock_exclusive(Ptr, *const c_char, *const c_char, *const c_char, *const c_char, *mut libc::timeval, u8) -> c_int;
+        fn rados_list_lockers(Ptr, *const c_char, *const c_char, *mut c_int, *mut c_char, *mut usize, *mut c_char, *mut usize, *mut c_char, *mut usize, *mut c_char, *mut usize) -> isize;
+        fn rados_break_lock(Ptr, *const c_char, *const c_char, *const c_char, *const c_char) -> c_int;
         fn rados_create_write_op() -> Ptr;
         fn rados_release_write_op(Ptr);
         fn rados_write_op_omap_set(Ptr, *const *const c_char, *const *const c_char, *const usize, usize);

@@ -10,6 +10,7 @@
 
 mod lib_ffi;
 mod lib_handles;
+mod lib_locks;
 pub mod rados;
 pub mod via_cli;
 pub mod via_lib;

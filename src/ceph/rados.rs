@@ -72,6 +72,17 @@ impl TrashEntry {
     }
 }
 
+/// A holder of a cls lock on an object (`rados lock info`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Locker {
+    /// The Ceph client that took it (`client.<global id>`): needed to break it.
+    pub client: String,
+    /// The lock's cookie: whom the client took it for.
+    pub cookie: String,
+    /// That client's address.
+    pub addr: String,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SnapInfo {
     pub name: String,
@@ -129,6 +140,19 @@ pub trait Rados: Send + Sync {
     fn omap_remove(&self, t: &Target, object: &str, keys: &[&str]) -> Result<(), Error>;
     /// Removes an object; a missing one is fine.
     fn remove_object(&self, t: &Target, object: &str) -> Result<(), Error>;
+    fn object_exists(&self, t: &Target, object: &str) -> Result<bool, Error>;
+
+    /// Takes the exclusive cls lock `lock` on `object` for `cookie`, never to expire.
+    /// The OSD decides atomically: of concurrent takers exactly one wins. true when
+    /// taken, or already held by this very client for this cookie; false when held by
+    /// another (also: for this cookie, through another client). A missing object is
+    /// created: check that it exists first.
+    fn lock_exclusive(&self, t: &Target, object: &str, lock: &str, cookie: &str) -> Result<bool, Error>;
+    /// The holders of `lock` on `object`; none when either is missing.
+    fn lockers(&self, t: &Target, object: &str, lock: &str) -> Result<Vec<Locker>, Error>;
+    /// Breaks `locker`'s hold on `lock` (only that client's, for that cookie: a lock
+    /// taken again since is left alone); one already gone is fine.
+    fn break_lock(&self, t: &Target, object: &str, lock: &str, locker: &Locker) -> Result<(), Error>;
 
     /// Creates an image; one that already exists is fine (the caller checks its size).
     fn image_create(

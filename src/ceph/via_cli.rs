@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
 
-use super::rados::{finish_trash_move, CloneLayout, ImageRef, Rados, Removal, SnapInfo, Striping, Target, TrashEntry};
+use super::rados::{finish_trash_move, CloneLayout, ImageRef, Locker, Rados, Removal, SnapInfo, Striping, Target, TrashEntry};
 use super::{last_error_line, rbd_error, Cli, ClusterConfig, Credentials};
 use crate::error::Error;
 use crate::exec::Output;
@@ -268,6 +268,54 @@ impl Rados for CliRados {
         let out = self.rados(t, &["rm", object], None)?;
         if out.status != 0 && !missing(&out) {
             return Err(rados_error(&format!("remove {object}"), &out));
+        }
+        Ok(())
+    }
+
+    fn object_exists(&self, t: &Target, object: &str) -> Result<bool, Error> {
+        let out = self.rados(t, &["stat", object], None)?;
+        match out.status {
+            0 => Ok(true),
+            _ if missing(&out) => Ok(false),
+            _ => Err(rados_error(&format!("stat {object}"), &out)),
+        }
+    }
+
+    fn lock_exclusive(&self, t: &Target, object: &str, lock: &str, cookie: &str) -> Result<bool, Error> {
+        let args = ["lock", "get", object, lock, "--lock-type", "exclusive", "--lock-cookie", cookie];
+        let out = self.rados(t, &args, None)?;
+        match out.status {
+            0 => Ok(true),
+            // "failed locking: (16) Device or resource busy"; (17): this client already
+            // holds it (never: each exec is a new client).
+            _ if out.stderr.contains("(16)") => Ok(false),
+            _ => Err(rados_error(&format!("lock {object} ({lock})"), &out)),
+        }
+    }
+
+    fn lockers(&self, t: &Target, object: &str, lock: &str) -> Result<Vec<Locker>, Error> {
+        let out = self.rados(t, &["lock", "info", object, lock, "--format", "json"], None)?;
+        if out.status != 0 {
+            return if missing(&out) { Ok(Vec::new()) } else { Err(rados_error(&format!("lock info {object}"), &out)) };
+        }
+        let j = jsonparse::parse(&out.stdout).map_err(|e| Error::Internal(format!("rados lock info: {e}")))?;
+        Ok(j.get("lockers")
+            .and_then(Json::as_array)
+            .unwrap_or(&[])
+            .iter()
+            .map(|l| Locker {
+                client: l.str_at("name").to_string(),
+                cookie: l.str_at("cookie").to_string(),
+                addr: l.str_at("addr").to_string(),
+            })
+            .collect())
+    }
+
+    fn break_lock(&self, t: &Target, object: &str, lock: &str, locker: &Locker) -> Result<(), Error> {
+        let args = ["lock", "break", object, lock, &locker.client, "--lock-cookie", &locker.cookie];
+        let out = self.rados(t, &args, None)?;
+        if out.status != 0 && !missing(&out) {
+            return Err(rados_error(&format!("release {object} ({lock}) held by {}", locker.cookie), &out));
         }
         Ok(())
     }

@@ -22,7 +22,7 @@ use super::lib_ffi::{
 };
 use super::lib_handles::{Conn, IoCtx};
 use super::rados::{
-    feature_bits, finish_trash_move, CloneLayout, ImageRef, Rados, Removal, SnapInfo, Striping, Target, TrashEntry,
+    feature_bits, finish_trash_move, CloneLayout, ImageRef, Locker, Rados, Removal, SnapInfo, Striping, Target, TrashEntry,
     TRASH_SOURCE_REMOVING,
 };
 use super::{ClusterConfig, Credentials};
@@ -400,6 +400,22 @@ impl Rados for LibRados {
             }
             check(|| format!("remove {object}"), r).map(drop)
         })
+    }
+
+    fn object_exists(&self, t: &Target, object: &str) -> Result<bool, Error> {
+        self.with_io(t, |io| io.object_exists(object))
+    }
+
+    fn lock_exclusive(&self, t: &Target, object: &str, lock: &str, cookie: &str) -> Result<bool, Error> {
+        self.with_io(t, |io| io.lock_exclusive(object, lock, cookie))
+    }
+
+    fn lockers(&self, t: &Target, object: &str, lock: &str) -> Result<Vec<Locker>, Error> {
+        self.with_io(t, |io| io.lockers(object, lock))
+    }
+
+    fn break_lock(&self, t: &Target, object: &str, lock: &str, locker: &Locker) -> Result<(), Error> {
+        self.with_io(t, |io| io.break_lock(object, lock, locker))
     }
 
     fn image_create(

@@ -1,6 +1,6 @@
 //! Controller service: validate, enqueue on the volume/name keys, reply.
-//! ControllerPublish/Unpublish are not offered (no PUBLISH_UNPUBLISH_VOLUME capability)
-//! and answer UNIMPLEMENTED, as does ControllerModifyVolume.
+//! ControllerPublish/Unpublish are offered by the rbd backend only (its claims:
+//! backend/rbd/attach.rs); ControllerModifyVolume answers UNIMPLEMENTED.
 
 use std::sync::Arc;
 
@@ -11,7 +11,8 @@ use protobuf::MessageField;
 
 use super::validate::{self, capability};
 use super::{name_key, reply_now, vol_key, Call, Driver};
-use crate::backend::{Accessibility, ControllerOps, CreateParams, Segments, SnapshotInfo, Source, VolumeInfo};
+use crate::backend::{Accessibility, ControllerOps, CreateParams, Segments, Sharing, SnapshotInfo, Source, VolumeInfo};
+use crate::csi::volume_capability::access_mode::Mode;
 use crate::csi::controller_service_capability::{rpc, RPC};
 use crate::csi::volume_content_source::{SnapshotSource, VolumeSource};
 use crate::csi::*;
@@ -126,6 +127,16 @@ fn content_source(src: &MessageField<VolumeContentSource>) -> Result<Source, Err
     }
 }
 
+/// Whom a publish shares the volume with: a single-node mode's node, or the writer of
+/// MULTI_NODE_SINGLE_WRITER, has it alone.
+fn sharing(cap: &VolumeCapability, readonly: bool) -> Sharing {
+    match cap.access_mode.as_ref().and_then(|m| m.mode.enum_value().ok()) {
+        Some(Mode::MULTI_NODE_READER_ONLY | Mode::MULTI_NODE_MULTI_WRITER) => Sharing::Shared,
+        Some(Mode::MULTI_NODE_SINGLE_WRITER) if readonly => Sharing::Shared,
+        _ => Sharing::OneNode,
+    }
+}
+
 /// CreateVolume's accessibility_requirements, bounded like every map of a request.
 fn accessibility(req: &TopologyRequirement) -> Result<Accessibility, Error> {
     let list = |topologies: &[Topology], field: &str| -> Result<Vec<Segments>, Error> {
@@ -206,6 +217,66 @@ impl Controller for ControllerService {
                 Ok((call, move || {
                     ops.delete_volume(&req.volume_id, &req.secrets)?;
                     Ok(DeleteVolumeResponse::new())
+                }))
+            })()
+        )
+    }
+
+    fn controller_publish_volume(
+        &mut self,
+        ctx: RpcContext,
+        req: ControllerPublishVolumeRequest,
+        sink: UnarySink<ControllerPublishVolumeResponse>,
+    ) {
+        let this = self.clone();
+        run!(
+            self,
+            ctx,
+            sink,
+            "ControllerPublishVolume",
+            (|| {
+                let ops = this.ops()?;
+                validate::id(&req.volume_id, "volume_id")?;
+                validate::node_id(&req.node_id, "node_id")?;
+                validate::map(&req.secrets, "secrets")?;
+                validate::map(&req.volume_context, "volume_context")?;
+                validate::required_capability(req.volume_capability.as_ref(), None)?;
+                let sharing = sharing(&req.volume_capability, req.readonly);
+                let call = Call::new("ControllerPublishVolume", &req.volume_id, vol_key(&req.volume_id), &req);
+                Ok((call, move || {
+                    let context =
+                        ops.publish_volume(&req.volume_id, &req.node_id, sharing, &req.secrets, &req.volume_context)?;
+                    let mut resp = ControllerPublishVolumeResponse::new();
+                    resp.publish_context = context;
+                    Ok(resp)
+                }))
+            })()
+        )
+    }
+
+    fn controller_unpublish_volume(
+        &mut self,
+        ctx: RpcContext,
+        req: ControllerUnpublishVolumeRequest,
+        sink: UnarySink<ControllerUnpublishVolumeResponse>,
+    ) {
+        let this = self.clone();
+        run!(
+            self,
+            ctx,
+            sink,
+            "ControllerUnpublishVolume",
+            (|| {
+                let ops = this.ops()?;
+                validate::id(&req.volume_id, "volume_id")?;
+                if !req.node_id.is_empty() {
+                    validate::node_id(&req.node_id, "node_id")?;
+                }
+                validate::map(&req.secrets, "secrets")?;
+                let call = Call::new("ControllerUnpublishVolume", &req.volume_id, vol_key(&req.volume_id), &req);
+                Ok((call, move || {
+                    ops.unpublish_volume(&req.volume_id, &req.node_id, &req.secrets)?;
+                    Ok(ControllerUnpublishVolumeResponse::new())
                 }))
             })()
         )
@@ -377,6 +448,7 @@ impl Controller for ControllerService {
             // rbd: no ListVolumes or GetCapacity.
             (true, _) => &[
                 rpc::Type::CREATE_DELETE_VOLUME,
+                rpc::Type::PUBLISH_UNPUBLISH_VOLUME,
                 rpc::Type::CREATE_DELETE_SNAPSHOT,
                 rpc::Type::LIST_SNAPSHOTS,
                 rpc::Type::CLONE_VOLUME,

@@ -48,6 +48,18 @@ pub fn name(value: &str, field: &str) -> Result<(), Error> {
     Ok(())
 }
 
+/// A node id (NodeGetInfo's, as a CO passes it back to ControllerPublishVolume):
+/// 1–256 bytes of [A-Za-z0-9._:-], not starting with '-' (it becomes a lock's cookie,
+/// also on the `rados` command line).
+pub fn node_id(value: &str, field: &str) -> Result<(), Error> {
+    name(value, field)?;
+    if !value.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | ':')) || value.starts_with('-')
+    {
+        return Err(Error::invalid(format!("{field} {} has characters a node id cannot have", quote(value, 200))));
+    }
+    Ok(())
+}
+
 /// An absolute path without `..`, under one of `allowed` when any are configured.
 pub fn path(value: &str, field: &str, allowed: &[PathBuf]) -> Result<PathBuf, Error> {
     if value.is_empty() {

@@ -20,7 +20,7 @@ use std::path::PathBuf;
 
 use std::sync::Arc;
 
-use super::{size_for, ControllerOps, CreateParams, Secrets, SnapshotInfo, Source, VolumeInfo};
+use super::{size_for, ControllerOps, CreateParams, Secrets, Sharing, SnapshotInfo, Source, VolumeInfo};
 use crate::ceph::rados::{feature_bits, CloneLayout, Rados, Removal, Striping, Target, FEATURE_BITS};
 use crate::ceph::{find_cluster, ClusterConfig, Credentials};
 use crate::error::Error;
@@ -486,8 +486,22 @@ impl ControllerOps for RbdController {
     fn capacity(&self) -> Result<u64, Error> {
         Err(Error::Unimplemented("GetCapacity is not offered by the rbd backend".into()))
     }
+    fn publish_volume(
+        &self,
+        id: &str,
+        node: &str,
+        sharing: Sharing,
+        secrets: &Secrets,
+        context: &Secrets,
+    ) -> Result<HashMap<String, String>, Error> {
+        self.publish(id, node, sharing, secrets, context)
+    }
+    fn unpublish_volume(&self, id: &str, node: &str, secrets: &Secrets) -> Result<(), Error> {
+        self.unpublish(id, node, secrets)
+    }
 }
 
+pub mod attach;
 mod delete;
 mod journal;
 mod snap;
