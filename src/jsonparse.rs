@@ -7,7 +7,9 @@ use std::fmt;
 pub enum Json {
     Null,
     Bool(bool),
-    Num(f64),
+    /// A number as written: read as u64 exactly (pool ids and sizes go past f64's
+    /// 2^53), never through a float.
+    Num(String),
     Str(String),
     Arr(Vec<Json>),
     Obj(Vec<(String, Json)>),
@@ -42,7 +44,7 @@ impl Json {
 
     pub fn as_u64(&self) -> Option<u64> {
         match self {
-            Json::Num(n) if *n >= 0.0 && n.fract() == 0.0 => Some(*n as u64),
+            Json::Num(n) => n.parse().ok(),
             _ => None,
         }
     }
@@ -117,8 +119,8 @@ impl Parser<'_> {
         }
         std::str::from_utf8(&self.b[start..self.i])
             .ok()
-            .and_then(|s| s.parse::<f64>().ok())
-            .map(Json::Num)
+            .filter(|s| s.parse::<f64>().is_ok())
+            .map(|s| Json::Num(s.to_string()))
             .ok_or(ParseError { offset: start, what: "bad number" })
     }
 
@@ -249,6 +251,13 @@ mod tests {
         .unwrap();
         assert_eq!(info.get("size").unwrap().as_u64(), Some(1 << 30));
         assert_eq!(info.str_at("e"), "a\"é\n");
+    }
+
+    #[test]
+    fn integers_are_exact_past_2_to_the_53() {
+        let j = parse(r#"[18446744073709551615, 9007199254740993, 1.5, -1, 0]"#).unwrap();
+        let n: Vec<Option<u64>> = j.as_array().unwrap().iter().map(Json::as_u64).collect();
+        assert_eq!(n, [Some(u64::MAX), Some(9_007_199_254_740_993), None, None, Some(0)]);
     }
 
     #[test]
