@@ -4,7 +4,8 @@
 # driver's paths need, run back to back from a shell: `rbd create` + the delete path),
 # CreateSnapshot (ceph-csi's layout: snapshot, clone, unsnapshot, snapshot the clone)
 # and a restore from it against the old layout's single `rbd snap create`, and 50
-# identical concurrent CreateVolume calls. Starts a throwaway cluster unless
+# identical concurrent CreateVolume calls, and ControllerPublish/Unpublish (the
+# single-node claim). Starts a throwaway cluster unless
 # BENCH_CLUSTER_DIR points at a running one (scripts/ceph-cluster.sh up DIR).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -79,6 +80,25 @@ measure_snaps() {
 }
 measure_snaps librados
 measure_snaps cli
+# measure_publish MODE: N ControllerPublishVolume (the claim for a node) and
+# ControllerUnpublishVolume of one volume, "publish unpublish" ms per line.
+measure_publish() {
+  start_driver "$1"
+  local v
+  v=$(vid "$(c CreateVolume --name "pubsrc-$1" --required-bytes 1G "${P[@]}")")
+  for i in $(seq 1 "$N"); do
+    t0=$(date +%s.%N)
+    c ControllerPublishVolume --volume-id "$v" --node-id "node-$i" --fs-type ext4 --secrets-file "$T/secrets" >/dev/null
+    t1=$(date +%s.%N)
+    c ControllerUnpublishVolume --volume-id "$v" --node-id "node-$i" --secrets-file "$T/secrets" >/dev/null
+    t2=$(date +%s.%N)
+    echo "$(ms "$t0" "$t1") $(ms "$t1" "$t2")" >>"$T/publish-$1"
+  done
+  c DeleteVolume --volume-id "$v" --secrets-file "$T/secrets" >/dev/null
+  stop_driver
+}
+measure_publish librados
+measure_publish cli
 # The client process alone (start, connect, one RPC): part of every driver number above.
 start_driver librados
 for i in $(seq 1 "$N"); do t0=$(date +%s.%N); c Probe >/dev/null; t1=$(date +%s.%N); ms "$t0" "$t1" >>"$T/probe"; done
@@ -141,6 +161,13 @@ printf '  snapshot layout, CLI floor: old (rbd snap create) %s, ceph-csi'"'"'s (
 for m in librados cli; do
   printf '  driver (%s): CreateSnapshot %s = %.2fx the layout'"'"'s CLI floor; restore (CreateVolume from it, 1 GiB) %s\n' \
     "$m" "$(col 1 "$T/snaps-$m")" "$(echo "$(col 1 "$T/snaps-$m") / $new" | bc -l)" "$(col 2 "$T/snaps-$m")"
+done
+
+probe=$(median <"$T/probe")
+for m in librados cli; do
+  pub=$(col 1 "$T/publish-$m") unpub=$(col 2 "$T/publish-$m")
+  printf '  driver (%s): ControllerPublish (claim) %s, ControllerUnpublish %s; added per attach, less the client process: %.1f\n' \
+    "$m" "$pub" "$unpub" "$(echo "$pub - $probe" | bc -l)"
 done
 
 before=$(rbd "${R[@]}" ls rbd | grep -c '^csi-vol-' || true)

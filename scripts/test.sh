@@ -36,6 +36,7 @@ done
 # The controller again, reaching Ceph through the rbd/rados commands (the static
 # build's way) instead of librados.
 run RBD_CSI_CEPH_CLIENT=cli bash tests/rbd_controller.sh
+run RBD_CSI_CEPH_CLIENT=cli bash tests/rbd_attach.sh
 run RBD_CSI_CEPH_CLIENT=cli bash tests/rbd_lifecycle.sh
 echo
 [ $failed -gt 0 ] && echo "failed: ${failed_names[*]}"

@@ -70,6 +70,20 @@ check "  (no mkfs ran)" [ "$(grep -c 'formatted /dev/' "$T/server.log" || true)"
 csi_ok "$EP" NodeUnstageVolume --volume-id "$v" --staging-path "$K/s/e"
 csi_ok "$EP" DeleteVolume --volume-id "$v"
 
+# ---------------- a publish_context made for another node ----------------
+# ControllerPublishVolume of a single-node volume (rbd) names the node it claimed the
+# volume for; a NodeStage with another node's publish_context must not use the volume.
+v=$(create claimed)
+me=$(json_get "$(csi "$EP" NodeGetInfo)" 'j["node_id"]')
+check "stage with a publish_context claimed for another node: FAILED_PRECONDITION" \
+  expect_code 9 csi "$EP" NodeStageVolume --volume-id "$v" --staging-path "$K/s/claimed" --fs-type ext4 --publish-context rbd-csi.claimed-for=node-elsewhere
+check "  names both nodes" grep -q "node-elsewhere.*$me" "$T/last.err"
+check "  and mounts nothing" [ -z "$(awk -v p="$K/s/claimed" '$5 == p' /proc/self/mountinfo)" ]
+check "stage with a publish_context claimed for this node: OK" \
+  csi_ok "$EP" NodeStageVolume --volume-id "$v" --staging-path "$K/s/claimed" --fs-type ext4 --publish-context "rbd-csi.claimed-for=$me"
+csi_ok "$EP" NodeUnstageVolume --volume-id "$v" --staging-path "$K/s/claimed"
+csi_ok "$EP" DeleteVolume --volume-id "$v"
+
 # ---------------- publish checks the staging mount ----------------
 v=$(create pub-check)
 S=$K/s/pub P=$K/p/pub

@@ -1,4 +1,7 @@
-# rbd-csi controller plugin (one or two instances per cluster).
+# rbd-csi controller plugin (one or two instances per cluster). It advertises
+# PUBLISH_UNPUBLISH_VOLUME, so Nomad sends it ControllerPublishVolume when an allocation
+# claims a volume (with the node id the client's node plugin reports, its --nodeid) and
+# ControllerUnpublishVolume when the claim is freed: claims need a running controller.
 job "rbd-csi-controller" {
   type = "service"
 

@@ -30,6 +30,8 @@ parameters {
   imageFeatures = "layering"
 }
 
+# Nomad also passes these secrets to ControllerPublishVolume and ControllerUnpublishVolume:
+# the claim for a node is taken and released as this cephx user.
 secrets {
   userID  = "csi"
   userKey = "AQBbase64keyREPLACEME=="

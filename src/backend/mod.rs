@@ -126,6 +126,10 @@ pub struct SnapshotInfo {
     pub ready: bool,
 }
 
+/// The publish_context key naming the node a volume was claimed for (rbd: see
+/// backend/rbd/attach.rs); NodeStageVolume refuses another node's.
+pub const CLAIMED_FOR: &str = "rbd-csi.claimed-for";
+
 /// How many nodes a ControllerPublishVolume shares the volume with, from its access mode.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Sharing {

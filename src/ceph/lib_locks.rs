@@ -81,10 +81,7 @@ impl IoCtx {
             }
             let n = check(|| format!("list the lockers of {object} ({lock})"), r as c_int)? as usize;
             let split = |buf: &[u8], len: usize| -> Vec<String> {
-                buf[..len.min(buf.len())]
-                    .split(|b| *b == 0)
-                    .map(|s| String::from_utf8_lossy(s).into_owned())
-                    .collect()
+                buf[..len.min(buf.len())].split(|b| *b == 0).map(|s| String::from_utf8_lossy(s).into_owned()).collect()
             };
             let (clients, cookies, addrs) =
                 (split(clients, *clients_len), split(cookies, *cookies_len), split(addrs, *addrs_len));

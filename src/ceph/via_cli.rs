@@ -7,7 +7,9 @@ use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
 
-use super::rados::{finish_trash_move, CloneLayout, ImageRef, Locker, Rados, Removal, SnapInfo, Striping, Target, TrashEntry};
+use super::rados::{
+    finish_trash_move, CloneLayout, ImageRef, Locker, Rados, Removal, SnapInfo, Striping, Target, TrashEntry,
+};
 use super::{last_error_line, rbd_error, Cli, ClusterConfig, Credentials};
 use crate::error::Error;
 use crate::exec::Output;

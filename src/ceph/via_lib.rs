@@ -22,8 +22,8 @@ use super::lib_ffi::{
 };
 use super::lib_handles::{Conn, IoCtx};
 use super::rados::{
-    feature_bits, finish_trash_move, CloneLayout, ImageRef, Locker, Rados, Removal, SnapInfo, Striping, Target, TrashEntry,
-    TRASH_SOURCE_REMOVING,
+    feature_bits, finish_trash_move, CloneLayout, ImageRef, Locker, Rados, Removal, SnapInfo, Striping, Target,
+    TrashEntry, TRASH_SOURCE_REMOVING,
 };
 use super::{ClusterConfig, Credentials};
 use crate::error::Error;

@@ -8,6 +8,7 @@ use protobuf::MessageField;
 
 use super::validate::{self, required_capability};
 use super::{reply_now, vol_key, Call, Driver};
+use crate::backend::CLAIMED_FOR;
 use crate::csi::node_service_capability::{rpc, RPC};
 use crate::csi::volume_usage::Unit;
 use crate::csi::*;
@@ -83,6 +84,16 @@ impl Node for NodeService {
                 validate::map(&req.volume_context, "volume_context")?;
                 validate::map(&req.publish_context, "publish_context")?;
                 validate::map(&req.secrets, "secrets")?;
+                if let Some(claimed) = req.publish_context.get(CLAIMED_FOR) {
+                    let me = &this.driver.opts.node_id;
+                    if claimed != me {
+                        return Err(Error::FailedPrecondition(format!(
+                            "volume {} was published to node {claimed:?}, not to this node ({me:?}): \
+                             the CO passed another node's publish_context",
+                            req.volume_id
+                        )));
+                    }
+                }
                 let stage = StageRequest {
                     volume_id: req.volume_id.clone(),
                     staging,

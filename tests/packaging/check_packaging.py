@@ -40,13 +40,28 @@ for d in docs:
     by_kind.setdefault(d["kind"], []).append(d)
 
 driver = by_kind["CSIDriver"][0]["metadata"]["name"]
-check("CSIDriver: attachRequired false", by_kind["CSIDriver"][0]["spec"]["attachRequired"] is False)
+check("CSIDriver: attachRequired true (ControllerPublish claims the volume)", by_kind["CSIDriver"][0]["spec"]["attachRequired"] is True)
 check("StorageClass provisioner is the driver", all(s["provisioner"] == driver for s in by_kind["StorageClass"]))
 check("VolumeSnapshotClass driver is the driver", all(s["driver"] == driver for s in by_kind["VolumeSnapshotClass"]))
 
 accounts = {(a["metadata"]["namespace"], a["metadata"]["name"]) for a in by_kind["ServiceAccount"]}
 secrets = {(s["metadata"]["namespace"], s["metadata"]["name"]): s for s in by_kind["Secret"]}
 configmaps = {(c["metadata"]["namespace"], c["metadata"]["name"]): c for c in by_kind["ConfigMap"]}
+
+
+def cluster_verbs(account, resource):
+    """The verbs on storage.k8s.io `resource` that ClusterRoleBindings give `account`."""
+    verbs = set()
+    for b in by_kind["ClusterRoleBinding"]:
+        if not any(s["kind"] == "ServiceAccount" and (s["namespace"], s["name"]) == account for s in b["subjects"]):
+            continue
+        for r in by_kind["ClusterRole"]:
+            if r["metadata"]["name"] == b["roleRef"]["name"]:
+                for rule in r["rules"]:
+                    if "storage.k8s.io" in rule["apiGroups"] and resource in rule["resources"]:
+                        verbs |= set(rule["verbs"])
+    return verbs
+
 
 for kind in ("DaemonSet", "Deployment"):
     for w in by_kind[kind]:
@@ -63,6 +78,12 @@ for kind in ("DaemonSet", "Deployment"):
         mounts = {m["mountPath"]: m["name"] for m in plugin["volumeMounts"]}
         check(f"{name}: plugin socket dir is a mounted volume", sock_dir in mounts, sock_dir)
         sock_vol = mounts.get(sock_dir)
+        if kind == "Deployment":
+            sa = (ns, spec["serviceAccountName"])
+            check(f"{name}: has a csi-attacher container", any(c["name"] == "csi-attacher" for c in spec["containers"]))
+            check(f"{name}: RBAC grants get/list/watch/patch on volumeattachments",
+                  {"get", "list", "watch", "patch"} <= cluster_verbs(sa, "volumeattachments"))
+            check(f"{name}: RBAC grants patch on volumeattachments/status", "patch" in cluster_verbs(sa, "volumeattachments/status"))
         for c in spec["containers"]:
             if c is plugin:
                 continue
@@ -103,7 +124,10 @@ for sc in by_kind["StorageClass"] + by_kind["VolumeSnapshotClass"]:
             check(f"{sc['metadata']['name']}: {key} refers to a secret with userID and userKey",
                   s is not None and {"userID", "userKey"} <= set(s["stringData"]))
 for sc in by_kind["StorageClass"]:
-    check("StorageClass uses ceph-csi parameter names", {"clusterID", "pool", "csi.storage.k8s.io/fstype"} <= set(sc["parameters"]))
+    p = sc["parameters"]
+    check("StorageClass uses ceph-csi parameter names", {"clusterID", "pool", "csi.storage.k8s.io/fstype"} <= set(p))
+    pub = (p.get("csi.storage.k8s.io/controller-publish-secret-namespace"), p.get("csi.storage.k8s.io/controller-publish-secret-name"))
+    check(f"{sc['metadata']['name']}: controller-publish secret params name an existing secret", pub in secrets, str(pub))
 pvcs = {(c["metadata"].get("namespace", "default"), c["spec"].get("volumeName")) for c in by_kind.get("PersistentVolumeClaim", [])}
 for pv in by_kind.get("PersistentVolume", []):
     name, csi = pv["metadata"]["name"], pv["spec"]["csi"]
@@ -114,6 +138,8 @@ for pv in by_kind.get("PersistentVolume", []):
     ref = csi["nodeStageSecretRef"]
     s = secrets.get((ref["namespace"], ref["name"]))
     check(f"static PV {name}: node-stage secret has userID and userKey", s is not None and {"userID", "userKey"} <= set(s["stringData"]))
+    ref = csi.get("controllerPublishSecretRef") or {}
+    check(f"static PV {name}: controller-publish secret exists", (ref.get("namespace"), ref.get("name")) in secrets, str(ref))
     check(f"static PV {name}: Retain (the driver never deletes a static image)", pv["spec"]["persistentVolumeReclaimPolicy"] == "Retain")
     check(f"static PV {name}: a claim binds it", any(v == name for _, v in pvcs))
 

@@ -24,28 +24,35 @@
 use std::collections::HashMap;
 
 use super::{Place, RbdController, VolumeId};
-use crate::backend::Sharing;
-use crate::ceph::rados::Target;
+use crate::backend::{Sharing, CLAIMED_FOR};
 use crate::ceph::Credentials;
 use crate::error::Error;
 
 /// The cls lock a claim is.
 pub const CLAIM_LOCK: &str = "rbd-csi.attachment";
-/// The publish_context key naming the node a volume is claimed for; NodeStage checks it.
-pub const CLAIMED_FOR: &str = "rbd-csi.claimed-for";
 
 impl RbdController {
-    /// The volume's pool and image, by its ceph-csi id and journal; None when its pool
-    /// is gone.
-    fn locate(&self, id: &VolumeId, creds: &Credentials) -> Result<Option<(Place, String)>, Error> {
+    /// The volume's pool and the header object its claim is taken on (by the image id
+    /// the journal recorded, else by opening the image); None when the pool or the
+    /// image is gone.
+    fn claim_object(&self, id: &VolumeId, creds: &Credentials) -> Result<Option<(Place, String)>, Error> {
         let Some(place) = self.place_for_id(id, creds)? else { return Ok(None) };
-        let image = self.volume_image(&place.images(creds), &id.uuid)?;
-        Ok(Some((place, image)))
-    }
-
-    /// The header object a claim is taken on; None when the image does not exist.
-    fn claim_object(&self, images: &Target, image: &str) -> Result<Option<String>, Error> {
-        Ok(self.ceph.image_info(images, image)?.map(|(_, id)| format!("rbd_header.{id}")))
+        let images = place.images(creds);
+        let object = format!("csi.volume.{}", id.uuid);
+        let mut recorded = self.ceph.omap_get(&images, &object, &["csi.imagename", "csi.imageid"])?.into_iter();
+        let (image, image_id) = (recorded.next().flatten(), recorded.next().flatten());
+        let header = match image_id {
+            // One stat instead of opening the image.
+            Some(image_id) => {
+                let header = format!("rbd_header.{image_id}");
+                self.ceph.object_exists(&images, &header)?.then_some(header)
+            }
+            None => {
+                let image = image.unwrap_or_else(|| format!("csi-vol-{}", id.uuid));
+                self.ceph.image_info(&images, &image)?.map(|(_, image_id)| format!("rbd_header.{image_id}"))
+            }
+        };
+        Ok(header.map(|h| (place, h)))
     }
 
     /// ControllerPublishVolume: claims a single-node volume for `node` (idempotent for
@@ -66,12 +73,18 @@ impl RbdController {
             log::warn!("volume {volume_id} is static (staticVolume=true): published to {node} without a claim");
             return Ok(HashMap::new());
         }
+        if secrets.is_empty() {
+            return Err(Error::invalid(format!(
+                "ControllerPublishVolume of {volume_id} needs the cephx user's secrets to claim the volume for a node: \
+                 Kubernetes passes them when the StorageClass sets csi.storage.k8s.io/controller-publish-secret-name \
+                 and -namespace (a PV made before needs spec.csi.controllerPublishSecretRef)"
+            )));
+        }
         let creds = Credentials::from_secrets(secrets)?;
         let gone = || Error::NotFound(format!("volume {volume_id} does not exist"));
         let id = VolumeId::decode(volume_id).ok_or_else(gone)?;
-        let (place, image) = self.locate(&id, &creds)?.ok_or_else(gone)?;
+        let (place, object) = self.claim_object(&id, &creds)?.ok_or_else(gone)?;
         let images = place.images(&creds);
-        let object = self.claim_object(&images, &image)?.ok_or_else(gone)?;
         if sharing != Sharing::OneNode {
             return Ok(HashMap::new());
         }
@@ -79,7 +92,7 @@ impl RbdController {
         for _ in 0..3 {
             if self.ceph.lock_exclusive(&images, &object, CLAIM_LOCK, node)? {
                 crate::failpoint::hit("publish-after-claim");
-                log::info!("volume {volume_id} ({}) claimed for node {node}", images.spec(&image));
+                log::info!("volume {volume_id} claimed for node {node} ({})", images.spec(&object));
                 return Ok(HashMap::from([(CLAIMED_FOR.to_string(), node.to_string())]));
             }
             let holders = self.ceph.lockers(&images, &object, CLAIM_LOCK)?;
@@ -105,9 +118,8 @@ impl RbdController {
         // Not an rbd-csi/ceph-csi id: a static volume, published without a claim.
         let Some(id) = VolumeId::decode(volume_id) else { return Ok(()) };
         let creds = Credentials::from_secrets(secrets)?;
-        let Some((place, image)) = self.locate(&id, &creds)? else { return Ok(()) };
+        let Some((place, object)) = self.claim_object(&id, &creds)? else { return Ok(()) };
         let images = place.images(&creds);
-        let Some(object) = self.claim_object(&images, &image)? else { return Ok(()) };
         for holder in self.ceph.lockers(&images, &object, CLAIM_LOCK)? {
             if node.is_empty() || holder.cookie == node {
                 self.ceph.break_lock(&images, &object, CLAIM_LOCK, &holder)?;

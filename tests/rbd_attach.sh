@@ -1,0 +1,151 @@
+#!/usr/bin/env bash
+# Never two writers, the controller's part (issue 15), against a real single-node Ceph
+# cluster on 127.0.0.1 as a user with only ceph-csi's caps: ControllerPublishVolume
+# claims a single-node volume for one node (an exclusive cls lock on the image header,
+# backend/rbd/attach.rs), and nothing gives it to a second node until it is released.
+# Publish to A, to B refused naming A, 20 concurrent publishes to 20 nodes of which
+# exactly one wins (several rounds), a crash right after the claim, a controller
+# restart, unpublish then B, multi-node modes, bad requests, and the claim going with
+# its image. RBD_CSI_CEPH_CLIENT=librados (default) or cli.
+. "$(dirname "$0")/lib.sh"
+here=$(cd "$(dirname "$0")" && pwd)
+CLUSTER=$here/../scripts/ceph-cluster.sh
+CL=$T/cluster
+on_exit "'$CLUSTER' down '$CL' >/dev/null 2>&1"
+CEPH_WATCH_PID=$$ CEPH_MIN_COMPAT_CLIENT=mimic "$CLUSTER" up "$CL" >"$T/cluster.log" 2>&1 || { cat "$T/cluster.log"; fail "cluster up"; finish; }
+eval "$("$CLUSTER" env "$CL")"
+KEY=$("$CLUSTER" user "$CL" csi rbd 2>>"$T/cluster.log" | tail -n1)
+check "restricted user created" [ -n "$KEY" ]
+admin() { "$@" --conf "$CEPH_CONF" --id admin 2>/dev/null; }
+printf '[{"clusterID": "%s", "monitors": ["%s"]}]\n' "$CEPH_FSID" "$CEPH_MON_V2" >"$T/config.json"
+( umask 077; printf 'userID=csi\nuserKey=%s\n' "$KEY" >"$T/secrets" )
+
+EP=$T/ctl.sock LOG=$T/server.log
+CEPH_CLIENT=${RBD_CSI_CEPH_CLIENT:-librados}
+SERVE=(--endpoint "$EP" --mode controller --backend rbd --config "$T/config.json" --data-dir "$T/data" --ceph-client "$CEPH_CLIENT" --log-level debug)
+start_server "$LOG" "${SERVE[@]}"
+PID1=$SERVER_PID
+S=(--secrets-file "$T/secrets")
+vid() { json_get "$1" 'j["volume"]["volume_id"]'; }
+create() { vid "$(csi "$EP" CreateVolume --name "$1" --required-bytes 16M --param "clusterID=$CEPH_FSID" --param pool=rbd "${S[@]}" "${@:2}")"; }
+publish() { csi "$EP" ControllerPublishVolume --volume-id "$1" --node-id "$2" "${S[@]}" "${@:3}"; }
+unpublish() { csi "$EP" ControllerUnpublishVolume --volume-id "$1" --node-id "$2" "${S[@]}"; }
+# holders IMAGE: the node ids the image's claim names, as `rados lock info` shows them.
+holders() {
+  local id
+  id=$(admin rbd info --format json "rbd/$1" | python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])') || return 1
+  admin rados -p rbd lock info "rbd_header.$id" rbd-csi.attachment --format json |
+    python3 -c 'import json,sys; print(" ".join(sorted(l["cookie"] for l in json.load(sys.stdin)["lockers"])))'
+}
+claimed_for() { json_get "$1" 'j.get("publish_context", {}).get("rbd-csi.claimed-for", "")'; }
+
+out=$(csi "$EP" ControllerGetCapabilities)
+check "PUBLISH_UNPUBLISH_VOLUME is advertised" grep -q PUBLISH_UNPUBLISH_VOLUME <<<"$out"
+
+V=$(create v1 --fs-type ext4) IMG=csi-vol-${V: -36}
+out=$(publish "$V" node-a --fs-type ext4)
+check "publish to node-a: OK, the context names node-a" [ "$(claimed_for "$out")" = node-a ]
+check "  the image's claim names node-a" [ "$(holders "$IMG")" = node-a ]
+check "publish to node-a again: OK (idempotent)" [ "$(claimed_for "$(publish "$V" node-a --fs-type ext4)")" = node-a ]
+check "publish to node-b: FAILED_PRECONDITION" expect_code 9 publish "$V" node-b --fs-type ext4
+check "  the error names node-a" grep -q '"node-a"' "$T/last.err"
+check "  read-only publish to node-b of a single-node volume: refused too" expect_code 9 publish "$V" node-b --fs-type ext4 --readonly
+check "  still claimed for node-a alone" [ "$(holders "$IMG")" = node-a ]
+
+# A restarted controller (another Ceph client) finds node-a's claim its own.
+stop_server "$PID1"
+start_server "$LOG" "${SERVE[@]}"
+PID1=$SERVER_PID
+check "after a controller restart: publish to node-a OK" csi_ok "$EP" ControllerPublishVolume --volume-id "$V" --node-id node-a --fs-type ext4 "${S[@]}"
+check "  publish to node-b still refused" expect_code 9 publish "$V" node-b --fs-type ext4
+check "unpublish from node-b (not its node): OK, the claim stays" csi_ok "$EP" ControllerUnpublishVolume --volume-id "$V" --node-id node-b "${S[@]}"
+check "  still node-a's" [ "$(holders "$IMG")" = node-a ]
+check "unpublish from node-a: OK" csi_ok "$EP" ControllerUnpublishVolume --volume-id "$V" --node-id node-a "${S[@]}"
+check "  no claim left" [ "$(holders "$IMG")" = "" ]
+check "unpublish again: OK" csi_ok "$EP" ControllerUnpublishVolume --volume-id "$V" --node-id node-a "${S[@]}"
+check "publish to node-b now: OK" [ "$(claimed_for "$(publish "$V" node-b --fs-type ext4)")" = node-b ]
+check "unpublish with no node id releases every claim" csi_ok "$EP" ControllerUnpublishVolume --volume-id "$V" "${S[@]}"
+check "  no claim left" [ "$(holders "$IMG")" = "" ]
+
+# Concurrent publishes of one volume to 20 nodes: the OSD lets exactly one claim win.
+# Each round a fresh volume; the queue serializes one controller's calls for a volume,
+# so half the racers go through a second controller process on another socket.
+EP2=$T/ctl2.sock
+start_server "$T/server2.log" --endpoint "$EP2" --mode controller --backend rbd --config "$T/config.json" \
+  --data-dir "$T/data2" --ceph-client "$CEPH_CLIENT" --log-level debug
+PID2=$SERVER_PID
+for round in 1 2 3; do
+  R=$(create "race-$round" --fs-type ext4)
+  for n in $(seq 1 20); do
+    ep=$EP; [ $((n % 2)) = 0 ] && ep=$EP2
+    ( rc=0; csi "$ep" ControllerPublishVolume --volume-id "$R" --node-id "node-$n" --fs-type ext4 "${S[@]}" >"$T/race.$n.out" 2>"$T/race.$n.err" || rc=$?
+      echo $rc >"$T/race.$n.rc" ) &
+  done
+  wait_n=0; while [ "$(ls "$T"/race.*.rc 2>/dev/null | wc -l)" -lt 20 ] && [ $wait_n -lt 600 ]; do sleep 0.1; wait_n=$((wait_n + 1)); done
+  won=$(cat "$T"/race.*.rc | grep -cx 0 || true)
+  refused=$(cat "$T"/race.*.rc | grep -cx 9 || true)
+  winner=$(for f in $(grep -lx 0 "$T"/race.*.rc || true); do n=${f%.rc}; n=${n##*.}; echo "node-$n"; done)
+  [ "$won" = 1 ] || log "round $round: replies: $(cat "$T"/race.*.rc | sort | uniq -c | tr '\n' ' '); $(cat "$T"/race.*.err | sort | uniq -c | head -3)"
+  check "round $round: 20 concurrent publishes to 20 nodes: exactly one wins ($won won, $refused refused)" [ "$won" = 1 -a "$refused" = 19 ]
+  check "  the claim names the winner ($winner)" [ "$(holders "csi-vol-${R: -36}")" = "$winner" ]
+  check "  every refusal names the winner" [ "$(cat "$T"/race.*.err | grep -c "\"$winner\"" || true)" = 19 ]
+  rm -f "$T"/race.*
+  check "  delete of the published volume takes its claim along" csi_ok "$EP" DeleteVolume --volume-id "$R" "${S[@]}"
+done
+
+stop_server "$PID2"
+
+# A crash right after the claim, before the reply: the retry finds the claim its own.
+stop_server "$PID1"
+RBD_CSI_FAILPOINT=publish-after-claim start_server "$T/fp.log" "${SERVE[@]}"
+publish "$V" node-c --fs-type ext4 >/dev/null 2>&1 || true
+wait "$SERVER_PID" 2>/dev/null || true
+check "publish-after-claim: the driver died there" grep -q "failpoint publish-after-claim: aborting" "$T/fp.log"
+check "  the claim names node-c" [ "$(holders "$IMG")" = node-c ]
+start_server "$LOG" "${SERVE[@]}"
+check "  the retry: OK" [ "$(claimed_for "$(publish "$V" node-c --fs-type ext4)")" = node-c ]
+check "  node-d refused" expect_code 9 publish "$V" node-d --fs-type ext4
+check "  unpublish node-c" csi_ok "$EP" ControllerUnpublishVolume --volume-id "$V" --node-id node-c "${S[@]}"
+
+# Multi-node modes claim nothing: readers, and many writers of a block volume.
+check "MULTI_NODE_READER_ONLY to node-a and node-b: both OK" \
+  csi_ok "$EP" ControllerPublishVolume --volume-id "$V" --node-id node-a --fs-type ext4 --access-mode MULTI_NODE_READER_ONLY --readonly "${S[@]}"
+check "  (node-b)" csi_ok "$EP" ControllerPublishVolume --volume-id "$V" --node-id node-b --fs-type ext4 --access-mode MULTI_NODE_READER_ONLY --readonly "${S[@]}"
+check "  no claim" [ "$(holders "$IMG")" = "" ]
+B=$(create blk --access-type block --access-mode MULTI_NODE_MULTI_WRITER)
+check "MULTI_NODE_MULTI_WRITER block to node-a and node-b: both OK" \
+  csi_ok "$EP" ControllerPublishVolume --volume-id "$B" --node-id node-a --access-type block --access-mode MULTI_NODE_MULTI_WRITER "${S[@]}"
+check "  (node-b)" csi_ok "$EP" ControllerPublishVolume --volume-id "$B" --node-id node-b --access-type block --access-mode MULTI_NODE_MULTI_WRITER "${S[@]}"
+check "  no claim" [ "$(holders "csi-vol-${B: -36}")" = "" ]
+check "MULTI_NODE_MULTI_WRITER on a filesystem: INVALID_ARGUMENT" \
+  expect_code 3 csi "$EP" ControllerPublishVolume --volume-id "$V" --node-id node-a --fs-type ext4 --access-mode MULTI_NODE_MULTI_WRITER "${S[@]}"
+check "MULTI_NODE_SINGLE_WRITER block: the writer claims" \
+  csi_ok "$EP" ControllerPublishVolume --volume-id "$B" --node-id node-w --access-type block --access-mode MULTI_NODE_SINGLE_WRITER "${S[@]}"
+check "  a second writer is refused" \
+  expect_code 9 csi "$EP" ControllerPublishVolume --volume-id "$B" --node-id node-x --access-type block --access-mode MULTI_NODE_SINGLE_WRITER "${S[@]}"
+check "  a reader is not" \
+  csi_ok "$EP" ControllerPublishVolume --volume-id "$B" --node-id node-x --access-type block --access-mode MULTI_NODE_SINGLE_WRITER --readonly "${S[@]}"
+check "  unpublish the writer" csi_ok "$EP" ControllerUnpublishVolume --volume-id "$B" --node-id node-w "${S[@]}"
+
+# Bad and unknown requests.
+check "publish without a node id: INVALID_ARGUMENT" expect_code 3 csi "$EP" ControllerPublishVolume --volume-id "$V" --fs-type ext4 "${S[@]}"
+check "publish with a node id like an option: INVALID_ARGUMENT" expect_code 3 publish "$V" --lock-cookie --fs-type ext4
+check "publish without a capability: INVALID_ARGUMENT" expect_code 3 publish "$V" node-a
+check "publish without secrets: INVALID_ARGUMENT" expect_code 3 csi "$EP" ControllerPublishVolume --volume-id "$V" --node-id node-a --fs-type ext4
+check "  says where Kubernetes takes them from" grep -q "controller-publish-secret-name" "$T/last.err"
+check "publish of a volume that does not exist: NOT_FOUND" \
+  expect_code 5 publish "0001-0024-$CEPH_FSID-0000000000000002-00000000-0000-4000-8000-000000000000" node-a --fs-type ext4
+check "  and nothing was created for it" [ -z "$(admin rados -p rbd ls | grep -v -e '^rbd_' -e '^csi\.' )" ]
+check "publish of an id that is no rbd id: NOT_FOUND" expect_code 5 publish no-such-volume node-a --fs-type ext4
+check "unpublish of a volume that does not exist: OK" \
+  csi_ok "$EP" ControllerUnpublishVolume --volume-id "0001-0024-$CEPH_FSID-0000000000000002-00000000-0000-4000-8000-000000000000" --node-id node-a "${S[@]}"
+
+# A deleted volume's claim goes with its image: nothing to clean up.
+publish "$V" node-a --fs-type ext4 >/dev/null
+check "delete of a published volume" csi_ok "$EP" DeleteVolume --volume-id "$V" "${S[@]}"
+check "delete of the block volume" csi_ok "$EP" DeleteVolume --volume-id "$B" "${S[@]}"
+printf '%s\n' "$KEY" >"$T/keypat"
+check "the key never in the logs" bash -c "! grep -qFf '$T/keypat' '$LOG' '$T/server2.log' '$T/fp.log'"
+. "$here/ceph_audit.sh"
+ceph_audit rbd
+finish
