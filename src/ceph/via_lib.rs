@@ -461,7 +461,10 @@ impl Rados for LibRados {
                     // SAFETY: a live ioctx, a valid C string.
                     let r = unsafe { (io.api().rbd_remove)(io.handle, name.as_ptr()) };
                     return match -r {
-                        0 => Ok(Removal::Removed),
+                        0 => {
+                            log::warn!("{}: removed, though it could not be opened (left by a crash)", t.spec(image));
+                            Ok(Removal::Removed)
+                        }
                         libc::ENOENT => Ok(Removal::Missing),
                         _ => Err(fail(&format!("remove {}", t.spec(image)), r)),
                     };
