@@ -91,7 +91,9 @@ for pool in sys.argv[1:]:
             out("task", "%s (retries %s%s)" % (t.get("message", t), t.get("retry_attempts", 0), ": " + t["retry_message"] if t.get("retry_message") else ""))
     # The omap journal (ceph-csi's layout): name directories may stay, empty.
     try:
-        for line in run("rados", "-p", pool, "ls", "--all").splitlines():
+        # rbd_trash first: the ids of its hidden entries are accounted for below.
+        lines = run("rados", "-p", pool, "ls", "--all").splitlines()
+        for line in sorted(lines, key=lambda l: l.partition("\t")[2] != "rbd_trash"):
             ns, _, obj = line.partition("\t")
             nsargs = ["-N", ns] if ns else []
             where = "%s/%s/" % (pool, ns) if ns else pool + "/"
@@ -100,6 +102,7 @@ for pool in sys.argv[1:]:
             if obj == "rbd_trash":
                 for k in run("rados", "-p", pool, *nsargs, "listomapkeys", obj).split():
                     if k.startswith("id_") and k[3:] not in known.get(ns, ()):
+                        known.setdefault(ns, set()).add(k[3:])
                         out("trash", "%s%s (hidden entry: a removal's, or a move cut short)" % (where, k[3:]))
             m = re.match(r"rbd_(header|object_map|data|id)\.([^.]+)", obj)
             if m and m.group(2) not in known.get(ns, ()):
