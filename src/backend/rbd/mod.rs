@@ -263,7 +263,13 @@ impl RbdController {
                     p.name, place.pool
                 )))
             }
-            Some((_, uuid)) => (uuid.to_string(), false),
+            Some((_, uuid)) => {
+                // A crash after the name key, before the pending key went.
+                if pending.is_some() {
+                    self.ceph.omap_remove(&journal, VOLUMES_DIR, &[&pending_key(&name_key)])?;
+                }
+                (uuid.to_string(), false)
+            }
             None => {
                 let uuid = self.pending_uuid(&journal, VOLUMES_DIR, &name_key, pending)?;
                 let object = format!("csi.volume.{uuid}");
@@ -503,6 +509,10 @@ impl ControllerOps for RbdController {
 
 pub mod attach;
 mod delete;
+#[cfg(test)]
+mod fake;
+#[cfg(test)]
+mod fake_tests;
 mod journal;
 mod snap;
 

@@ -126,7 +126,7 @@ impl RbdController {
         let (journal, images) = (place.journal(&creds), place.images(&creds));
         let name_key = format!("{NAME_KEY_PREFIX}{name}");
         let (by_name, pending) = self.name_lookup(&journal, SNAPS_DIR, &name_key)?;
-        let mut recorded_name = None;
+        let (mut recorded_name, mut recorded_id) = (None, None);
         let uuid = match by_name.as_deref().and_then(parse_name_value) {
             Some((_, uuid)) => {
                 let uuid = uuid.to_string();
@@ -134,7 +134,11 @@ impl RbdController {
                 if let Some(other) = rec.source.as_deref().filter(|s| *s != source_image) {
                     return Err(Error::AlreadyExists(format!("snapshot {name:?} exists for another volume ({other})")));
                 }
-                recorded_name = Some(rec.name);
+                // A crash after the name key, before the pending key went.
+                if pending.is_some() {
+                    self.ceph.omap_remove(&journal, SNAPS_DIR, &[&pending_key(&name_key)])?;
+                }
+                (recorded_name, recorded_id) = (Some(rec.name), rec.image_id);
                 uuid
             }
             None => {
@@ -167,7 +171,16 @@ impl RbdController {
             image_id: None,
         };
         let made = match self.locate_snapshot(&images, &rec)? {
-            Some((SnapData::OwnImage(_), info)) => info,
+            Some((SnapData::OwnImage(image), info)) => {
+                // A crash after the image was made, before its id was recorded: the id
+                // is what finds it in the trash if its delete is cut short.
+                if recorded_id.is_none() {
+                    if let Some((_, image_id)) = self.ceph.image_info(&images, &image)? {
+                        self.ceph.omap_set(&images, &object, &[("csi.imageid", &image_id)])?;
+                    }
+                }
+                info
+            }
             _ => {
                 self.ceph.omap_set(&images, &object, &[("csi.sourceid", &source_img_id)])?;
                 self.make_snapshot_image(&images, &source_image, &snap)?;
@@ -225,6 +238,10 @@ impl RbdController {
                 self.remove_snapshot_image(&images, &rec.name, &rec.name)?;
                 if let Some(image_id) = &rec.image_id {
                     self.ceph.trash_remove(&images, image_id)?;
+                }
+                // The snapshot image may have been the trashed source's last dependent.
+                if let Some(source_id) = &rec.source_id {
+                    self.remove_if_unused_in_trash(&images, source_id)?;
                 }
             }
         }
