@@ -179,26 +179,25 @@ fn missing(out: &Output) -> bool {
     out.status != 0 && out.stderr.contains("No such file")
 }
 
-/// "Sat Nov 21 23:33:45 2026" (rbd's ctime strings) → seconds since the epoch (UTC).
+/// "Sat Nov 21 23:33:45 2026" (rbd's ctime() strings, which are local time in the
+/// time zone this process shares with the `rbd` it ran) → seconds since the epoch.
 pub fn parse_ctime(s: &str) -> Option<i64> {
     let f: Vec<&str> = s.split_whitespace().collect();
     let [_, mon, day, hms, year] = f.as_slice() else { return None };
     let month = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
         .iter()
-        .position(|m| m == mon)? as i64
-        + 1;
-    let (day, year): (i64, i64) = (day.parse().ok()?, year.parse().ok()?);
-    let t: Vec<i64> = hms.split(':').map(|x| x.parse().ok()).collect::<Option<_>>()?;
-    let [h, m, sec] = t.as_slice() else { return None };
-    // Days from civil (Howard Hinnant's algorithm).
-    let y = if month <= 2 { year - 1 } else { year };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (month + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + day - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    let days = era * 146_097 + doe - 719_468;
-    Some(days * 86_400 + h * 3600 + m * 60 + sec)
+        .position(|m| m == mon)?;
+    let (day, year): (i32, i32) = (day.parse().ok()?, year.parse().ok()?);
+    let t: Vec<i32> = hms.split(':').map(|x| x.parse().ok()).collect::<Option<_>>()?;
+    let [hour, min, sec] = t.as_slice() else { return None };
+    // SAFETY: an all-zero tm is a valid value; mktime reads the fields set here (and
+    // normalizes them); tm_isdst -1: whether summer time applies is for mktime to say.
+    let mut tm: libc::tm = unsafe { std::mem::zeroed() };
+    (tm.tm_year, tm.tm_mon, tm.tm_mday) = (year - 1900, month as i32, day);
+    (tm.tm_hour, tm.tm_min, tm.tm_sec, tm.tm_isdst) = (*hour, *min, *sec, -1);
+    // SAFETY: a valid tm.
+    let t = unsafe { libc::mktime(&mut tm) };
+    (t != -1).then_some(t as i64)
 }
 
 impl Rados for CliRados {
@@ -585,10 +584,44 @@ mod tests {
         assert_eq!(bytes[30], 1);
     }
 
+    /// What ctime() prints for `t` in this process's time zone.
+    fn ctime_of(t: i64) -> String {
+        // SAFETY: an all-zero tm is valid; localtime_r fills it from a valid time_t.
+        let mut tm: libc::tm = unsafe { std::mem::zeroed() };
+        unsafe { libc::localtime_r(&(t as libc::time_t), &mut tm) };
+        let days = ["Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"];
+        let months = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
+        format!(
+            "{} {} {:2} {:02}:{:02}:{:02} {}",
+            days[tm.tm_wday as usize],
+            months[tm.tm_mon as usize],
+            tm.tm_mday,
+            tm.tm_hour,
+            tm.tm_min,
+            tm.tm_sec,
+            tm.tm_year + 1900
+        )
+    }
+
+    /// rbd prints local time: read back in any zone, and (the test runs itself again
+    /// with TZ set) in one 5:30 east of UTC.
     #[test]
-    fn rbd_ctime_strings() {
-        assert_eq!(parse_ctime("Thu Jan  1 00:00:00 1970"), Some(0));
-        assert_eq!(parse_ctime("Sat Nov 21 23:33:45 2026"), Some(1_795_304_025));
+    fn rbd_ctime_strings_are_local_time() {
+        for t in [0, 1_700_000_000, 1_795_304_025] {
+            assert_eq!(parse_ctime(&ctime_of(t)), Some(t), "{}", ctime_of(t));
+        }
         assert_eq!(parse_ctime("garbage"), None);
+        if std::env::var_os("RBD_CSI_TZ_CHILD").is_some() {
+            assert_eq!(parse_ctime("Sun Nov 22 05:03:45 2026"), Some(1_795_304_025));
+            return;
+        }
+        let me = std::env::current_exe().unwrap();
+        let status = std::process::Command::new(me)
+            .args(["--exact", "ceph::via_cli::tests::rbd_ctime_strings_are_local_time", "--quiet"])
+            .env("TZ", "IST-5:30") // POSIX: UTC+5:30, no tzdata needed
+            .env("RBD_CSI_TZ_CHILD", "1")
+            .status()
+            .unwrap();
+        assert!(status.success(), "the test in TZ=IST-5:30 failed");
     }
 }
