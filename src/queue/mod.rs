@@ -63,11 +63,6 @@ pub struct JobSpec {
 }
 
 impl JobSpec {
-    /// A job on one key, with no coalescing and no deadline.
-    pub fn key(key: impl Into<String>) -> Self {
-        JobSpec { keys: vec![key.into()], fingerprint: None, expired: None }
-    }
-
     pub fn keys(keys: Vec<String>) -> Self {
         JobSpec { keys, fingerprint: None, expired: None }
     }
@@ -119,13 +114,6 @@ struct Shared {
     work_ready: Condvar,
     idle: Condvar,
     max_jobs: usize,
-}
-
-/// Counters, for tests and logs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Stats {
-    pub jobs: usize,
-    pub running: usize,
 }
 
 /// The queue. Dropping it does not stop the workers: call `shutdown`.
@@ -225,24 +213,6 @@ impl Queue {
         if make_ready_if_head(&mut st, id) {
             self.shared.work_ready.notify_one();
         }
-    }
-
-    /// Runs `work` through the queue and waits for its result on this thread.
-    pub fn run<T, W>(&self, spec: JobSpec, work: W) -> Result<T, Error>
-    where
-        T: Clone + Send + 'static,
-        W: FnOnce() -> Result<T, Error> + Send + 'static,
-    {
-        let (tx, rx) = crossbeam_channel::bounded(1);
-        self.submit(spec, work, move |r| {
-            let _ = tx.send(r);
-        });
-        rx.recv().unwrap_or_else(|_| Err(Error::internal("queue dropped the job")))
-    }
-
-    pub fn stats(&self) -> Stats {
-        let st = self.shared.state.lock();
-        Stats { jobs: st.jobs.len(), running: st.running }
     }
 
     /// Stops taking jobs, answers every job not yet started with `ShuttingDown`, and

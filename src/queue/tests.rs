@@ -10,6 +10,40 @@ use parking_lot::Mutex;
 
 use super::*;
 
+/// Counters the tests check.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Stats {
+    pub jobs: usize,
+    pub running: usize,
+}
+
+impl JobSpec {
+    /// A job on one key, with no coalescing and no deadline.
+    pub fn key(key: impl Into<String>) -> Self {
+        JobSpec::keys(vec![key.into()])
+    }
+}
+
+impl Queue {
+    /// Runs `work` through the queue and waits for its result on this thread.
+    pub fn run<T, W>(&self, spec: JobSpec, work: W) -> Result<T, Error>
+    where
+        T: Clone + Send + 'static,
+        W: FnOnce() -> Result<T, Error> + Send + 'static,
+    {
+        let (tx, rx) = std::sync::mpsc::sync_channel(1);
+        self.submit(spec, work, move |r| {
+            let _ = tx.send(r);
+        });
+        rx.recv().unwrap_or_else(|_| Err(Error::internal("queue dropped the job")))
+    }
+
+    pub fn stats(&self) -> Stats {
+        let st = self.shared.state.lock();
+        Stats { jobs: st.jobs.len(), running: st.running }
+    }
+}
+
 /// Waits until `cond` holds, failing the test after 10 s.
 fn wait_for(what: &str, cond: impl Fn() -> bool) {
     let end = Instant::now() + Duration::from_secs(10);
