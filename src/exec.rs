@@ -1,4 +1,5 @@
-//! Running external programs (on the node only `mkfs.*`, later `rbd map/unmap`),
+//! Running external programs (on the node only `mkfs.*` and `rbd map/unmap`; the
+//! controller's `rbd`/`rados`/`ceph` when it reaches Ceph through the CLIs),
 //! behind a `Runner` trait so tests can fake them. Every exec has a timeout; argument
 //! lists are logged with values of secret-bearing flags stripped.
 

@@ -102,12 +102,12 @@ impl Credentials {
         Ok(Credentials { id: id.to_string(), key: key.to_string() })
     }
 
-    /// The key's raw bytes (the kernel keyring wants them decoded).
     /// The base64 key, for librados' in-memory `key` option only.
     pub(crate) fn key_text(&self) -> &str {
         &self.key
     }
 
+    /// The key's raw bytes (the kernel keyring wants them decoded).
     pub fn raw_key(&self) -> Result<Vec<u8>, Error> {
         base64_decode(&self.key).ok_or_else(|| Error::invalid("secrets: userKey is not valid base64"))
     }

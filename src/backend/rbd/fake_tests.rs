@@ -260,11 +260,11 @@ fn snapshots_outlive_their_volume_and_restore() {
     let env = Env::new();
     let World { fake, ctl } = env.world();
     let v = ctl.create(&params("pvc-1")).unwrap();
-    let snap = ctl.create_snapshot(&v.id, "snap-1", &secrets()).unwrap();
+    let snap = ctl.snapshot_create(&v.id, "snap-1", &secrets()).unwrap();
     assert_snapshot(&fake, &v, &snap, "snap-1");
-    assert_eq!(ctl.create_snapshot(&v.id, "snap-1", &secrets()).unwrap(), snap, "idempotent");
+    assert_eq!(ctl.snapshot_create(&v.id, "snap-1", &secrets()).unwrap(), snap, "idempotent");
     let other = ctl.create(&params("pvc-other")).unwrap();
-    let taken = ctl.create_snapshot(&other.id, "snap-1", &secrets());
+    let taken = ctl.snapshot_create(&other.id, "snap-1", &secrets());
     assert!(matches!(taken, Err(Error::AlreadyExists(_))), "{taken:?}");
     ctl.delete(&other.id, &secrets()).unwrap();
 
@@ -274,7 +274,7 @@ fn snapshots_outlive_their_volume_and_restore() {
     let s = fake.space("rbd");
     assert!(s.trash.contains_key(&source_id) && fake.mgr_tasks().contains(&source_id));
     assert!(!s.objects.contains_key(&format!("csi.volume.{}", uuid_of(&v.id))));
-    assert_eq!(ctl.list_snapshots(&snap.id, "", &secrets()).unwrap(), [snap.clone()]);
+    assert_eq!(ctl.snapshot_list(&snap.id, "", &secrets()).unwrap(), [snap.clone()]);
 
     let r = ctl.create(&restore_params("pvc-2", &snap)).unwrap();
     assert_eq!(r.source, Source::Snapshot(snap.id.clone()));
@@ -282,8 +282,8 @@ fn snapshots_outlive_their_volume_and_restore() {
     fake.run_mgr();
     assert!(fake.space("rbd").trash.contains_key(&source_id), "the snapshot still keeps the volume's image");
 
-    ctl.delete_snapshot(&snap.id, &secrets()).unwrap();
-    assert_eq!(ctl.list_snapshots(&snap.id, "", &secrets()).unwrap(), Vec::<SnapshotInfo>::new());
+    ctl.snapshot_delete(&snap.id, &secrets()).unwrap();
+    assert_eq!(ctl.snapshot_list(&snap.id, "", &secrets()).unwrap(), Vec::<SnapshotInfo>::new());
     assert!(matches!(ctl.create(&restore_params("pvc-3", &snap)), Err(Error::NotFound(_))));
     ctl.delete(&r.id, &secrets()).unwrap();
     // Without the mgr: the snapshot's delete removed the trashed volume image at once.
@@ -295,7 +295,7 @@ fn volume(w: &World) -> VolumeInfo {
 }
 
 fn snapshot(w: &World, v: &VolumeInfo) -> Result<SnapshotInfo, Error> {
-    w.ctl.create_snapshot(&v.id, "snap-1", &secrets())
+    w.ctl.snapshot_create(&v.id, "snap-1", &secrets())
 }
 
 fn volume_and_snapshot(w: &World) -> (VolumeInfo, SnapshotInfo) {
@@ -309,7 +309,7 @@ fn create_snapshot_resumes_after_a_crash_at_every_step() {
     let env = Env::new();
     let steps = crash_at_every_step(&env, volume, snapshot, |w, v, snap| {
         assert_snapshot(&w.fake, v, &snap, "snap-1");
-        assert_eq!(w.ctl.list_snapshots(&snap.id, "", &secrets()).unwrap(), [snap]);
+        assert_eq!(w.ctl.snapshot_list(&snap.id, "", &secrets()).unwrap(), [snap]);
     });
     assert!(steps >= 11, "a snapshot takes {steps} mutating calls");
 }
@@ -325,14 +325,14 @@ fn volume_calls_with_a_snapshot_resume_after_a_crash_at_every_step() {
         assert_eq!(s.trash.len(), 1);
         assert!(s.trash.keys().all(|id| w.fake.mgr_tasks().contains(id)), "{:?}", s.trash.keys());
         assert!(!s.objects.contains_key(&format!("csi.volume.{}", uuid_of(&v.id))));
-        assert_eq!(w.ctl.list_snapshots(&snap.id, "", &secrets()).unwrap(), [snap.clone()]);
+        assert_eq!(w.ctl.snapshot_list(&snap.id, "", &secrets()).unwrap(), [snap.clone()]);
     });
 
     // A restore from it (a clone cut short is trashed and made again).
     let restore = |w: &World, (_, snap): &(VolumeInfo, SnapshotInfo)| w.ctl.create(&restore_params("pvc-2", snap));
     let steps = crash_at_every_step(&env, volume_and_snapshot, restore, |w, (v, snap), r| {
         assert_volume(&w.fake, "pvc-2", &r.id);
-        w.ctl.delete_snapshot(&snap.id, &secrets()).unwrap();
+        w.ctl.snapshot_delete(&snap.id, &secrets()).unwrap();
         w.ctl.delete(&v.id, &secrets()).unwrap();
         w.ctl.delete(&r.id, &secrets()).unwrap();
         assert_all_gone(&w.fake);
@@ -351,9 +351,9 @@ fn delete_snapshot_resumes_after_a_crash_at_every_step() {
             }
             (v, snap)
         };
-        let delete = |w: &World, (_, snap): &(VolumeInfo, SnapshotInfo)| w.ctl.delete_snapshot(&snap.id, &secrets());
+        let delete = |w: &World, (_, snap): &(VolumeInfo, SnapshotInfo)| w.ctl.snapshot_delete(&snap.id, &secrets());
         let steps = crash_at_every_step(&env, prepare, delete, |w, (v, snap), ()| {
-            assert_eq!(w.ctl.list_snapshots(&snap.id, "", &secrets()).unwrap(), Vec::<SnapshotInfo>::new());
+            assert_eq!(w.ctl.snapshot_list(&snap.id, "", &secrets()).unwrap(), Vec::<SnapshotInfo>::new());
             if !volume_deleted {
                 let s = w.fake.space("rbd");
                 let image = &s.images[&format!("csi-vol-{}", uuid_of(&v.id))];
@@ -375,7 +375,7 @@ fn without_a_mgr_a_retried_snapshot_delete_removes_the_trashed_volume() {
         w.ctl.delete(&v.id, &secrets()).unwrap();
         snap
     };
-    let delete = |w: &World, snap: &SnapshotInfo| w.ctl.delete_snapshot(&snap.id, &secrets());
+    let delete = |w: &World, snap: &SnapshotInfo| w.ctl.snapshot_delete(&snap.id, &secrets());
     crash_at_every_step(&env, prepare, delete, |w, _, ()| {
         assert_eq!(leftovers(&w.fake, false), Vec::<String>::new());
     });
@@ -433,9 +433,9 @@ fn a_retry_removes_the_pending_key_a_crash_left() {
     assert!(fake.heal());
     let v = ctl.create(&params("pvc-1")).unwrap();
     fake.fail_after(3);
-    assert!(ctl.create_snapshot(&v.id, "snap-1", &secrets()).is_err());
+    assert!(ctl.snapshot_create(&v.id, "snap-1", &secrets()).is_err());
     assert!(fake.heal());
-    ctl.create_snapshot(&v.id, "snap-1", &secrets()).unwrap();
+    ctl.snapshot_create(&v.id, "snap-1", &secrets()).unwrap();
     let s = fake.space("rbd");
     let keys = |dir: &str| s.objects[dir].keys().cloned().collect::<Vec<_>>();
     assert_eq!(keys("csi.volumes.default"), ["csi.volume.pvc-1"]);
@@ -449,15 +449,15 @@ fn a_snapshot_retried_after_a_crash_records_its_image_id() {
     let v = ctl.create(&params("pvc-1")).unwrap();
     // Mutating calls 1-10 of CreateSnapshot make the snapshot image; 11 records its id.
     fake.fail_after(10);
-    assert!(ctl.create_snapshot(&v.id, "snap-1", &secrets()).is_err());
+    assert!(ctl.snapshot_create(&v.id, "snap-1", &secrets()).is_err());
     assert!(fake.heal());
-    let snap = ctl.create_snapshot(&v.id, "snap-1", &secrets()).unwrap();
+    let snap = ctl.snapshot_create(&v.id, "snap-1", &secrets()).unwrap();
     ctl.delete(&v.id, &secrets()).unwrap();
     // DeleteSnapshot: 1 removes the image's snapshot, 2 moves the image to the trash,
     // 3 removes it from there.
     fake.fail_after(2);
-    assert!(ctl.delete_snapshot(&snap.id, &secrets()).is_err());
+    assert!(ctl.snapshot_delete(&snap.id, &secrets()).is_err());
     assert!(fake.heal());
-    ctl.delete_snapshot(&snap.id, &secrets()).unwrap();
+    ctl.snapshot_delete(&snap.id, &secrets()).unwrap();
     assert_all_gone(&fake);
 }

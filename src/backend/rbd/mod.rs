@@ -456,8 +456,6 @@ impl RbdController {
 }
 
 /// The controller as the RPC layer sees it.
-/// The RPC layer's view. The inherent methods of the same names (in snap.rs) take
-/// precedence, so the snapshot calls below are not recursive.
 impl ControllerOps for RbdController {
     fn create_volume(&self, p: &CreateParams) -> Result<VolumeInfo, Error> {
         self.create(p)
@@ -478,16 +476,16 @@ impl ControllerOps for RbdController {
         self.expand(id, required, limit, secrets)
     }
     fn create_snapshot(&self, source: &str, name: &str, secrets: &Secrets) -> Result<SnapshotInfo, Error> {
-        RbdController::create_snapshot(self, source, name, secrets)
+        self.snapshot_create(source, name, secrets)
     }
     fn delete_snapshot(&self, id: &str, secrets: &Secrets) -> Result<(), Error> {
-        RbdController::delete_snapshot(self, id, secrets)
+        self.snapshot_delete(id, secrets)
     }
     fn list_volumes(&self) -> Result<Vec<VolumeInfo>, Error> {
         Err(Error::Unimplemented("ListVolumes is not offered by the rbd backend".into()))
     }
     fn list_snapshots(&self, id: &str, source: &str, secrets: &Secrets) -> Result<Vec<SnapshotInfo>, Error> {
-        RbdController::list_snapshots(self, id, source, secrets)
+        self.snapshot_list(id, source, secrets)
     }
     fn capacity(&self) -> Result<u64, Error> {
         Err(Error::Unimplemented("GetCapacity is not offered by the rbd backend".into()))

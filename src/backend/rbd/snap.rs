@@ -107,7 +107,7 @@ impl RbdController {
         }
     }
 
-    pub fn create_snapshot(
+    pub fn snapshot_create(
         &self,
         source_id: &str,
         name: &str,
@@ -206,7 +206,7 @@ impl RbdController {
         })
     }
 
-    pub fn delete_snapshot(&self, id: &str, secrets: &HashMap<String, String>) -> Result<(), Error> {
+    pub fn snapshot_delete(&self, id: &str, secrets: &HashMap<String, String>) -> Result<(), Error> {
         let Some(vid) = VolumeId::decode(id) else {
             log::info!("snapshot {id:?} is not a ceph-csi id; nothing to delete");
             return Ok(());
@@ -253,7 +253,7 @@ impl RbdController {
 
     /// ListSnapshots: by snapshot id, by source volume, or (neither given) every
     /// journaled snapshot in every pool of every configured cluster this user can read.
-    pub fn list_snapshots(
+    pub fn snapshot_list(
         &self,
         snapshot_id: &str,
         source_volume: &str,
