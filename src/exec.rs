@@ -6,6 +6,7 @@
 use std::io::{Read, Write};
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::process::CommandExt;
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -20,6 +21,9 @@ pub const SECRET_FD: i32 = 3;
 pub struct Cmd {
     pub program: String,
     pub args: Vec<String>,
+    /// The child's standard input, whole before it starts: a memfd, never a pipe this
+    /// process still has to fill, since a child outliving a killed driver would read a
+    /// pipe's EOF as an empty input (`rados setomapval` then stores an empty value).
     pub stdin: Option<Vec<u8>>,
     pub timeout: Duration,
     /// A file (a memfd holding a key) the child gets as descriptor `SECRET_FD` and
@@ -117,11 +121,15 @@ impl Runner for RealRunner {
                 });
             }
         }
+        let stdin = match &cmd.stdin {
+            Some(data) => Stdio::from(filled_memfd(&cmd.program, data)?),
+            None => Stdio::null(),
+        };
         let mut child = command
             .args(&cmd.args)
             .env_remove("CEPH_KEYRING")
             .env_remove("CEPH_ARGS")
-            .stdin(if cmd.stdin.is_some() { Stdio::piped() } else { Stdio::null() })
+            .stdin(stdin)
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
@@ -129,9 +137,6 @@ impl Runner for RealRunner {
                 std::io::ErrorKind::NotFound => missing(&cmd.program, "this call runs it"),
                 _ => Error::Internal(format!("cannot run {}: {e}", cmd.program)),
             })?;
-        if let (Some(data), Some(mut stdin)) = (&cmd.stdin, child.stdin.take()) {
-            let _ = stdin.write_all(data);
-        }
         // Drain pipes on threads so a chatty child cannot block on a full pipe.
         let mut out_pipe = child.stdout.take();
         let mut err_pipe = child.stderr.take();
@@ -169,6 +174,17 @@ impl Runner for RealRunner {
     }
 }
 
+/// A memfd holding `data`, read from its start: a child's whole standard input.
+fn filled_memfd(program: &str, data: &[u8]) -> Result<std::fs::File, Error> {
+    use std::io::Seek;
+    let what = format!("{program} stdin");
+    let fd = nix::sys::memfd::memfd_create("rbd-csi-stdin", nix::sys::memfd::MFdFlags::MFD_CLOEXEC)
+        .map_err(|e| Error::sys("memfd_create", &what, e))?;
+    let mut f = std::fs::File::from(fd);
+    f.write_all(data).and_then(|()| f.rewind()).map_err(|e| Error::io("write", Path::new(&what), e))?;
+    Ok(f)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -200,6 +216,15 @@ mod tests {
         assert_eq!(out.stdout, "s3cret1\n", "{out:?}");
         let plain = RealRunner.run(&Cmd::new("sh", &["-c", "cat /proc/self/fd/3 2>/dev/null || echo none"])).unwrap();
         assert_eq!(plain.stdout, "none\n");
+    }
+
+    #[test]
+    fn stdin_is_whole_before_the_child_starts() {
+        let mut c = Cmd::new("sh", &["-c", "stat -L -c %F /proc/self/fd/0; cat"]);
+        c.stdin = Some(b"value".to_vec());
+        let out = RealRunner.run(&c).unwrap();
+        // A regular file (a memfd), not a pipe still being written.
+        assert_eq!(out.stdout, "regular file\nvalue", "{out:?}");
     }
 
     #[test]

@@ -46,7 +46,7 @@ impl RbdController {
         let object = format!("csi.volume.{}", id.uuid);
         let keys = ["csi.imagename", "csi.volname", "csi.imageid", JOURNAL_POOL_KEY];
         let mut attrs = self.ceph.omap_get(&place.images(&creds), &object, &keys)?.into_iter();
-        let image = attrs.next().flatten().unwrap_or_else(|| format!("csi-vol-{}", id.uuid));
+        let image = attrs.next().flatten().filter(|n| !n.is_empty()).unwrap_or_else(|| format!("csi-vol-{}", id.uuid));
         let (name, image_id) = (attrs.next().flatten(), attrs.next().flatten());
         self.use_recorded_journal(&mut place, &creds, attrs.next().flatten().as_deref())?;
         let (journal, images) = (place.journal(&creds), place.images(&creds));

@@ -105,7 +105,7 @@ impl RbdController {
     /// volumeNamePrefix may have chosen another prefix), else `csi-vol-<uuid>`.
     fn volume_image(&self, images: &Target, uuid: &str) -> Result<String, Error> {
         let recorded = self.omap_value(images, &format!("csi.volume.{uuid}"), "csi.imagename")?;
-        Ok(recorded.unwrap_or_else(|| format!("csi-vol-{uuid}")))
+        Ok(recorded.filter(|n| !n.is_empty()).unwrap_or_else(|| format!("csi-vol-{uuid}")))
     }
 
     /// Keeps the sidecars' PV/PVC names as the image's metadata, as ceph-csi does.
@@ -303,7 +303,8 @@ impl RbdController {
                 describe(&p.source)
             )));
         }
-        let image = recorded.unwrap_or_else(|| format!("{}{uuid}", new_image.prefix));
+        // (Empty: written by an older CLI client killed mid-write; the default name.)
+        let image = recorded.filter(|n| !n.is_empty()).unwrap_or_else(|| format!("{}{uuid}", new_image.prefix));
         let spec = images.spec(&image);
         // A fresh reservation has no image yet: images are created after the name key.
         let (existing, trashed) = match (fresh, recorded_id.as_deref()) {

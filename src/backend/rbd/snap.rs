@@ -369,7 +369,8 @@ impl RbdController {
         let object = format!("csi.volume.{}", volume.uuid);
         let mut attrs =
             self.ceph.omap_get(&place.images(creds), &object, &["csi.imagename", JOURNAL_POOL_KEY])?.into_iter();
-        let image = attrs.next().flatten().unwrap_or_else(|| format!("csi-vol-{}", volume.uuid));
+        let image =
+            attrs.next().flatten().filter(|n| !n.is_empty()).unwrap_or_else(|| format!("csi-vol-{}", volume.uuid));
         self.use_recorded_journal(&mut place, creds, attrs.next().flatten().as_deref())?;
         let entries = self.ceph.omap_list(&place.journal(creds), SNAPS_DIR)?;
         let uuids: Vec<String> = entries
