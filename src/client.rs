@@ -255,13 +255,18 @@ impl Flags {
     }
 }
 
+/// The key=value lines of a secrets file (`#` comments and blank lines skipped).
+pub fn secrets_file(path: &str) -> Result<HashMap<String, String>, String> {
+    let text = std::fs::read_to_string(path).map_err(|e| format!("--secrets-file {path}: {e}"))?;
+    let lines: Vec<String> =
+        text.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#')).map(str::to_string).collect();
+    parse_kv(&lines, "--secrets-file").map_err(|Failure(_, m)| m)
+}
+
 fn read_secrets(m: &Matches) -> Result<HashMap<String, String>, Failure> {
     let mut secrets = HashMap::new();
     if let Some(path) = m.opt_str("secrets-file") {
-        let text = std::fs::read_to_string(&path).map_err(|e| bad(format!("--secrets-file {path}: {e}")))?;
-        let lines: Vec<String> =
-            text.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#')).map(str::to_string).collect();
-        secrets.extend(parse_kv(&lines, "--secrets-file")?);
+        secrets.extend(secrets_file(&path).map_err(bad)?);
     }
     secrets.extend(parse_kv(&m.opt_strs("secret"), "--secret")?);
     Ok(secrets)

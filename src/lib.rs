@@ -9,6 +9,7 @@ pub mod client;
 pub mod error;
 pub mod exec;
 pub mod failpoint;
+pub mod fence;
 pub mod generated;
 pub mod json;
 pub mod jsonparse;

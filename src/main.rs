@@ -7,6 +7,8 @@ const USAGE: &str = "Usage: rbd-csi <command> [options]
 Commands:
   serve     run the CSI plugin (see rbd-csi serve --help)
   client    call one CSI RPC on a running plugin (see rbd-csi client --help)
+  fence     move a single-node volume off a node that still maps it (rbd-csi fence --help)
+  unfence   lift a node's fences (rbd-csi unfence --help)
   version   print the version
 ";
 
@@ -43,6 +45,10 @@ fn main() -> ExitCode {
         },
         "client" => {
             let code = rbd_csi::client::run(rest);
+            ExitCode::from(u8::try_from(code).unwrap_or(1))
+        }
+        "fence" | "unfence" => {
+            let code = rbd_csi::fence::run(command, rest, init_logging);
             ExitCode::from(u8::try_from(code).unwrap_or(1))
         }
         "version" | "--version" | "-V" => {

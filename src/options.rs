@@ -81,6 +81,9 @@ pub struct ServeOptions {
 pub const DEFAULT_ENDPOINT: &str = "unix:///run/rbd-csi/csi.sock";
 pub const DEFAULT_DRIVER_NAME: &str = "rbd.csi.rs";
 
+/// Where ceph-csi mounts its config.json.
+pub const DEFAULT_CONFIG: &str = "/etc/ceph-csi-config/config.json";
+
 fn serve_options() -> Options {
     let mut o = Options::new();
     o.optopt(
@@ -196,7 +199,7 @@ pub fn parse_serve(args: &[String]) -> Result<Option<ServeOptions>, String> {
         driver_name,
         backend,
         data_dir: PathBuf::from(m.opt_str("data-dir").unwrap_or_else(|| "/var/lib/rbd-csi".to_string())),
-        config: PathBuf::from(m.opt_str("config").unwrap_or_else(|| "/etc/ceph-csi-config/config.json".to_string())),
+        config: PathBuf::from(m.opt_str("config").unwrap_or_else(|| DEFAULT_CONFIG.to_string())),
         workers: number(&m, "workers", 8)?,
         grpc_threads: number(&m, "grpc-threads", 2)?,
         max_queued: number(&m, "max-queued", 1024)?,

@@ -140,12 +140,79 @@ check "publish of an id that is no rbd id: NOT_FOUND" expect_code 5 publish no-s
 check "unpublish of a volume that does not exist: OK" \
   csi_ok "$EP" ControllerUnpublishVolume --volume-id "0001-0024-$CEPH_FSID-0000000000000002-00000000-0000-4000-8000-000000000000" --node-id node-a "${S[@]}"
 
+# Fencing: a volume moved off a node that still maps it. The node's kernel mapping is
+# played by Ceph clients that behave as one does on the wire: `rbd bench` writing (it
+# watches the header and holds rbd_lock, as a read-write krbd mapping does) and
+# `rados watch` (a watch alone). A plain unpublish of a node that mapped nothing
+# fences nothing (checked above: no blocklist entry so far).
+blocklist() { admin ceph osd blocklist ls 2>/dev/null | awk '{print $1}' | sort; }
+check "no client fenced by the unpublishes so far" [ -z "$(blocklist)" ]
+fence() { "$BIN" "$1" --volume-id "$2" --node-id "$3" --secrets-file "$T/secrets" --config "$T/config.json" --ceph-client "$CEPH_CLIENT" --log-level info; }
+image_id() { admin rbd info --format json "rbd/$1" | python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])'; }
+F=$(create fenced --fs-type ext4) FIMG=csi-vol-${F: -36}
+publish "$F" node-a --fs-type ext4 >/dev/null
+check "publish turns the exclusive-lock feature on" grep -q 'features:.*exclusive-lock' <(admin rbd info "rbd/$FIMG")
+rbd bench --io-type write --io-size 4K --io-threads 1 --io-total 4G --io-pattern rand "rbd/$FIMG" --conf "$CEPH_CONF" --id admin >"$T/writer.log" 2>&1 &
+WRITER=$!
+on_exit "kill $WRITER 2>/dev/null"
+for _ in $(seq 1 100); do [ -n "$(admin rados -p rbd lock info "rbd_header.$(image_id "$FIMG")" rbd_lock --format json 2>/dev/null | grep -o '"addr":' )" ] && break; sleep 0.1; done
+WADDR=$(admin rados -p rbd lock info "rbd_header.$(image_id "$FIMG")" rbd_lock --format json | python3 -c 'import json,sys; print(json.load(sys.stdin)["lockers"][0]["addr"])')
+check "node-a's writer holds rbd_lock ($WADDR)" [ -n "$WADDR" ]
+check "publish to node-b while node-a writes: FAILED_PRECONDITION" expect_code 9 publish "$F" node-b --fs-type ext4
+check "  the error says how to move it (rbd-csi fence)" grep -q "rbd-csi fence" "$T/last.err"
+# Crash at each step of the fence; each retry converges.
+rc=0; RBD_CSI_FAILPOINT=fence-after-record fence fence "$F" node-a >/dev/null 2>>"$T/fence.err" || rc=$?
+check "fence crashed after recording the address (rc=$rc)" [ "$rc" = 134 ]
+recorded() { rados --conf "$CEPH_CONF" --id admin -p rbd getomapval rbd-csi.fenced "$1" /dev/stdout 2>/dev/null; }
+check "  recorded, not yet blocklisted" [ "$(recorded "$WADDR" | cut -d' ' -f1-2)" = "node-a $F" -a -z "$(blocklist)" ]
+check "  the writer still writes" kill -0 "$WRITER"
+rc=0; RBD_CSI_FAILPOINT=unpublish-after-fence fence fence "$F" node-a >/dev/null 2>>"$T/fence.err" || rc=$?
+check "fence crashed after the blocklist, before releasing the claim (rc=$rc)" [ "$rc" = 134 ]
+check "  the writer's address is blocklisted" [ "$(blocklist)" = "$WADDR" ]
+check "  the claim still names node-a" [ "$(holders "$FIMG")" = node-a ]
+writer_rc=
+for _ in $(seq 1 300); do kill -0 "$WRITER" 2>/dev/null || { writer_rc=0; wait "$WRITER" || writer_rc=$?; break; }; sleep 0.1; done
+check "  node-a's writes fail: the writer died (rc=$writer_rc)" [ -n "$writer_rc" ] && [ "$writer_rc" != 0 ]
+out=$(fence fence "$F" node-a 2>>"$T/fence.err")
+check "the fence retried: OK, it names the writer ($out)" grep -qF "\"$WADDR\"" <<<"$out"
+check "  the claim is released" [ "$(holders "$FIMG")" = "" ]
+check "  the fence is logged with volume, node and address" grep -q "volume $F: fenced node node-a's client $WADDR" "$T/fence.err"
+check "  recorded in the pool's rbd-csi.fenced" [ "$(recorded "$WADDR" | cut -d' ' -f1-2)" = "node-a $F" ]
+check "publish to node-b now: OK (through the same controller: not fenced itself)" [ "$(claimed_for "$(publish "$F" node-b --fs-type ext4)")" = node-b ]
+# A forced ControllerUnpublishVolume through the plugin fences too: node-b's watch.
+# (`rados watch` watches until its stdin ends.)
+rados -p rbd watch "rbd_header.$(image_id "$FIMG")" --conf "$CEPH_CONF" --id admin >"$T/watch.log" 2>&1 < <(sleep 600) &
+WATCHER=$!
+on_exit "kill $WATCHER 2>/dev/null"
+for _ in $(seq 1 100); do [ -n "$(admin rados -p rbd listwatchers "rbd_header.$(image_id "$FIMG")")" ] && break; sleep 0.1; done
+BADDR=$(admin rados -p rbd listwatchers "rbd_header.$(image_id "$FIMG")" | sed -n 's/^watcher=\([^ ]*\).*/\1/p' | head -1)
+check "node-b's watch is there ($BADDR)" [ -n "$BADDR" ]
+check "ControllerUnpublishVolume for node-b while it maps: OK" csi_ok "$EP" ControllerUnpublishVolume --volume-id "$F" --node-id node-b "${S[@]}"
+check "  node-b's address is fenced" grep -qxF "$BADDR" <(blocklist)
+check "  node-a's dead writer (its rbd_lock stays) is still recorded as node-a's" [ "$(recorded "$WADDR" | cut -d' ' -f1-2)" = "node-a $F" ]
+check "  and logged" grep -q "volume $F: fenced node node-b's client $BADDR" "$LOG"
+kill "$WATCHER" 2>/dev/null; wait "$WATCHER" 2>/dev/null || true
+check "unfence as the csi user (profile rbd allows only blocklist add): FAILED_PRECONDITION" expect_code 9 fence unfence "$F" node-a
+check "  saying what caps it takes" grep -q "osd blocklist rm" "$T/last.err"
+( umask 077; printf 'userID=admin\nuserKey=%s\n' "$(admin ceph auth get-key client.admin)" >"$T/admin-secrets" )
+unfence() { "$BIN" unfence --volume-id "$1" --node-id "$2" --secrets-file "$T/admin-secrets" --config "$T/config.json" --ceph-client "$CEPH_CLIENT"; }
+out=$(unfence "$F" node-a 2>>"$T/fence.err") || tail -3 "$T/fence.err"
+check "unfence node-a: lifts the writer's fence ($out)" grep -qF "\"$WADDR\"" <<<"$out"
+check "  node-b's fence stays" [ "$(blocklist)" = "$BADDR" ]
+check "  node-a's record is gone, node-b's stays" bash -c "[ \"\$(rados --conf '$CEPH_CONF' --id admin -p rbd listomapkeys rbd-csi.fenced)\" = '$BADDR' ]"
+check "unfence node-a again: OK, nothing to lift" [ "$(unfence "$F" node-a 2>>"$T/fence.err")" = '{"unfenced": []}' ]
+check "unfence node-b" [ "$(unfence "$F" node-b 2>>"$T/fence.err")" = "{\"unfenced\": [\"$BADDR\"]}" ]
+check "  the blocklist is empty" [ -z "$(blocklist)" ]
+check "fence without secrets: usage error (2)" expect_code 2 "$BIN" fence --volume-id "$F" --node-id node-a
+check "delete of the fenced volume" csi_ok "$EP" DeleteVolume --volume-id "$F" "${S[@]}"
+admin rados -p rbd rm rbd-csi.fenced
+
 # A deleted volume's claim goes with its image: nothing to clean up.
 publish "$V" node-a --fs-type ext4 >/dev/null
 check "delete of a published volume" csi_ok "$EP" DeleteVolume --volume-id "$V" "${S[@]}"
 check "delete of the block volume" csi_ok "$EP" DeleteVolume --volume-id "$B" "${S[@]}"
 printf '%s\n' "$KEY" >"$T/keypat"
-check "the key never in the logs" bash -c "! grep -qFf '$T/keypat' '$LOG' '$T/server2.log' '$T/fp.log'"
+check "the key never in the logs" bash -c "! grep -qFf '$T/keypat' '$LOG' '$T/server2.log' '$T/fp.log' '$T/fence.err'"
 . "$here/ceph_audit.sh"
 ceph_audit rbd
 finish

@@ -92,6 +92,7 @@ ffi! {
         fn rados_read_op_operate(Ptr, Ptr, *const c_char, c_int) -> c_int;
         fn rados_omap_get_next(Ptr, *mut *mut c_char, *mut *mut c_char, *mut usize) -> c_int;
         fn rados_omap_get_end(Ptr);
+        fn rados_mon_command(Ptr, *const *const c_char, usize, *const c_char, usize, *mut *mut c_char, *mut usize, *mut *mut c_char, *mut usize) -> c_int;
         fn rados_mgr_command(Ptr, *const *const c_char, usize, *const c_char, usize, *mut *mut c_char, *mut usize, *mut *mut c_char, *mut usize) -> c_int;
         fn rados_buffer_free(*mut c_char);
     }
@@ -105,6 +106,9 @@ ffi! {
         fn rbd_open(Ptr, *const c_char, *mut Ptr, *const c_char) -> c_int;
         fn rbd_open_read_only(Ptr, *const c_char, *mut Ptr, *const c_char) -> c_int;
         fn rbd_open_by_id(Ptr, *const c_char, *mut Ptr, *const c_char) -> c_int;
+        fn rbd_open_by_id_read_only(Ptr, *const c_char, *mut Ptr, *const c_char) -> c_int;
+        fn rbd_get_features(Ptr, *mut u64) -> c_int;
+        fn rbd_update_features(Ptr, u64, u8) -> c_int;
         fn rbd_close(Ptr) -> c_int;
         fn rbd_get_size(Ptr, *mut u64) -> c_int;
         fn rbd_get_id(Ptr, *mut c_char, usize) -> c_int;

@@ -152,7 +152,13 @@ impl IoCtx {
             ImageRef::Id(id) => {
                 let n = cstr(id)?;
                 // SAFETY: as above.
-                unsafe { (api.rbd_open_by_id)(self.handle, n.as_ptr(), &mut handle, ptr::null()) }
+                unsafe {
+                    if read_only {
+                        (api.rbd_open_by_id_read_only)(self.handle, n.as_ptr(), &mut handle, ptr::null())
+                    } else {
+                        (api.rbd_open_by_id)(self.handle, n.as_ptr(), &mut handle, ptr::null())
+                    }
+                }
             }
         };
         if r == -libc::ENOENT {
@@ -215,8 +221,9 @@ impl Image<'_> {
         Ok(unsafe { CStr::from_ptr(buf.as_ptr()) }.to_string_lossy().into_owned())
     }
 
-    /// How many clients watch the image (have it mapped or open).
-    pub(super) fn watchers(&self) -> Result<usize, Error> {
+    /// The addresses of the clients watching the image (with it mapped, or open for
+    /// writing; a read-only open, as this one's, adds no watch).
+    pub(super) fn watchers(&self) -> Result<Vec<String>, Error> {
         let api = self.io.api();
         let mut max: usize = 8;
         loop {
@@ -229,10 +236,24 @@ impl Image<'_> {
                 continue;
             }
             check(|| "list watchers".into(), r)?;
+            let addrs = buf[..max]
+                .iter()
+                .filter(|w| !w.addr.is_null())
+                // SAFETY: NUL-terminated strings librbd allocated, freed below.
+                .map(|w| unsafe { CStr::from_ptr(w.addr) }.to_string_lossy().into_owned())
+                .collect();
             // SAFETY: the `max` entries rbd_watchers_list filled.
             unsafe { (api.rbd_watchers_list_cleanup)(buf.as_mut_ptr(), max) };
-            return Ok(max);
+            return Ok(addrs);
         }
+    }
+
+    /// The image's feature bits.
+    pub(super) fn features(&self) -> Result<u64, Error> {
+        let mut bits = 0u64;
+        // SAFETY: an open image, a valid out pointer.
+        check(|| "image features".into(), unsafe { (self.io.api().rbd_get_features)(self.handle, &mut bits) })?;
+        Ok(bits)
     }
 
     pub(super) fn snaps(&self) -> Result<Vec<SnapInfo>, Error> {

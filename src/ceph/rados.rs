@@ -154,6 +154,20 @@ pub trait Rados: Send + Sync {
     /// taken again since is left alone); one already gone is fine.
     fn break_lock(&self, t: &Target, object: &str, lock: &str, locker: &Locker) -> Result<(), Error>;
 
+    /// The addresses of the clients watching image `image_id`'s header: each kernel
+    /// mapping, and each client with the image open for writing. This look adds none.
+    /// Empty when the image is missing.
+    fn watchers(&self, t: &Target, image_id: &str) -> Result<Vec<String>, Error>;
+    /// Turns on image `image_id`'s exclusive-lock feature (krbd then takes the lock
+    /// `rbd_lock` when it maps it read-write, recording its address there). true when
+    /// turned on now, false when it was on; NOT_FOUND when the image is missing.
+    fn enable_exclusive_lock(&self, t: &Target, image_id: &str) -> Result<bool, Error>;
+    /// Blocklists a client address for `secs` seconds (`ceph osd blocklist add`): the
+    /// OSDs refuse its I/O and drop its watches. An address listed already is fine.
+    fn blocklist_add(&self, cluster: &ClusterConfig, creds: &Credentials, addr: &str, secs: u32) -> Result<(), Error>;
+    /// Takes an address off the blocklist; one not listed is fine.
+    fn blocklist_remove(&self, cluster: &ClusterConfig, creds: &Credentials, addr: &str) -> Result<(), Error>;
+
     /// Creates an image; one that already exists is fine (the caller checks its size).
     fn image_create(
         &self,

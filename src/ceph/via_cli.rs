@@ -41,6 +41,18 @@ impl CliRados {
         self.pool_gone(t.cluster, out)
     }
 
+    /// A `ceph` command that prints nothing worth keeping.
+    fn ceph(&self, cluster: &ClusterConfig, creds: &Credentials, args: &[&str], what: &str) -> Result<(), Error> {
+        if !crate::exec::on_path("ceph") {
+            return Err(Error::Unavailable(format!("no `ceph` command to {what}")));
+        }
+        let out = self.cli.run("ceph", cluster, creds, args, None)?;
+        match out.status {
+            0 => Ok(()),
+            _ => Err(rados_error(what, &out)),
+        }
+    }
+
     fn rbd(&self, t: &Target, args: &[&str]) -> Result<Output, Error> {
         let out = self.cli.run("rbd", t.cluster, t.creds, args, None)?;
         self.pool_gone(t.cluster, out)
@@ -155,8 +167,8 @@ pub fn rados_error(what: &str, out: &Output) -> Error {
         l => l,
     };
     let msg = format!("{what}: {line} (rados exit {})", out.status);
-    if line.contains("Operation not permitted") || line.contains("Permission denied") {
-        Error::FailedPrecondition(format!("{msg} (check the user's caps)"))
+    if ["Operation not permitted", "Permission denied", "EACCES", "EPERM"].iter().any(|p| line.contains(p)) {
+        Error::FailedPrecondition(format!("{msg}: permission denied (check the user's caps)"))
     } else if out.stderr.contains("couldn't connect") || out.stderr.contains("auth") {
         Error::Unavailable(format!("{what}: cannot authenticate to the cluster (check userID/userKey and monitors)"))
     } else if out.stderr.contains("failed to fetch mon config") {
@@ -395,6 +407,58 @@ impl Rados for CliRados {
                 out.stderr.trim()
             ))),
         }
+    }
+
+    fn watchers(&self, t: &Target, image_id: &str) -> Result<Vec<String>, Error> {
+        let header = format!("rbd_header.{image_id}");
+        let out = self.rados(t, &["listwatchers", &header], None)?;
+        if out.status != 0 {
+            return if missing(&out) {
+                Ok(Vec::new())
+            } else {
+                Err(rados_error(&format!("watchers of {header}"), &out))
+            };
+        }
+        // "watcher=127.0.0.1:0/3162996 client.4120 cookie=18446462598732840961"
+        Ok(out
+            .stdout
+            .lines()
+            .filter_map(|l| l.strip_prefix("watcher=")?.split_whitespace().next().map(str::to_string))
+            .collect())
+    }
+
+    fn enable_exclusive_lock(&self, t: &Target, image_id: &str) -> Result<bool, Error> {
+        let mut args = vec!["info", "--format", "json", "--image-id", image_id];
+        args.extend(Self::pool_args(t));
+        let out = self.rbd(t, &args)?;
+        if out.status != 0 {
+            return Err(rbd_error(&format!("rbd info of image id {}", t.spec(image_id)), &out));
+        }
+        let j = jsonparse::parse(&out.stdout).map_err(|e| Error::Internal(format!("rbd info: {e}")))?;
+        let on = j
+            .get("features")
+            .and_then(Json::as_array)
+            .unwrap_or(&[])
+            .iter()
+            .any(|f| f.as_str() == Some("exclusive-lock"));
+        if on {
+            return Ok(false);
+        }
+        // `feature enable` takes no image id: by the name info gave.
+        let spec = t.spec(j.str_at("name"));
+        let out = self.rbd(t, &["feature", "enable", &spec, "exclusive-lock"])?;
+        if out.status != 0 {
+            return Err(rbd_error(&format!("enable exclusive-lock on {spec}"), &out));
+        }
+        Ok(true)
+    }
+
+    fn blocklist_add(&self, cluster: &ClusterConfig, creds: &Credentials, addr: &str, secs: u32) -> Result<(), Error> {
+        self.ceph(cluster, creds, &["osd", "blocklist", "add", addr, &secs.to_string()], &format!("blocklist {addr}"))
+    }
+
+    fn blocklist_remove(&self, cluster: &ClusterConfig, creds: &Credentials, addr: &str) -> Result<(), Error> {
+        self.ceph(cluster, creds, &["osd", "blocklist", "rm", addr], &format!("unblocklist {addr}"))
     }
 
     fn trash_remove(&self, t: &Target, image_id: &str) -> Result<(), Error> {

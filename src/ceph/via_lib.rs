@@ -50,6 +50,13 @@ const RETRY_UNREACHABLE: Duration = Duration::from_secs(30);
 /// How long a connection skips the mgr after a mgr task timed out.
 const RETRY_MGR: Duration = Duration::from_secs(300);
 
+/// Where a command goes.
+#[derive(Clone, Copy)]
+enum Daemon {
+    Mon,
+    Mgr,
+}
+
 pub struct LibRados {
     api: &'static Api,
     /// (monitors, user, key) → its connection.
@@ -162,24 +169,25 @@ impl LibRados {
     /// remove`, which the caps `mgr 'profile rbd pool=…'` allow).
     fn mgr_trash_remove(&self, io: &IoCtx, t: &Target, image_id: &str) -> Result<(), Error> {
         let spec = t.spec(image_id);
-        let cmd = cstr(&trash_remove_command(&spec))?;
+        self.command(&io.conn, Daemon::Mgr, &trash_remove_command(&spec))
+            .map_err(|(r, text)| fail(&format!("mgr task to remove {spec}{text}"), r))
+    }
+
+    /// Sends a JSON command to the monitors or the mgr: Err(negative errno, " (its
+    /// message)") when it failed.
+    fn command(&self, conn: &Conn, to: Daemon, json: &str) -> Result<(), (c_int, String)> {
+        let cmd = cstr(json).map_err(|_| (-libc::EINVAL, String::new()))?;
         let cmds = [cmd.as_ptr()];
         let (mut out, mut out_len, mut status, mut status_len): (*mut c_char, usize, *mut c_char, usize) =
             (ptr::null_mut(), 0, ptr::null_mut(), 0);
+        let send = match to {
+            Daemon::Mon => self.api.rados_mon_command,
+            Daemon::Mgr => self.api.rados_mgr_command,
+        };
         // SAFETY: a connected handle, one command string, no input; librados allocates the
         // output buffers, freed below.
         let r = unsafe {
-            (self.api.rados_mgr_command)(
-                io.conn.handle,
-                cmds.as_ptr(),
-                1,
-                ptr::null(),
-                0,
-                &mut out,
-                &mut out_len,
-                &mut status,
-                &mut status_len,
-            )
+            send(conn.handle, cmds.as_ptr(), 1, ptr::null(), 0, &mut out, &mut out_len, &mut status, &mut status_len)
         };
         let text = if status.is_null() || status_len == 0 {
             String::new()
@@ -196,10 +204,7 @@ impl LibRados {
         // Pacific): anything but 0 is a failure.
         match r {
             0 => Ok(()),
-            r => {
-                let text = if text.is_empty() { String::new() } else { format!(" ({text})") };
-                Err(fail(&format!("mgr task to remove {spec}{text}"), -r.abs()))
-            }
+            r => Err((-r.abs(), if text.is_empty() { String::new() } else { format!(" ({text})") })),
         }
     }
 
@@ -256,6 +261,18 @@ impl LibRados {
 fn trash_remove_command(spec: &str) -> String {
     let mut cmd = String::from(r#"{"prefix": "rbd task add trash remove", "image_id_spec": "#);
     crate::json::write_str(&mut cmd, spec);
+    cmd.push('}');
+    cmd
+}
+
+/// `osd blocklist add` (for `secs` seconds) or, without, `rm` of an address.
+fn blocklist_command(addr: &str, secs: Option<u32>) -> String {
+    let op = if secs.is_some() { "add" } else { "rm" };
+    let mut cmd = format!(r#"{{"prefix": "osd blocklist", "blocklistop": "{op}", "addr": "#);
+    crate::json::write_str(&mut cmd, addr);
+    if let Some(secs) = secs {
+        cmd.push_str(&format!(r#", "expire": {secs}.0"#));
+    }
     cmd.push('}');
     cmd
 }
@@ -469,7 +486,7 @@ impl Rados for LibRados {
                         _ => Err(fail(&format!("remove {}", t.spec(image)), r)),
                     };
                 };
-                if img.watchers()? > 0 {
+                if !img.watchers()?.is_empty() {
                     return Ok(Removal::InUse);
                 }
                 if !img.snaps()?.is_empty() {
@@ -519,6 +536,41 @@ impl Rados for LibRados {
 
     fn trash_remove_later(&self, t: &Target, image_id: &str) -> Result<(), Error> {
         self.with_io(t, |io| self.mgr_trash_remove(io, t, image_id))
+    }
+
+    fn watchers(&self, t: &Target, image_id: &str) -> Result<Vec<String>, Error> {
+        self.with_io(t, |io| match io.image(ImageRef::Id(image_id), true)? {
+            Some(img) => img.watchers(),
+            None => Ok(Vec::new()),
+        })
+    }
+
+    fn enable_exclusive_lock(&self, t: &Target, image_id: &str) -> Result<bool, Error> {
+        const EXCLUSIVE_LOCK: u64 = 1 << 2;
+        self.with_io(t, |io| {
+            let missing = || Error::NotFound(format!("image id {} does not exist", t.spec(image_id)));
+            // A look first: opening for writing would watch the image for a moment.
+            if io.image(ImageRef::Id(image_id), true)?.ok_or_else(missing)?.features()? & EXCLUSIVE_LOCK != 0 {
+                return Ok(false);
+            }
+            let img = io.image(ImageRef::Id(image_id), false)?.ok_or_else(missing)?;
+            // SAFETY: an open image.
+            let r = unsafe { (io.api().rbd_update_features)(img.handle, EXCLUSIVE_LOCK, 1) };
+            check(|| format!("enable exclusive-lock on image id {}", t.spec(image_id)), r)?;
+            Ok(true)
+        })
+    }
+
+    fn blocklist_add(&self, cluster: &ClusterConfig, creds: &Credentials, addr: &str, secs: u32) -> Result<(), Error> {
+        let conn = self.conn(cluster, creds)?;
+        let cmd = blocklist_command(addr, Some(secs));
+        self.command(&conn, Daemon::Mon, &cmd).map_err(|(r, text)| fail(&format!("blocklist {addr}{text}"), r))
+    }
+
+    fn blocklist_remove(&self, cluster: &ClusterConfig, creds: &Credentials, addr: &str) -> Result<(), Error> {
+        let conn = self.conn(cluster, creds)?;
+        let cmd = blocklist_command(addr, None);
+        self.command(&conn, Daemon::Mon, &cmd).map_err(|(r, text)| fail(&format!("unblocklist {addr}{text}"), r))
     }
 
     fn trash_entry(&self, t: &Target, image_id: &str) -> Result<Option<TrashEntry>, Error> {
@@ -694,8 +746,18 @@ impl Rados for LibRados {
 
 #[cfg(test)]
 mod tests {
-    use super::trash_remove_command;
+    use super::{blocklist_command, trash_remove_command};
     use crate::jsonparse::parse;
+
+    #[test]
+    fn blocklist_commands_are_json() {
+        let add = parse(&blocklist_command("127.0.0.1:0/3162996", Some(315_360_000))).expect("valid json");
+        assert_eq!((add.str_at("prefix"), add.str_at("blocklistop")), ("osd blocklist", "add"));
+        assert_eq!(add.str_at("addr"), "127.0.0.1:0/3162996");
+        assert!(blocklist_command("a", Some(315_360_000)).contains(r#""expire": 315360000.0"#));
+        let rm = parse(&blocklist_command("127.0.0.1:0/1", None)).expect("valid json");
+        assert_eq!((rm.str_at("blocklistop"), rm.get("expire").is_none()), ("rm", true));
+    }
 
     #[test]
     fn trash_remove_command_is_json_whatever_the_names() {

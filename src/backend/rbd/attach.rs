@@ -25,11 +25,20 @@ use std::collections::HashMap;
 
 use super::{Place, RbdController, VolumeId};
 use crate::backend::{Sharing, CLAIMED_FOR};
+use crate::ceph::rados::Target;
 use crate::ceph::Credentials;
 use crate::error::Error;
 
 /// The cls lock a claim is.
 pub const CLAIM_LOCK: &str = "rbd-csi.attachment";
+/// The lock krbd and librbd take on an image with the exclusive-lock feature while they
+/// write (its lockers' addresses are the writers').
+const WRITER_LOCK: &str = "rbd_lock";
+/// The object, in each pool, whose omap records the addresses fenced there: address →
+/// "<node> <volume id> <unix time>" (README, "Fencing").
+pub const FENCED_OBJECT: &str = "rbd-csi.fenced";
+/// How long a fence lasts: until an operator lifts it (ten years).
+const FENCE_SECS: u32 = 315_360_000;
 
 impl RbdController {
     /// The volume's pool and the header object its claim is taken on (by the image id
@@ -92,40 +101,137 @@ impl RbdController {
         for _ in 0..3 {
             if self.ceph.lock_exclusive(&images, &object, CLAIM_LOCK, node)? {
                 crate::failpoint::hit("publish-after-claim");
+                self.note_writers(&images, &object, volume_id)?;
                 log::info!("volume {volume_id} claimed for node {node} ({})", images.spec(&object));
                 return Ok(HashMap::from([(CLAIMED_FOR.to_string(), node.to_string())]));
             }
             let holders = self.ceph.lockers(&images, &object, CLAIM_LOCK)?;
             if holders.iter().any(|h| h.cookie == node) {
+                // A retry after a crash between the claim and the feature.
+                self.note_writers(&images, &object, volume_id)?;
                 return Ok(HashMap::from([(CLAIMED_FOR.to_string(), node.to_string())]));
             }
             if let Some(holder) = holders.first() {
                 return Err(Error::FailedPrecondition(format!(
                     "volume {volume_id} is published to node {:?}, and its access mode allows one node: \
-                     unpublish it there first (ControllerUnpublishVolume), or, if that node is gone, fence it \
-                     (rbd-csi client Fence)",
-                    holder.cookie
+                     unpublish it there first (ControllerUnpublishVolume), or, if that node is lost, fence it \
+                     (rbd-csi fence --volume-id {volume_id} --node-id {})",
+                    holder.cookie, holder.cookie
                 )));
             }
         }
         Err(Error::Unavailable(format!("volume {volume_id}: its claim changed hands three times meanwhile; retry")))
     }
 
+    /// Turns on the image's exclusive-lock feature, so that a kernel mapping it
+    /// read-write holds `rbd_lock` and the cluster keeps the writer's address there
+    /// after its watch has timed out (a partitioned node): the fence finds it.
+    fn note_writers(&self, images: &Target, header: &str, volume_id: &str) -> Result<(), Error> {
+        if self.ceph.enable_exclusive_lock(images, image_id_of(header))? {
+            log::info!("volume {volume_id}: exclusive-lock feature turned on");
+        }
+        Ok(())
+    }
+
     /// ControllerUnpublishVolume: releases the volume's claim for `node` (every claim
-    /// when `node` is empty). A missing volume, or a claim held for another node, is
-    /// left as it is: the volume is not published to `node`.
-    pub fn unpublish(&self, volume_id: &str, node: &str, secrets: &HashMap<String, String>) -> Result<(), Error> {
+    /// when `node` is empty), fencing first the clients that still map the image (a
+    /// forced detach). A missing volume, or a claim held for another node, is left as
+    /// it is: the volume is not published to `node`. Returns the addresses fenced.
+    pub fn unpublish(
+        &self,
+        volume_id: &str,
+        node: &str,
+        secrets: &HashMap<String, String>,
+    ) -> Result<Vec<String>, Error> {
         // Not an rbd-csi/ceph-csi id: a static volume, published without a claim.
-        let Some(id) = VolumeId::decode(volume_id) else { return Ok(()) };
+        let Some(id) = VolumeId::decode(volume_id) else { return Ok(Vec::new()) };
         let creds = Credentials::from_secrets(secrets)?;
-        let Some((place, object)) = self.claim_object(&id, &creds)? else { return Ok(()) };
+        let Some((place, object)) = self.claim_object(&id, &creds)? else { return Ok(Vec::new()) };
         let images = place.images(&creds);
+        let mut fenced = Vec::new();
         for holder in self.ceph.lockers(&images, &object, CLAIM_LOCK)? {
             if node.is_empty() || holder.cookie == node {
+                fenced.extend(self.fence(&images, &object, volume_id, &holder.cookie)?);
+                crate::failpoint::hit("unpublish-after-fence");
                 self.ceph.break_lock(&images, &object, CLAIM_LOCK, &holder)?;
                 log::info!("volume {volume_id}: claim for node {} released", holder.cookie);
             }
         }
-        Ok(())
+        Ok(fenced)
     }
+
+    /// Fences the clients that map the image (they watch its header) or hold its
+    /// writer lock: each address is recorded in the pool's FENCED_OBJECT, then
+    /// blocklisted, so its late writes fail. After a crash the writer lock still
+    /// names a fenced writer (a blocklisted client cannot let go of it), so a retry
+    /// fences it again.
+    fn fence(&self, images: &Target, header: &str, volume_id: &str, node: &str) -> Result<Vec<String>, Error> {
+        let mut addrs: Vec<String> =
+            self.ceph.lockers(images, header, WRITER_LOCK)?.into_iter().map(|l| l.addr).collect();
+        addrs.extend(self.ceph.watchers(images, image_id_of(header))?);
+        // librados writes "v1:127.0.0.1:0/3162996" where the CLIs and the blocklist
+        // leave out the messenger type: one client, one record.
+        for addr in &mut addrs {
+            if let Some(bare) = addr.strip_prefix("v1:").or_else(|| addr.strip_prefix("v2:")) {
+                *addr = bare.to_string();
+            }
+        }
+        addrs.sort();
+        addrs.dedup();
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+        for addr in &addrs {
+            // A client fenced before keeps its record (and the node it was fenced
+            // for): a blocklisted writer holds rbd_lock until the next one breaks it.
+            let recorded = self.ceph.omap_get(images, FENCED_OBJECT, &[addr])?.pop().flatten();
+            if recorded.is_none() {
+                self.ceph.omap_set(images, FENCED_OBJECT, &[(addr, &format!("{node} {volume_id} {now}"))])?;
+                crate::failpoint::hit("fence-after-record");
+            }
+            self.ceph.blocklist_add(images.cluster, images.creds, addr, FENCE_SECS)?;
+            let owner = recorded.as_deref().and_then(|r| r.split(' ').next()).unwrap_or(node);
+            log::warn!(
+                "volume {volume_id}: fenced node {owner}'s client {addr} (blocklisted; lift with rbd-csi unfence)"
+            );
+        }
+        Ok(addrs)
+    }
+
+    /// Lifts the fences recorded for `node` in the volume's pool (every node's when
+    /// empty): takes each address off the blocklist, then the record. Returns them.
+    pub fn unfence(
+        &self,
+        volume_id: &str,
+        node: &str,
+        secrets: &HashMap<String, String>,
+    ) -> Result<Vec<String>, Error> {
+        let creds = Credentials::from_secrets(secrets)?;
+        let gone = || Error::NotFound(format!("volume {volume_id}: its pool does not exist"));
+        let id = VolumeId::decode(volume_id).ok_or_else(gone)?;
+        let place = self.place_for_id(&id, &creds)?.ok_or_else(gone)?;
+        let images = place.images(&creds);
+        let mut lifted = Vec::new();
+        for (addr, record) in self.ceph.omap_list(&images, FENCED_OBJECT)? {
+            if node.is_empty() || record.split(' ').next() == Some(node) {
+                self.ceph.blocklist_remove(images.cluster, images.creds, &addr).map_err(|e| match e {
+                    // mon `profile rbd` allows `osd blocklist add` and nothing more.
+                    Error::FailedPrecondition(m) if m.contains("ermission denied") => {
+                        Error::FailedPrecondition(format!(
+                            "{m}: unfencing needs a user whose mon caps allow `osd blocklist rm` (client.admin does; \
+                         ceph-csi's `profile rbd` allows only add)"
+                        ))
+                    }
+                    e => e,
+                })?;
+                self.ceph.omap_remove(&images, FENCED_OBJECT, &[&addr])?;
+                log::warn!("unfenced client {addr} ({record})");
+                lifted.push(addr);
+            }
+        }
+        Ok(lifted)
+    }
+}
+
+/// "rbd_header.<id>" → "<id>".
+fn image_id_of(header: &str) -> &str {
+    header.strip_prefix("rbd_header.").unwrap_or(header)
 }

@@ -15,8 +15,11 @@
 //! What it does not model: data (images hold no bytes), object sizes, striping and
 //! data pools (accepted and ignored), clusters and users (one cluster; any credentials
 //! do), operations cut short inside librbd (every call here is atomic: a trash move
-//! never stays MOVING), and watches: an image's watcher count is whatever a test sets
-//! (`set_watchers`), so that `image_remove` answers `InUse`.
+//! never stays MOVING), and watches: an image's watchers are whatever a test sets
+//! (`set_watchers`, or `map` for a kernel mapping, which as krbd does also takes
+//! `rbd_lock` when it maps an image with exclusive-lock read-write), so that `image_remove`
+//! answers `InUse`. The OSD blocklist is a set of addresses; adding one drops its
+//! watches (as the OSDs do) and keeps its locks.
 //!
 //! Crashes: `fail_after(n)` lets n more mutating calls through; the next one fails with
 //! UNAVAILABLE and changes nothing, and from then on this client is down (every call
@@ -63,7 +66,8 @@ pub struct Image {
     pub snaps: Vec<Snap>,
     pub parent: Option<Parent>,
     pub metadata: BTreeMap<String, String>,
-    pub watchers: usize,
+    /// Addresses of the clients watching it.
+    pub watchers: Vec<String>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -88,6 +92,8 @@ struct State {
     mgr_tasks: Vec<(SpaceKey, String)>,
     /// No mgr takes tasks (`set_mgr`).
     no_mgr: bool,
+    /// Blocklisted client addresses.
+    blocklist: std::collections::BTreeSet<String>,
 }
 
 #[derive(Default)]
@@ -246,7 +252,7 @@ impl FakeRados {
                 let space = state.space(&key);
                 match space.trash.get(&id) {
                     None => {}
-                    Some((i, _)) if !i.snaps.is_empty() || i.watchers > 0 => state.mgr_tasks.push((key, id)),
+                    Some((i, _)) if !i.snaps.is_empty() || !i.watchers.is_empty() => state.mgr_tasks.push((key, id)),
                     Some(_) => {
                         let (image, _) = space.trash.remove(&id).expect("just seen");
                         state.drop_image(&key, image);
@@ -264,10 +270,46 @@ impl FakeRados {
         self.state.lock().no_mgr = !up;
     }
 
-    /// Sets how many clients watch image `image` of `pool` (live or trashed, by name or id).
-    pub fn set_watchers(&self, pool: &str, image: ImageRef, watchers: usize) {
+    /// Sets the addresses of the clients watching image `image` of `pool` (live or
+    /// trashed, by name or id).
+    pub fn set_watchers(&self, pool: &str, image: ImageRef, watchers: &[&str]) {
         let mut state = self.state.lock();
-        state.image(&(pool.to_string(), String::new()), image).expect("no such image").watchers = watchers;
+        state.image(&(pool.to_string(), String::new()), image).expect("no such image").watchers =
+            watchers.iter().map(|w| w.to_string()).collect();
+    }
+
+    /// A kernel mapping of image `image` of `pool` by the client at `addr`: it watches
+    /// the header, and a read-write one of an image with exclusive-lock takes
+    /// `rbd_lock` as it maps: a live holder hands it over (plain krbd mappings do), a
+    /// blocklisted one's is broken.
+    pub fn map(&self, pool: &str, image: &str, addr: &str, read_write: bool) {
+        let mut state = self.state.lock();
+        let key = (pool.to_string(), String::new());
+        let img = state.image(&key, ImageRef::Name(image)).expect("no such image");
+        img.watchers.push(addr.to_string());
+        let (id, locking) = (img.id.clone(), img.features.split(',').any(|f| f == "exclusive-lock"));
+        if read_write && locking {
+            let locker = Locker { client: format!("client.{addr}"), cookie: "auto 1".into(), addr: addr.into() };
+            state.space(&key).locks.entry(header(&id)).or_default().insert("rbd_lock".into(), vec![locker]);
+        }
+    }
+
+    /// The mapping by `addr` of image `image` of `pool` goes (`rbd unmap`): its watch
+    /// and its `rbd_lock`.
+    pub fn unmap(&self, pool: &str, image: &str, addr: &str) {
+        let mut state = self.state.lock();
+        let key = (pool.to_string(), String::new());
+        let img = state.image(&key, ImageRef::Name(image)).expect("no such image");
+        img.watchers.retain(|w| w != addr);
+        let id = img.id.clone();
+        if let Some(holders) = state.space(&key).locks.get_mut(&header(&id)).and_then(|l| l.get_mut("rbd_lock")) {
+            holders.retain(|h| h.addr != addr);
+        }
+    }
+
+    /// The blocklisted addresses.
+    pub fn blocklisted(&self) -> Vec<String> {
+        self.state.lock().blocklist.iter().cloned().collect()
     }
 
     /// Every call passes here: a down client reaches nothing; a mutating call counts,
@@ -391,6 +433,41 @@ impl Rados for FakeRados {
         })
     }
 
+    fn watchers(&self, t: &Target, image_id: &str) -> Result<Vec<String>, Error> {
+        self.with(t, false, |s, key| {
+            s.image(key, ImageRef::Id(image_id)).map(|i| i.watchers.clone()).unwrap_or_default()
+        })
+    }
+
+    fn enable_exclusive_lock(&self, t: &Target, image_id: &str) -> Result<bool, Error> {
+        self.with(t, true, |s, key| {
+            let img = s.image(key, ImageRef::Id(image_id)).ok_or_else(|| Self::missing(t, image_id))?;
+            if img.features.split(',').any(|f| f == "exclusive-lock") {
+                return Ok(false);
+            }
+            img.features.push_str(",exclusive-lock");
+            Ok(true)
+        })?
+    }
+
+    fn blocklist_add(&self, _: &ClusterConfig, _: &Credentials, addr: &str, _secs: u32) -> Result<(), Error> {
+        self.enter(true)?;
+        let mut state = self.state.lock();
+        state.blocklist.insert(addr.to_string());
+        for space in state.spaces.values_mut() {
+            for img in space.images.values_mut().chain(space.trash.values_mut().map(|(i, _)| i)) {
+                img.watchers.retain(|w| w != addr);
+            }
+        }
+        Ok(())
+    }
+
+    fn blocklist_remove(&self, _: &ClusterConfig, _: &Credentials, addr: &str) -> Result<(), Error> {
+        self.enter(true)?;
+        self.state.lock().blocklist.remove(addr);
+        Ok(())
+    }
+
     fn image_create(
         &self,
         t: &Target,
@@ -420,7 +497,7 @@ impl Rados for FakeRados {
             let space = s.space(key);
             match space.images.get(image) {
                 None => Removal::Missing,
-                Some(i) if i.watchers > 0 => Removal::InUse,
+                Some(i) if !i.watchers.is_empty() => Removal::InUse,
                 Some(i) if !i.snaps.is_empty() => Removal::HasSnapshots,
                 Some(_) => {
                     let removed = space.images.remove(image).expect("just seen");
@@ -450,7 +527,7 @@ impl Rados for FakeRados {
                 // Snapshots keep it: left to the mgr, if any.
                 Some((i, _)) if !i.snaps.is_empty() => drop(s.add_mgr_task(key, image_id)),
                 // Still open somewhere: the mgr removes it later, if there is one.
-                Some((i, _)) if i.watchers > 0 => {
+                Some((i, _)) if !i.watchers.is_empty() => {
                     if !s.add_mgr_task(key, image_id) {
                         return Err(Error::FailedPrecondition(format!("trashed image {image_id} is busy")));
                     }

@@ -216,10 +216,10 @@ fn create_is_idempotent_and_delete_leaves_nothing() {
     assert_only_volume(&fake, "pvc-1", &v.id);
 
     let image = format!("csi-vol-{}", uuid_of(&v.id));
-    fake.set_watchers("rbd", ImageRef::Name(&image), 1);
+    fake.set_watchers("rbd", ImageRef::Name(&image), &["10.0.0.9:0/1"]);
     assert!(matches!(ctl.delete(&v.id, &secrets()), Err(Error::FailedPrecondition(_))), "mapped somewhere");
     assert_only_volume(&fake, "pvc-1", &v.id);
-    fake.set_watchers("rbd", ImageRef::Name(&image), 0);
+    fake.set_watchers("rbd", ImageRef::Name(&image), &[]);
     ctl.delete(&v.id, &secrets()).unwrap();
     assert_eq!(leftovers(&fake, false), Vec::<String>::new());
     ctl.delete(&v.id, &secrets()).unwrap();
@@ -421,6 +421,37 @@ fn a_single_node_volume_is_claimed_for_one_node() {
     ctl.delete(&v.id, &secrets()).unwrap();
     assert!(matches!(publish(&ctl, "node-b"), Err(Error::NotFound(_))));
     assert_eq!(leftovers(&fake, false), Vec::<String>::new(), "the claim went with the image");
+}
+
+#[test]
+fn a_forced_move_fences_the_holder_first() {
+    let env = Env::new();
+    let World { fake, ctl } = env.world();
+    let v = ctl.create(&params("pvc-1")).unwrap();
+    let image = format!("csi-vol-{}", uuid_of(&v.id));
+    let none = HashMap::new();
+    ctl.publish(&v.id, "node-a", Sharing::OneNode, &secrets(), &none).unwrap();
+    assert!(fake.space("rbd").images[&image].features.contains("exclusive-lock"), "publish turns the feature on");
+    // node-a's kernel maps it read-write (taking rbd_lock); a reader's watch lingers too.
+    fake.map("rbd", &image, "10.0.0.1:0/111", true);
+    fake.map("rbd", &image, "10.0.0.1:0/222", false);
+    let fenced = ctl.unpublish(&v.id, "node-a", &secrets()).unwrap();
+    assert_eq!(fenced, ["10.0.0.1:0/111", "10.0.0.1:0/222"]);
+    assert_eq!(fake.blocklisted(), fenced);
+    let records = fake.space("rbd").objects.get(super::attach::FENCED_OBJECT).cloned().unwrap_or_default();
+    assert_eq!(records.keys().collect::<Vec<_>>(), ["10.0.0.1:0/111", "10.0.0.1:0/222"]);
+    assert!(records.values().all(|r| r.starts_with(&format!("node-a {} ", v.id))), "{records:?}");
+    ctl.publish(&v.id, "node-b", Sharing::OneNode, &secrets(), &none).unwrap();
+    // node-b's map breaks the fenced writer's rbd_lock, as krbd does; nothing of it
+    // is fenced when node-b is unpublished after a clean unmap.
+    fake.map("rbd", &image, "10.0.0.2:0/333", true);
+    fake.unmap("rbd", &image, "10.0.0.2:0/333");
+    assert_eq!(ctl.unpublish(&v.id, "node-b", &secrets()).unwrap(), Vec::<String>::new());
+
+    assert_eq!(ctl.unfence(&v.id, "node-b", &secrets()).unwrap(), Vec::<String>::new(), "node-b was not fenced");
+    assert_eq!(ctl.unfence(&v.id, "node-a", &secrets()).unwrap(), fenced);
+    assert_eq!(fake.blocklisted(), Vec::<String>::new());
+    assert!(fake.space("rbd").objects.get(super::attach::FENCED_OBJECT).is_none_or(|r| r.is_empty()));
 }
 
 #[test]

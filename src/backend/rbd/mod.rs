@@ -502,7 +502,7 @@ impl ControllerOps for RbdController {
         self.publish(id, node, sharing, secrets, context)
     }
     fn unpublish_volume(&self, id: &str, node: &str, secrets: &Secrets) -> Result<(), Error> {
-        self.unpublish(id, node, secrets)
+        self.unpublish(id, node, secrets).map(drop)
     }
 }
 
