@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The kernel RBD node path end to end in a real kernel: a User-Mode Linux guest (Debian's
 # 6.1 kernel with rbd.ko; this host's kernel has none) runs tests/guest/krbd.sh, which
-# starts a Ceph cluster and the driver inside the guest.
+# starts a Ceph cluster and the driver inside the guest (KRBD_GUEST=NAME runs
+# tests/guest/NAME instead).
 #
 # The guest sees the host's tree except /tmp, /run and /dev/shm (fresh tmpfs there), and
 # the clone may live under /tmp: the guest-side files and the binary are copied into a
@@ -18,8 +19,9 @@ cp "$here/lib.sh" "$bundle/tests/"
 # The guest gets no environment from here: it runs the bundle's own copy of the
 # binary (so RBD_CSI_BIN counts, and a rebuild during the run cannot change it).
 cp "$RBD_CSI_BIN" "$bundle/rbd-csi"
-{ head -n1 "$here/guest/krbd.sh"; echo "export RBD_CSI_BIN=$bundle/rbd-csi"; tail -n +2 "$here/guest/krbd.sh"; } >"$bundle/tests/guest/krbd.sh"
+guest=${KRBD_GUEST:-krbd.sh}
+{ head -n1 "$here/guest/$guest"; echo "export RBD_CSI_BIN=$bundle/rbd-csi"; tail -n +2 "$here/guest/$guest"; } >"$bundle/tests/guest/$guest"
 cp "$here/../scripts/ceph-cluster.sh" "$bundle/scripts/"
 rc=0
-"$here/../scripts/run-in-guest.sh" "$bundle/tests/guest/krbd.sh" || rc=$?
+"$here/../scripts/run-in-guest.sh" "$bundle/tests/guest/$guest" || rc=$?
 exit $rc

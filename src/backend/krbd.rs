@@ -16,18 +16,18 @@ use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
 
+use crate::backend::CLAIMED_FOR;
 use crate::ceph::{find_cluster, Cli, ClusterConfig, Credentials};
 use crate::error::Error;
-use crate::kvfile::{self, Record};
+use crate::kvfile;
 use crate::node::{is_static, stash_name, Attached, Attacher, StageLayout};
 
 use super::image_meta::{self, ImageMeta};
 use super::krbd_options;
+use super::krbd_record::{device_id, MapRecord, Mapping};
 use super::rbd::VolumeId;
 
 const SYSFS: &str = "/sys/bus/rbd";
-/// The map record's key for ceph-csi's `unmapOptions: force`.
-const FORCE_UNMAP: &str = "unmap_force";
 
 /// Which mapper `--mapper` chose.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -95,7 +95,7 @@ pub fn mapped(sysfs: &Path) -> Vec<(u32, ImageSpec, String)> {
 
 /// The /dev/rbdN of the first mapped image head (not a snapshot) that `pick` accepts,
 /// given its device id and spec.
-fn find_head(sysfs: &Path, pick: impl Fn(u32, &ImageSpec) -> bool) -> Option<PathBuf> {
+pub(super) fn find_head(sysfs: &Path, pick: impl Fn(u32, &ImageSpec) -> bool) -> Option<PathBuf> {
     mapped(sysfs)
         .into_iter()
         .find(|(n, s, snap)| (snap == "-" || snap.is_empty()) && pick(*n, s))
@@ -170,29 +170,8 @@ impl KrbdAttacher {
         self.records.join(format!("{}.map", stash_name(volume_id)))
     }
 
-    /// Records what is (being) mapped for the volume, and how it is to be unmapped
-    /// (ceph-csi's `unmapOptions`, which NodeUnstage does not carry).
-    fn remember(&self, volume_id: &str, spec: &ImageSpec, force_unmap: bool) -> Result<(), Error> {
-        let mut rec: Record = [("pool", &spec.pool), ("namespace", &spec.namespace), ("image", &spec.image)]
-            .into_iter()
-            .map(|(k, v)| (k.to_string(), v.clone()))
-            .collect();
-        if force_unmap {
-            rec.insert(FORCE_UNMAP.into(), "true".into());
-        }
-        kvfile::write(&self.record_path(volume_id), &rec)
-    }
-
-    /// Whether the volume's record asks for a forced unmap.
-    fn force_unmap(&self, volume_id: &str) -> Result<bool, Error> {
-        Ok(kvfile::read(&self.record_path(volume_id))?.is_some_and(|r| r.contains_key(FORCE_UNMAP)))
-    }
-
-    fn recorded(&self, volume_id: &str) -> Result<Option<ImageSpec>, Error> {
-        Ok(kvfile::read(&self.record_path(volume_id))?.map(|mut r| {
-            let mut take = |k: &str| r.remove(k).unwrap_or_default();
-            ImageSpec { pool: take("pool"), namespace: take("namespace"), image: take("image") }
-        }))
+    fn record(&self, volume_id: &str) -> Result<Option<MapRecord>, Error> {
+        MapRecord::read(&self.record_path(volume_id))
     }
 
     fn forget(&self, volume_id: &str) -> Result<(), Error> {
@@ -202,8 +181,7 @@ impl KrbdAttacher {
     /// Unmaps /dev/rbdN (`force`: krbd's "force", even while open); "not mapped" is
     /// success.
     fn unmap(&self, volume_id: &str, device: &Path, force: bool) -> Result<(), Error> {
-        let Some(n) = device.to_str().and_then(|d| d.strip_prefix("/dev/rbd")).and_then(|n| n.parse::<u32>().ok())
-        else {
+        let Some(n) = device_id(device) else {
             return Err(Error::Internal(format!("{} is not an rbd device", device.display())));
         };
         if !self.sysfs.join("devices").join(n.to_string()).exists() {
@@ -386,11 +364,12 @@ impl Attacher for KrbdAttacher {
         }
         let spec = ImageSpec { pool: meta.pool, namespace: meta.namespace, image: meta.image };
         let Some(device) = find_mapping(&self.sysfs, &spec) else { return Ok(None) };
-        let force = krbd_options::unmap_force(&meta.unmap_options).unwrap_or_else(|e| {
+        let force_unmap = krbd_options::unmap_force(&meta.unmap_options).unwrap_or_else(|e| {
             log::warn!("volume {volume_id}: unmapOptions of ceph-csi's note not used: {e}");
             false
         });
-        self.remember(volume_id, &spec, force)?;
+        let mapping = device_id(&device).map(|n| Mapping::of(&self.sysfs, n));
+        MapRecord { spec, force_unmap, others: None, mapping }.write(&self.record_path(volume_id))?;
         Ok(Some(device))
     }
 
@@ -411,35 +390,54 @@ impl Attacher for KrbdAttacher {
         if read_only {
             options.insert(0, "ro".to_string());
         }
-        self.remember(volume_id, &spec, krbd_options::unmap_force(given("unmapOptions"))?)?;
-        if let Some(device) = find_mapping(&self.sysfs, &spec) {
-            return Ok(Attached { device, fresh: false });
+        let claimed = ctx.contains_key(CLAIMED_FOR);
+        if claimed && !read_only {
+            // A kernel client of its own, so that fencing this mapping (its address
+            // blocklisted) stops no other volume's I/O.
+            options.push("noshare".to_string());
         }
+        let force = krbd_options::unmap_force(given("unmapOptions"))?;
+        if let Some(mut rec) = self.record(volume_id)? {
+            if let Some(mapping) = rec.find(&self.sysfs) {
+                if rec.force_unmap != force {
+                    rec.force_unmap = force;
+                    rec.write(&self.record_path(volume_id))?;
+                }
+                return Ok(Attached { device: mapping.path(), fresh: false });
+            }
+        }
+        // Whatever maps this image now is not this volume's mapping (another node
+        // plugin's on a shared kernel, or a fenced one left behind): a map of our own.
+        let mut rec = MapRecord::before_map(&self.sysfs, spec.clone(), force);
+        rec.write(&self.record_path(volume_id))?;
         let creds = Credentials::from_secrets(secrets)?;
         let start = Instant::now();
         let result = match self.mapper {
             Mapper::Rbd => self.map_rbd(&cluster, &creds, &spec, &options),
             Mapper::Sysfs => self.map_sysfs(&cluster, &creds, &spec, &options),
         };
-        let found = find_mapping(&self.sysfs, &spec);
-        match (result, found) {
-            (_, Some(dev)) if start.elapsed() > self.map_timeout => {
+        match (result, rec.find(&self.sysfs)) {
+            (_, Some(mapping)) if start.elapsed() > self.map_timeout => {
                 // Too slow to trust: undo rather than leave a half-made mapping.
-                let _ = self.detach(volume_id, &dev);
+                let _ = self.detach(volume_id, &mapping.path());
                 Err(Error::Unavailable(format!(
                     "mapping {} took longer than {:?}; undone",
                     spec.image, self.map_timeout
                 )))
             }
-            (_, Some(dev)) => {
+            (_, Some(mapping)) => {
                 log::info!(
-                    "volume {volume_id}: mapped {}/{} as {} ({:?} mapper)",
+                    "volume {volume_id}: mapped {}/{} as {} ({:?} mapper; kernel client {} at {})",
                     spec.pool,
                     spec.image,
-                    dev.display(),
-                    self.mapper
+                    mapping.path().display(),
+                    self.mapper,
+                    mapping.client,
+                    mapping.addr
                 );
-                Ok(Attached { device: dev, fresh: true })
+                rec.mapping = Some(mapping.clone());
+                rec.write(&self.record_path(volume_id))?;
+                Ok(Attached { device: mapping.path(), fresh: true })
             }
             (Err(e), None) => {
                 self.forget(volume_id)?;
@@ -457,15 +455,16 @@ impl Attacher for KrbdAttacher {
     /// image name the volume can have (`<volumeNamePrefix><uuid>`); a static volume's
     /// id alone says too little to pick a mapping safely, so none is claimed.
     fn find(&self, volume_id: &str) -> Result<Option<PathBuf>, Error> {
-        if let Some(spec) = self.recorded(volume_id)? {
-            return Ok(find_mapping(&self.sysfs, &spec));
+        if let Some(rec) = self.record(volume_id)? {
+            return Ok(rec.find(&self.sysfs).map(|m| m.path()));
         }
         let Some(id) = VolumeId::decode(volume_id) else { return Ok(None) };
         Ok(find_volume(&self.sysfs, id.pool_id, &id.uuid))
     }
 
     fn detach(&self, volume_id: &str, device: &Path) -> Result<(), Error> {
-        self.unmap(volume_id, device, self.force_unmap(volume_id)?)?;
+        let force = self.record(volume_id)?.is_some_and(|r| r.force_unmap);
+        self.unmap(volume_id, device, force)?;
         self.forget(volume_id)
     }
 

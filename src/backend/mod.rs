@@ -4,6 +4,7 @@
 pub mod image_meta;
 pub mod krbd;
 pub mod krbd_options;
+mod krbd_record;
 pub mod local;
 pub mod rbd;
 pub mod rbd_params;

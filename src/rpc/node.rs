@@ -1,6 +1,7 @@
 //! Node service: validate, enqueue on the volume's key, reply. The work itself is in
 //! `crate::node`.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use grpcio::{RpcContext, UnarySink};
@@ -99,7 +100,7 @@ impl Node for NodeService {
                     staging,
                     access: cap.access,
                     read_only: cap.read_only_mode,
-                    context: req.volume_context.clone(),
+                    context: stage_context(&req),
                     secrets: req.secrets.clone(),
                 };
                 let call = Call::new("NodeStageVolume", &req.volume_id, vol_key(&req.volume_id), &req);
@@ -313,4 +314,14 @@ impl Node for NodeService {
         }
         reply_now(&ctx, sink, "NodeGetInfo", "", Ok(resp));
     }
+}
+
+/// The volume_context the node stages with, plus the claim the publish_context names
+/// (the attacher then maps so that the claimed mapping can be fenced alone).
+fn stage_context(req: &NodeStageVolumeRequest) -> HashMap<String, String> {
+    let mut context = req.volume_context.clone();
+    if let Some(claimed) = req.publish_context.get(CLAIMED_FOR) {
+        context.insert(CLAIMED_FOR.to_string(), claimed.clone());
+    }
+    context
 }
