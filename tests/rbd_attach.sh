@@ -37,6 +37,24 @@ holders() {
   admin rados -p rbd lock info "rbd_header.$id" rbd-csi.attachment --format json |
     python3 -c 'import json,sys; print(" ".join(sorted(l["cookie"] for l in json.load(sys.stdin)["lockers"])))'
 }
+image_id() { admin rbd info --format json "rbd/$1" | python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])'; }
+# watch IMAGE: a client watching the image's header, as a kernel mapping does, in the
+# background (`rados watch` watches until its stdin, fd 7 here, ends); sets WATCH_PID,
+# WATCH_ADDR.
+watch() {
+  local header
+  header=rbd_header.$(image_id "$1")
+  rm -f "$T/watch.in"; mkfifo "$T/watch.in"
+  rados -p rbd watch "$header" --conf "$CEPH_CONF" --id admin >"$T/watch.log" 2>&1 <"$T/watch.in" &
+  WATCH_PID=$!
+  exec 7>"$T/watch.in"
+  on_exit "kill $WATCH_PID 2>/dev/null"
+  for _ in $(seq 1 100); do [ -n "$(admin rados -p rbd listwatchers "$header")" ] && break; sleep 0.1; done
+  WATCH_ADDR=$(admin rados -p rbd listwatchers "$header" | sed -n 's/^watcher=\([^ ]*\).*/\1/p' | head -1)
+}
+blocklist() { admin ceph osd blocklist ls 2>/dev/null | awk '{print $1}' | sort; }
+# unwatch: ends the watch as a client does (its stdin closed: it unwatches, then exits).
+unwatch() { exec 7>&-; wait "$WATCH_PID" 2>/dev/null || true; }
 claimed_for() { json_get "$1" 'j.get("publish_context", {}).get("rbd-csi.claimed-for", "")'; }
 
 out=$(csi "$EP" ControllerGetCapabilities)
@@ -125,7 +143,11 @@ check "  a second writer is refused" \
   expect_code 9 csi "$EP" ControllerPublishVolume --volume-id "$B" --node-id node-x --access-type block --access-mode MULTI_NODE_SINGLE_WRITER "${S[@]}"
 check "  a reader is not" \
   csi_ok "$EP" ControllerPublishVolume --volume-id "$B" --node-id node-x --access-type block --access-mode MULTI_NODE_SINGLE_WRITER --readonly "${S[@]}"
+watch "csi-vol-${B: -36}"
+check "  the reader maps it ($WATCH_ADDR)" [ -n "$WATCH_ADDR" ]
 check "  unpublish the writer" csi_ok "$EP" ControllerUnpublishVolume --volume-id "$B" --node-id node-w "${S[@]}"
+check "  fences no reader (nothing holds the writer lock)" [ -z "$(blocklist)" ]
+unwatch
 
 # Bad and unknown requests.
 check "publish without a node id: INVALID_ARGUMENT" expect_code 3 csi "$EP" ControllerPublishVolume --volume-id "$V" --fs-type ext4 "${S[@]}"
@@ -145,10 +167,8 @@ check "unpublish of a volume that does not exist: OK" \
 # watches the header and holds rbd_lock, as a read-write krbd mapping does) and
 # `rados watch` (a watch alone). A plain unpublish of a node that mapped nothing
 # fences nothing (checked above: no blocklist entry so far).
-blocklist() { admin ceph osd blocklist ls 2>/dev/null | awk '{print $1}' | sort; }
 check "no client fenced by the unpublishes so far" [ -z "$(blocklist)" ]
 fence() { "$BIN" "$1" --volume-id "$2" --node-id "$3" --secrets-file "$T/secrets" --config "$T/config.json" --ceph-client "$CEPH_CLIENT" --log-level info; }
-image_id() { admin rbd info --format json "rbd/$1" | python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])'; }
 F=$(create fenced --fs-type ext4) FIMG=csi-vol-${F: -36}
 publish "$F" node-a --fs-type ext4 >/dev/null
 check "publish turns the exclusive-lock feature on" grep -q 'features:.*exclusive-lock' <(admin rbd info "rbd/$FIMG")
@@ -180,18 +200,14 @@ check "  the fence is logged with volume, node and address" grep -q "volume $F: 
 check "  recorded in the pool's rbd-csi.fenced" [ "$(recorded "$WADDR" | cut -d' ' -f1-2)" = "node-a $F" ]
 check "publish to node-b now: OK (through the same controller: not fenced itself)" [ "$(claimed_for "$(publish "$F" node-b --fs-type ext4)")" = node-b ]
 # A forced ControllerUnpublishVolume through the plugin fences too: node-b's watch.
-# (`rados watch` watches until its stdin ends.)
-rados -p rbd watch "rbd_header.$(image_id "$FIMG")" --conf "$CEPH_CONF" --id admin >"$T/watch.log" 2>&1 < <(sleep 600) &
-WATCHER=$!
-on_exit "kill $WATCHER 2>/dev/null"
-for _ in $(seq 1 100); do [ -n "$(admin rados -p rbd listwatchers "rbd_header.$(image_id "$FIMG")")" ] && break; sleep 0.1; done
-BADDR=$(admin rados -p rbd listwatchers "rbd_header.$(image_id "$FIMG")" | sed -n 's/^watcher=\([^ ]*\).*/\1/p' | head -1)
+watch "$FIMG"
+BADDR=$WATCH_ADDR
 check "node-b's watch is there ($BADDR)" [ -n "$BADDR" ]
 check "ControllerUnpublishVolume for node-b while it maps: OK" csi_ok "$EP" ControllerUnpublishVolume --volume-id "$F" --node-id node-b "${S[@]}"
 check "  node-b's address is fenced" grep -qxF "$BADDR" <(blocklist)
 check "  node-a's dead writer (its rbd_lock stays) is still recorded as node-a's" [ "$(recorded "$WADDR" | cut -d' ' -f1-2)" = "node-a $F" ]
 check "  and logged" grep -q "volume $F: fenced node node-b's client $BADDR" "$LOG"
-kill "$WATCHER" 2>/dev/null; wait "$WATCHER" 2>/dev/null || true
+unwatch
 check "unfence as the csi user (profile rbd allows only blocklist add): FAILED_PRECONDITION" expect_code 9 fence unfence "$F" node-a
 check "  saying what caps it takes" grep -q "osd blocklist rm" "$T/last.err"
 ( umask 077; printf 'userID=admin\nuserKey=%s\n' "$(admin ceph auth get-key client.admin)" >"$T/admin-secrets" )

@@ -134,9 +134,11 @@ pub const CLAIMED_FOR: &str = "rbd-csi.claimed-for";
 /// How many nodes a ControllerPublishVolume shares the volume with, from its access mode.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Sharing {
-    /// One node (SINGLE_NODE_*), or the one writer of MULTI_NODE_SINGLE_WRITER: the
-    /// volume is claimed for it.
+    /// One node (SINGLE_NODE_*): the volume is claimed for it, and no other node maps it.
     OneNode,
+    /// The one writer of MULTI_NODE_SINGLE_WRITER: the volume is claimed for it, and
+    /// readers may map it read-only on other nodes.
+    OneWriter,
     /// A reader of a multi-node volume, or one of many writers (block only).
     Shared,
 }

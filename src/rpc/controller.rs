@@ -133,6 +133,7 @@ fn sharing(cap: &VolumeCapability, readonly: bool) -> Sharing {
     match cap.access_mode.as_ref().and_then(|m| m.mode.enum_value().ok()) {
         Some(Mode::MULTI_NODE_READER_ONLY | Mode::MULTI_NODE_MULTI_WRITER) => Sharing::Shared,
         Some(Mode::MULTI_NODE_SINGLE_WRITER) if readonly => Sharing::Shared,
+        Some(Mode::MULTI_NODE_SINGLE_WRITER) => Sharing::OneWriter,
         _ => Sharing::OneNode,
     }
 }

@@ -39,6 +39,12 @@ const WRITER_LOCK: &str = "rbd_lock";
 pub const FENCED_OBJECT: &str = "rbd-csi.fenced";
 /// How long a fence lasts: until an operator lifts it (ten years).
 const FENCE_SECS: u32 = 315_360_000;
+/// The header omap key where a claim notes its kind, once the image's exclusive-lock
+/// feature is on: "single-node" (no other node maps the image: every watcher is the
+/// claimed node's) or "single-writer" (MULTI_NODE_SINGLE_WRITER: readers may watch
+/// from other nodes, so a fence takes the writer lock's holder alone). librbd reads
+/// only keys of its own there, and the key goes with the header.
+const CLAIM_KIND_KEY: &str = "rbd-csi.claim-kind";
 
 impl RbdController {
     /// The volume's pool and the header object its claim is taken on (by the image id
@@ -94,21 +100,21 @@ impl RbdController {
         let id = VolumeId::decode(volume_id).ok_or_else(gone)?;
         let (place, object) = self.claim_object(&id, &creds)?.ok_or_else(gone)?;
         let images = place.images(&creds);
-        if sharing != Sharing::OneNode {
+        if sharing == Sharing::Shared {
             return Ok(HashMap::new());
         }
         // A claim released between a busy lock and the look at its holder: try again.
         for _ in 0..3 {
             if self.ceph.lock_exclusive(&images, &object, CLAIM_LOCK, node)? {
                 crate::failpoint::hit("publish-after-claim");
-                self.note_writers(&images, &object, volume_id)?;
+                self.note_claim(&images, &object, volume_id, sharing)?;
                 log::info!("volume {volume_id} claimed for node {node} ({})", images.spec(&object));
                 return Ok(HashMap::from([(CLAIMED_FOR.to_string(), node.to_string())]));
             }
             let holders = self.ceph.lockers(&images, &object, CLAIM_LOCK)?;
             if holders.iter().any(|h| h.cookie == node) {
-                // A retry after a crash between the claim and the feature.
-                self.note_writers(&images, &object, volume_id)?;
+                // A retry after a crash between the claim and its notes.
+                self.note_claim(&images, &object, volume_id, sharing)?;
                 return Ok(HashMap::from([(CLAIMED_FOR.to_string(), node.to_string())]));
             }
             if let Some(holder) = holders.first() {
@@ -125,12 +131,18 @@ impl RbdController {
 
     /// Turns on the image's exclusive-lock feature, so that a kernel mapping it
     /// read-write holds `rbd_lock` and the cluster keeps the writer's address there
-    /// after its watch has timed out (a partitioned node): the fence finds it.
-    fn note_writers(&self, images: &Target, header: &str, volume_id: &str) -> Result<(), Error> {
+    /// after its watch has timed out (a partitioned node): the fence finds it. Then
+    /// notes the claim's kind (CLAIM_KIND_KEY); a publish that finds its kind noted
+    /// does one read.
+    fn note_claim(&self, images: &Target, header: &str, volume_id: &str, sharing: Sharing) -> Result<(), Error> {
+        let kind = if sharing == Sharing::OneWriter { "single-writer" } else { "single-node" };
+        if self.ceph.omap_get(images, header, &[CLAIM_KIND_KEY])?.pop().flatten().as_deref() == Some(kind) {
+            return Ok(());
+        }
         if self.ceph.enable_exclusive_lock(images, image_id_of(header))? {
             log::info!("volume {volume_id}: exclusive-lock feature turned on");
         }
-        Ok(())
+        self.ceph.omap_set(images, header, &[(CLAIM_KIND_KEY, kind)])
     }
 
     /// ControllerUnpublishVolume: releases the volume's claim for `node` (every claim
@@ -160,15 +172,17 @@ impl RbdController {
         Ok(fenced)
     }
 
-    /// Fences the clients that map the image (they watch its header) or hold its
-    /// writer lock: each address is recorded in the pool's FENCED_OBJECT, then
-    /// blocklisted, so its late writes fail. After a crash the writer lock still
-    /// names a fenced writer (a blocklisted client cannot let go of it), so a retry
-    /// fences it again.
+    /// Fences the clients that hold the image's writer lock or, when only the claimed
+    /// node may map it, watch its header (its mappings): each address is recorded in
+    /// the pool's FENCED_OBJECT, then blocklisted, so its late writes fail. After a
+    /// crash the writer lock still names a fenced writer (a blocklisted client cannot
+    /// let go of it), so a retry fences it again.
     fn fence(&self, images: &Target, header: &str, volume_id: &str, node: &str) -> Result<Vec<String>, Error> {
         let mut addrs: Vec<String> =
             self.ceph.lockers(images, header, WRITER_LOCK)?.into_iter().map(|l| l.addr).collect();
-        addrs.extend(self.ceph.watchers(images, image_id_of(header))?);
+        if self.ceph.omap_get(images, header, &[CLAIM_KIND_KEY])?.pop().flatten().as_deref() != Some("single-writer") {
+            addrs.extend(self.ceph.watchers(images, image_id_of(header))?);
+        }
         // librados writes "v1:127.0.0.1:0/3162996" where the CLIs and the blocklist
         // leave out the messenger type: one client, one record.
         for addr in &mut addrs {

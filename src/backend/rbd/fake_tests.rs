@@ -455,6 +455,25 @@ fn a_forced_move_fences_the_holder_first() {
 }
 
 #[test]
+fn a_forced_move_of_a_single_writer_spares_the_readers() {
+    let env = Env::new();
+    let World { fake, ctl } = env.world();
+    let v = ctl.create(&params("pvc-1")).unwrap();
+    let image = format!("csi-vol-{}", uuid_of(&v.id));
+    let none = HashMap::new();
+    // MULTI_NODE_SINGLE_WRITER: node-w writes, node-r reads (no claim).
+    ctl.publish(&v.id, "node-w", Sharing::OneWriter, &secrets(), &none).unwrap();
+    ctl.publish(&v.id, "node-r", Sharing::Shared, &secrets(), &none).unwrap();
+    fake.map("rbd", &image, "10.0.0.1:0/111", true);
+    fake.map("rbd", &image, "10.0.0.2:0/222", false);
+    assert_eq!(ctl.unpublish(&v.id, "node-w", &secrets()).unwrap(), ["10.0.0.1:0/111"], "the writer alone");
+    assert_eq!(fake.blocklisted(), ["10.0.0.1:0/111"]);
+    // The same volume claimed single-node again: every watcher is the claimed node's.
+    ctl.publish(&v.id, "node-a", Sharing::OneNode, &secrets(), &none).unwrap();
+    assert_eq!(ctl.unpublish(&v.id, "node-a", &secrets()).unwrap(), ["10.0.0.1:0/111", "10.0.0.2:0/222"]);
+}
+
+#[test]
 fn a_retry_removes_the_pending_key_a_crash_left() {
     let env = Env::new();
     let World { fake, ctl } = env.world();
