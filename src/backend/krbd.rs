@@ -6,8 +6,10 @@
 //!   (add_key), and remove_single_major to unmap: no ceph-common on the host.
 //!
 //! Devices are always found through /sys/bus/rbd/devices/<id>/{pool,pool_ns,name,
-//! current_snap} (never udev symlinks); an existing mapping of the same image is
-//! reused; "not mapped" on unmap is success.
+//! current_snap} (never udev symlinks); the volume's own mapping, as its map record
+//! names it (krbd_record.rs), is reused, never another client's mapping of the image; a
+//! claimed read-write mapping gets a kernel client of its own (`noshare`), so that it
+//! can be fenced alone; "not mapped" on unmap is success.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
