@@ -20,6 +20,8 @@ fn options() -> Options {
     o.optopt("", "config", "ceph-csi's config.json (default /etc/ceph-csi-config/config.json)", "FILE");
     o.optopt("", "ceph-client", "librados, cli or auto (default auto)", "KIND");
     o.optmulti("", "volume-id", "the volume (repeatable); unfence: any volume of the pool", "ID");
+    o.optopt("", "cluster-id", "fence: with --pool instead of --volume-id, every volume of the pool", "ID");
+    o.optopt("", "pool", "fence: the pool whose volumes claimed for the node are fenced", "POOL");
     o.optopt("", "node-id", "the node whose claim and mappings are fenced (unfence: lifted)", "ID");
     o.optopt("", "secrets-file", "the cephx user's secrets: userID=…, userKey=… lines", "FILE");
     o.optopt("", "log-level", "error, warn, info (default), debug", "LEVEL");
@@ -30,10 +32,11 @@ fn options() -> Options {
 pub fn usage(command: &str) -> String {
     let brief = match command {
         "fence" => {
-            "Usage: rbd-csi fence --volume-id V --node-id N --secrets-file F [--config FILE]\n\n\
-                    Blocklists node N's clients that still map volume V (forever, until unfenced), then \
-                    releases N's claim on V, so that V can be published to another node. Prints the \
-                    addresses fenced."
+            "Usage: rbd-csi fence (--volume-id V | --cluster-id C --pool P) --node-id N --secrets-file F \
+             [--config FILE]\n\n\
+             Blocklists node N's clients that still map volume V (forever, until unfenced), then \
+             releases N's claim on V, so that V can be published to another node; with --pool, does \
+             so for every volume of pool P claimed for N. Prints the addresses fenced."
         }
         _ => {
             "Usage: rbd-csi unfence --volume-id V --node-id N --secrets-file F [--config FILE]\n\n\
@@ -62,8 +65,15 @@ pub fn run(command: &str, args: &[String], init_logging: impl FnOnce(&str)) -> i
         eprintln!("rbd-csi {command}: --secrets-file is required\n\n{}", usage(command));
         return 2;
     };
-    if volumes.is_empty() || node.is_empty() {
-        eprintln!("rbd-csi {command}: --volume-id and --node-id are required\n\n{}", usage(command));
+    let pool = match (command, m.opt_str("cluster-id"), m.opt_str("pool")) {
+        ("fence", Some(cluster), Some(pool)) if volumes.is_empty() => Some((cluster, pool)),
+        _ => None,
+    };
+    if (volumes.is_empty() && pool.is_none()) || node.is_empty() {
+        eprintln!(
+            "rbd-csi {command}: --node-id and --volume-id (fence: or --cluster-id and --pool) are required\n\n{}",
+            usage(command)
+        );
         return 2;
     }
     init_logging(&m.opt_str("log-level").unwrap_or_else(|| "info".into()));
@@ -84,6 +94,15 @@ pub fn run(command: &str, args: &[String], init_logging: impl FnOnce(&str)) -> i
     };
     let controller = RbdController::new(config, ceph);
     let mut done = Vec::new();
+    if let Some((cluster, pool)) = pool {
+        match controller.fence_node(&cluster, &pool, &node, &secrets) {
+            Ok(addrs) => done.extend(addrs),
+            Err(e) => {
+                eprintln!("rbd-csi {command}: pool {pool}: {}: {e}", code_name(e.code()));
+                return e.code().into();
+            }
+        }
+    }
     for volume in &volumes {
         let result = match command {
             "fence" => controller.unpublish(volume, &node, &secrets),

@@ -219,6 +219,20 @@ check "  node-a's record is gone, node-b's stays" bash -c "[ \"\$(rados --conf '
 check "unfence node-a again: OK, nothing to lift" [ "$(unfence "$F" node-a 2>>"$T/fence.err")" = '{"unfenced": []}' ]
 check "unfence node-b" [ "$(unfence "$F" node-b 2>>"$T/fence.err")" = "{\"unfenced\": [\"$BADDR\"]}" ]
 check "  the blocklist is empty" [ -z "$(blocklist)" ]
+# A lost node's every volume at once: fence --cluster-id --pool --node-id.
+N1=$(create lost-1 --fs-type ext4) N2=$(create lost-2 --fs-type ext4) OTHER=$(create kept --fs-type ext4)
+publish "$N1" node-n --fs-type ext4 >/dev/null
+publish "$N2" node-n --fs-type ext4 >/dev/null
+publish "$OTHER" node-m --fs-type ext4 >/dev/null
+watch "csi-vol-${N1: -36}"
+out=$("$BIN" fence --cluster-id "$CEPH_FSID" --pool rbd --node-id node-n --secrets-file "$T/secrets" --config "$T/config.json" --ceph-client "$CEPH_CLIENT" 2>>"$T/fence.err") || tail -3 "$T/fence.err"
+check "fence of node-n's whole pool: OK, it names the one live mapping ($out)" [ "$out" = "{\"fenced\": [\"$WATCH_ADDR\"]}" ]
+check "  both of node-n's claims released" [ "$(holders "csi-vol-${N1: -36}")$(holders "csi-vol-${N2: -36}")" = "" ]
+check "  node-m's claim kept" [ "$(holders "csi-vol-${OTHER: -36}")" = node-m ]
+unwatch
+check "  unfence node-n" [ "$(unfence "$N1" node-n 2>>"$T/fence.err")" = "{\"unfenced\": [\"$WATCH_ADDR\"]}" ]
+check "  the blocklist is empty again" [ -z "$(blocklist)" ]
+for v in "$N1" "$N2" "$OTHER"; do csi_ok "$EP" ControllerUnpublishVolume --volume-id "$v" "${S[@]}"; csi_ok "$EP" DeleteVolume --volume-id "$v" "${S[@]}"; done
 check "fence without secrets: usage error (2)" expect_code 2 "$BIN" fence --volume-id "$F" --node-id node-a
 check "delete of the fenced volume" csi_ok "$EP" DeleteVolume --volume-id "$F" "${S[@]}"
 admin rados -p rbd rm rbd-csi.fenced

@@ -7,9 +7,10 @@
 //!
 //! Devices are always found through /sys/bus/rbd/devices/<id>/{pool,pool_ns,name,
 //! current_snap} (never udev symlinks); the volume's own mapping, as its map record
-//! names it (krbd_record.rs), is reused, never another client's mapping of the image; a
-//! claimed read-write mapping gets a kernel client of its own (`noshare`), so that it
-//! can be fenced alone; "not mapped" on unmap is success.
+//! names it (krbd_record.rs), is reused, and so is a shared mapping of the image this
+//! kernel has already (ceph-csi's), but not another plugin's claimed one; a claimed
+//! read-write mapping gets a kernel client of its own (`noshare`), so that it can be
+//! fenced alone; "not mapped" on unmap is success.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -281,6 +282,11 @@ impl KrbdAttacher {
     }
 }
 
+/// Whether mapping `device` has a kernel client of its own (krbd's `noshare`).
+fn own_client(sysfs: &Path, device: u32) -> bool {
+    read_attr(&sysfs.join("devices").join(device.to_string()), "config_info").split([',', ' ']).any(|o| o == "noshare")
+}
+
 /// A monitor address the kernel client accepts: "v1:ip:port" → "ip:port"; a
 /// "v2:ip:port" cannot be used without ms_mode and is passed as is.
 fn kernel_mon_addr(m: &str) -> String {
@@ -393,7 +399,7 @@ impl Attacher for KrbdAttacher {
             options.insert(0, "ro".to_string());
         }
         let claimed = ctx.contains_key(CLAIMED_FOR);
-        if claimed && !read_only {
+        if claimed && !read_only && !options.iter().any(|o| o == "noshare") {
             // A kernel client of its own, so that fencing this mapping (its address
             // blocklisted) stops no other volume's I/O.
             options.push("noshare".to_string());
@@ -408,8 +414,16 @@ impl Attacher for KrbdAttacher {
                 return Ok(Attached { device: mapping.path(), fresh: false });
             }
         }
-        // Whatever maps this image now is not this volume's mapping (another node
-        // plugin's on a shared kernel, or a fenced one left behind): a map of our own.
+        // A mapping of the image that this kernel has already is this node's (ceph-csi's,
+        // or made before records were kept): taken over, so that the image is never
+        // mapped twice on one kernel (the node then refuses a second mount). But not a
+        // mapping with a kernel client of its own (noshare): only a claimed mapping has
+        // one, and one no record of ours names is another node plugin's on this kernel.
+        if let Some(device) = find_head(&self.sysfs, |n, s| *s == spec && !own_client(&self.sysfs, n)) {
+            let mapping = device_id(&device).map(|n| Mapping::of(&self.sysfs, n));
+            MapRecord { spec, force_unmap: force, others: None, mapping }.write(&self.record_path(volume_id))?;
+            return Ok(Attached { device, fresh: false });
+        }
         let mut rec = MapRecord::before_map(&self.sysfs, spec.clone(), force);
         rec.write(&self.record_path(volume_id))?;
         let creds = Credentials::from_secrets(secrets)?;

@@ -4,10 +4,10 @@
 //! does not carry), and which mapping of the image is the volume's.
 //!
 //! That last part matters when one kernel holds several mappings of an image: two node
-//! plugins sharing a kernel (the guest tests), or a fenced mapping left behind. Before
-//! the map the record lists the image's mappings that already exist (`others`); after
-//! it, the new mapping's device and kernel client (sysfs `client_id`, `client_addr`).
-//! Only that mapping is the volume's: a retry never takes over another's.
+//! plugins sharing a kernel (the guest tests) each with a claimed mapping of its own.
+//! Before the map the record lists the image's mappings that already exist (`others`);
+//! after it, the new mapping's device and kernel client (sysfs `client_id`,
+//! `client_addr`). A retry finds that mapping, never another of the same image.
 
 use std::path::{Path, PathBuf};
 

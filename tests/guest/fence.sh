@@ -25,8 +25,9 @@ dev_attr() { cat "/sys/bus/rbd/devices/${1#/dev/rbd}/$2"; }
 
 CTL=$T/ctl.sock A=$T/a.sock B=$T/b.sock
 start_server "$T/ctl.log" --endpoint "$CTL" --backend rbd --mode controller --config "$T/config.json" --data-dir "$T/data-ctl"
-node_a() { start_server "$T/a.log" --endpoint "$A" --backend rbd --mode node --config "$T/config.json" --data-dir "$T/data-a" --nodeid node-a; PID_A=$SERVER_PID; }
-node_b() { start_server "$T/b.log" --endpoint "$B" --backend rbd --mode node --config "$T/config.json" --data-dir "$T/data-b" --nodeid node-b; PID_B=$SERVER_PID; }
+node_a() { start_server "$T/a.log" --endpoint "$A" --backend rbd --mode node --mapper rbd --config "$T/config.json" --data-dir "$T/data-a" --nodeid node-a; PID_A=$SERVER_PID; }
+# node-a maps with `rbd map`, node-b through sysfs: both mappers make claimed mappings.
+node_b() { start_server "$T/b.log" --endpoint "$B" --backend rbd --mode node --mapper sysfs --config "$T/config.json" --data-dir "$T/data-b" --nodeid node-b; PID_B=$SERVER_PID; }
 node_a; node_b
 S=(--secrets-file "$T/secrets")
 # create NAME CAP-ARGS...: sets VID and CTX (the volume context as --context args).
@@ -102,6 +103,7 @@ check "publish to node-b now: OK" [ "$PB" = "--publish-context rbd-csi.claimed-f
 check "node-b stages it (breaking the fenced holder's rbd_lock)" stage "$B" "$V" "$T/b-s" --fs-type ext4 $PB
 DEV_B=$(mounted_src "$T/b-s/$V")
 check "  on a mapping of its own ($DEV_B, not node-a's $DEV_A)" [ -n "$DEV_B" -a "$DEV_B" != "$DEV_A" ]
+check "  with a kernel client of its own (noshare, through sysfs)" grep -q noshare <(dev_attr "$DEV_B" config_info)
 check "  node-b writes" bash -c "echo from-b >'$T/b-s/$V/from-b' && sync -f '$T/b-s/$V/from-b'"
 check "every record node-a's kernel acknowledged ($ACKED) is there, intact" python3 - "$T/b-s/$V/data" "$ACKED" <<'PY'
 import sys
@@ -137,8 +139,11 @@ check "  unstage" csi_ok "$A" NodeUnstageVolume --volume-id "$V" --staging-path 
 check "  unpublish" csi_ok "$CTL" ControllerUnpublishVolume --volume-id "$V" --node-id node-a "${S[@]}"
 check "delete" csi_ok "$CTL" DeleteVolume --volume-id "$V" "${S[@]}"
 
-# --- Multi-node modes: no claim, both nodes at once.
-create mw --access-type block --access-mode MULTI_NODE_MULTI_WRITER; BV=$VID
+# --- Multi-node modes: no claim, both nodes at once. Both plugins share this kernel,
+# where a plugin takes over a shared mapping of the image that exists already (as on a
+# real node it must: one image, one mapping per kernel); with mapOptions noshare, each
+# plugin's mapping is its own, as on two kernels.
+create mw --access-type block --access-mode MULTI_NODE_MULTI_WRITER --param mapOptions=krbd:noshare; BV=$VID
 for n in a b; do
   ep=$A; [ $n = b ] && ep=$B
   ctx=$(publish "$BV" "node-$n" --access-type block --access-mode MULTI_NODE_MULTI_WRITER)
@@ -158,7 +163,7 @@ for n in a b; do
 done
 check "  delete" csi_ok "$CTL" DeleteVolume --volume-id "$BV" "${S[@]}"
 
-create ro --fs-type ext4; RV=$VID
+create ro --fs-type ext4 --param mapOptions=krbd:noshare; RV=$VID
 # A reader-only volume needs a filesystem first: one stage on node-a as a writer.
 PA=$(publish "$RV" node-a --fs-type ext4)
 # shellcheck disable=SC2086

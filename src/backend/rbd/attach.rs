@@ -159,15 +159,44 @@ impl RbdController {
         let Some(id) = VolumeId::decode(volume_id) else { return Ok(Vec::new()) };
         let creds = Credentials::from_secrets(secrets)?;
         let Some((place, object)) = self.claim_object(&id, &creds)? else { return Ok(Vec::new()) };
+        self.release(&place.images(&creds), &object, volume_id, node)
+    }
+
+    /// Releases the claims of image header `header` for `node` (every claim when
+    /// empty), each after fencing its node's mappings; returns the addresses fenced.
+    fn release(&self, images: &Target, header: &str, volume: &str, node: &str) -> Result<Vec<String>, Error> {
+        let mut fenced = Vec::new();
+        for holder in self.ceph.lockers(images, header, CLAIM_LOCK)? {
+            if node.is_empty() || holder.cookie == node {
+                fenced.extend(self.fence(images, header, volume, &holder.cookie)?);
+                crate::failpoint::hit("unpublish-after-fence");
+                self.ceph.break_lock(images, header, CLAIM_LOCK, &holder)?;
+                log::info!("volume {volume}: claim for node {} released", holder.cookie);
+            }
+        }
+        Ok(fenced)
+    }
+
+    /// `rbd-csi fence --node-id`: fences and releases every claim for `node` on the
+    /// images of `pool` (in the cluster's rados namespace), as a forced unpublish of
+    /// each would; a node that is lost holds them all. Reads each image's claim: two
+    /// reads per image of the pool. Returns the addresses fenced.
+    pub fn fence_node(
+        &self,
+        cluster_id: &str,
+        pool: &str,
+        node: &str,
+        secrets: &HashMap<String, String>,
+    ) -> Result<Vec<String>, Error> {
+        let creds = Credentials::from_secrets(secrets)?;
+        let place = Place::in_pool(self.cluster(cluster_id)?, pool.to_string());
         let images = place.images(&creds);
         let mut fenced = Vec::new();
-        for holder in self.ceph.lockers(&images, &object, CLAIM_LOCK)? {
-            if node.is_empty() || holder.cookie == node {
-                fenced.extend(self.fence(&images, &object, volume_id, &holder.cookie)?);
-                crate::failpoint::hit("unpublish-after-fence");
-                self.ceph.break_lock(&images, &object, CLAIM_LOCK, &holder)?;
-                log::info!("volume {volume_id}: claim for node {} released", holder.cookie);
-            }
+        // rbd_directory's keys "id_<image id>" list the pool's images.
+        for (key, _) in self.ceph.omap_list(&images, "rbd_directory")? {
+            let Some(image_id) = key.strip_prefix("id_") else { continue };
+            let header = format!("rbd_header.{image_id}");
+            fenced.extend(self.release(&images, &header, &images.spec(image_id), node)?);
         }
         Ok(fenced)
     }
