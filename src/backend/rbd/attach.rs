@@ -179,8 +179,8 @@ impl RbdController {
 
     /// `rbd-csi fence --node-id`: fences and releases every claim for `node` on the
     /// images of `pool` (in the cluster's rados namespace), as a forced unpublish of
-    /// each would; a node that is lost holds them all. Reads each image's claim: two
-    /// reads per image of the pool. Returns the addresses fenced.
+    /// each would; a node that is lost holds them all. One read per image of the pool
+    /// (its claim), and a fence for each of the node's. Returns the addresses fenced.
     pub fn fence_node(
         &self,
         cluster_id: &str,
