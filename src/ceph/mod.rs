@@ -8,6 +8,8 @@
 //! argv, never the environment, never a log line (and it is scrubbed from the CLIs' stderr, which
 //! librados fills with an undecodable key).
 
+mod cli_output;
+mod lib_conn;
 mod lib_ffi;
 mod lib_handles;
 mod lib_locks;
