@@ -28,7 +28,7 @@ use crate::node::{is_static, stash_name, Attached, Attacher, StageLayout};
 use super::image_meta::{self, ImageMeta};
 use super::krbd_options;
 use super::krbd_record::{device_id, MapRecord, Mapping};
-use super::rbd::VolumeId;
+use super::volume_id::VolumeId;
 
 const SYSFS: &str = "/sys/bus/rbd";
 

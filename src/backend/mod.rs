@@ -9,6 +9,7 @@ pub mod local;
 pub mod rbd;
 pub mod rbd_params;
 pub mod rbd_topology;
+pub mod volume_id;
 
 use std::collections::HashMap;
 use std::sync::Arc;

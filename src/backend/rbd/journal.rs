@@ -1,5 +1,5 @@
-//! ceph-csi's journal and ids, built and read here only (DESIGN.md §4): the v1 volume
-//! id, the name directories and their values, rbd-csi's own keys beside ceph-csi's,
+//! ceph-csi's journal, built and read here only (DESIGN.md §4; the v1 volume id is in
+//! backend/volume_id.rs): the name directories and their values, rbd-csi's own keys beside ceph-csi's,
 //! and how a name is reserved (a pending uuid first, see `pending_key`).
 
 use super::{RbdController, Target};
@@ -11,32 +11,6 @@ pub(super) const VOLUMES_DIR: &str = "csi.volumes.default";
 /// ceph-csi reads only its own keys; volumes it made have none (then nothing can be
 /// compared, and a retry is taken as the same request).
 pub(super) const SOURCE_KEY: &str = "rbd-csi.contentsource";
-
-/// A ceph-csi v1 volume id: `0001-<len(cluster) hex4>-<cluster>-<pool id hex16>-<uuid>`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct VolumeId {
-    pub cluster_id: String,
-    pub pool_id: u64,
-    pub uuid: String,
-}
-
-impl VolumeId {
-    pub fn encode(&self) -> String {
-        format!("{:04x}-{:04x}-{}-{:016x}-{}", 1, self.cluster_id.len(), self.cluster_id, self.pool_id, self.uuid)
-    }
-
-    pub fn decode(id: &str) -> Option<VolumeId> {
-        let rest = id.strip_prefix("0001-")?;
-        let len = usize::from_str_radix(rest.get(..4)?, 16).ok()?;
-        let rest = rest.get(4..)?.strip_prefix('-')?;
-        let cluster_id = rest.get(..len)?.to_string();
-        let rest = rest.get(len..)?.strip_prefix('-')?;
-        let pool_id = u64::from_str_radix(rest.get(..16)?, 16).ok()?;
-        let uuid = rest.get(16..)?.strip_prefix('-')?.to_string();
-        let uuid_ok = uuid.len() == 36 && uuid.chars().all(|c| c.is_ascii_hexdigit() || c == '-');
-        (uuid_ok && !cluster_id.is_empty()).then_some(VolumeId { cluster_id, pool_id, uuid })
-    }
-}
 
 pub(super) fn format_uuid(mut b: [u8; 16]) -> String {
     b[6] = (b[6] & 0x0f) | 0x40;
@@ -127,27 +101,6 @@ impl RbdController {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn volume_ids_are_ceph_csi_v1() {
-        let id = VolumeId {
-            cluster_id: "a088ee67-89b1-4571-94b8-b3418c830f51".into(),
-            pool_id: 2,
-            uuid: "8f5b3b2e-1c1d-4f3c-9a51-0d6f1b2c3d4e".into(),
-        };
-        let s = id.encode();
-        assert_eq!(
-            s,
-            "0001-0024-a088ee67-89b1-4571-94b8-b3418c830f51-0000000000000002-8f5b3b2e-1c1d-4f3c-9a51-0d6f1b2c3d4e"
-        );
-        assert!(s.len() <= 128);
-        assert_eq!(VolumeId::decode(&s), Some(id));
-        for bad in
-            ["", "0002-0001-x-0000000000000002-8f5b3b2e-1c1d-4f3c-9a51-0d6f1b2c3d4e", "0001-0024-short", "lv-0011"]
-        {
-            assert_eq!(VolumeId::decode(bad), None, "{bad}");
-        }
-    }
 
     #[test]
     fn pending_reservations_have_keys_of_their_own() {

@@ -25,7 +25,7 @@ use crate::ceph::rados::{feature_bits, CloneLayout, Rados, Removal, Striping, Ta
 use crate::ceph::{find_cluster, ClusterConfig, Credentials};
 use crate::error::Error;
 
-pub use journal::VolumeId;
+pub use crate::backend::volume_id::VolumeId;
 use journal::{parse_name_value, pending_key, JOURNAL_POOL_KEY, SOURCE_KEY, VOLUMES_DIR};
 
 const DEFAULT_SIZE: u64 = 1 << 30;
