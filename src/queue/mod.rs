@@ -12,6 +12,9 @@
 //! - Queued + running jobs are bounded (`QueueError::Full` past the bound).
 //! - A job whose callers have all given up (deadline passed) is not started.
 //! - A job that panics answers `QueueError::Panicked`; its worker and its keys live on.
+//!
+//! It knows nothing of what the jobs do, nor of the crate's error type: a job's error
+//! type only has to take a `QueueError` (error.rs maps those to gRPC codes).
 
 use std::any::{Any, TypeId};
 use std::collections::{HashMap, VecDeque};
@@ -22,8 +25,6 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use parking_lot::{Condvar, Mutex};
-
-use crate::error::Error;
 
 /// Why the queue answered instead of the job.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -93,7 +94,7 @@ struct Job {
     /// `None` once a worker has taken it.
     work: Option<Work>,
     /// Builds an `Err` of the job's result type (for answers the queue gives itself).
-    fail: fn(Error) -> AnyResult,
+    fail: fn(QueueError) -> AnyResult,
     waiters: Vec<Waiter>,
     ready: bool,
 }
@@ -122,8 +123,8 @@ pub struct Queue {
     workers: Mutex<Vec<JoinHandle<()>>>,
 }
 
-fn fail_as<T: Send + 'static>(err: Error) -> AnyResult {
-    Box::new(Err::<T, Error>(err))
+fn fail_as<T: Send + 'static, E: From<QueueError> + Send + 'static>(err: QueueError) -> AnyResult {
+    Box::new(Err::<T, E>(E::from(err)))
 }
 
 impl Queue {
@@ -155,26 +156,28 @@ impl Queue {
     /// Queues `work` under `spec`; `done` receives its result (or the queue's refusal),
     /// on a worker thread or, for an immediate refusal, on the caller's thread.
     /// `done` never runs while the queue's lock is held.
-    pub fn submit<T, W, D>(&self, spec: JobSpec, work: W, done: D)
+    /// The job's error type `E` says what a refusal by the queue becomes.
+    pub fn submit<T, E, W, D>(&self, spec: JobSpec, work: W, done: D)
     where
         T: Clone + Send + 'static,
-        W: FnOnce() -> Result<T, Error> + Send + 'static,
-        D: FnOnce(Result<T, Error>) + Send + 'static,
+        E: From<QueueError> + Clone + Send + 'static,
+        W: FnOnce() -> Result<T, E> + Send + 'static,
+        D: FnOnce(Result<T, E>) + Send + 'static,
     {
-        let deliver: Deliver = Box::new(move |any: &(dyn Any + Send)| match any.downcast_ref::<Result<T, Error>>() {
+        let deliver: Deliver = Box::new(move |any: &(dyn Any + Send)| match any.downcast_ref::<Result<T, E>>() {
             Some(r) => done(r.clone()),
-            None => done(Err(Error::internal("queue delivered a result of the wrong type"))),
+            None => done(Err(QueueError::Panicked("queue delivered a result of the wrong type".into()).into())),
         });
         let waiter = Waiter { expired: spec.expired, deliver };
         let mut keys = spec.keys;
         keys.sort();
         keys.dedup();
-        let fingerprint = spec.fingerprint.map(|fp| (fp, TypeId::of::<T>()));
+        let fingerprint = spec.fingerprint.map(|fp| (fp, TypeId::of::<Result<T, E>>()));
 
         let mut st = self.shared.state.lock();
         if st.closed {
             drop(st);
-            (waiter.deliver)(&Err::<T, Error>(QueueError::ShuttingDown.into()));
+            (waiter.deliver)(&Err::<T, E>(QueueError::ShuttingDown.into()));
             return;
         }
         if let Some(fp) = &fingerprint {
@@ -194,7 +197,7 @@ impl Queue {
         if st.jobs.len() >= self.shared.max_jobs {
             drop(st);
             let err = QueueError::Full { limit: self.shared.max_jobs };
-            (waiter.deliver)(&Err::<T, Error>(err.into()));
+            (waiter.deliver)(&Err::<T, E>(err.into()));
             return;
         }
         let id = st.next_id;
@@ -208,7 +211,7 @@ impl Queue {
         }
         st.jobs.insert(
             id,
-            Job { keys, fingerprint, work: Some(work), fail: fail_as::<T>, waiters: vec![waiter], ready: false },
+            Job { keys, fingerprint, work: Some(work), fail: fail_as::<T, E>, waiters: vec![waiter], ready: false },
         );
         if make_ready_if_head(&mut st, id) {
             self.shared.work_ready.notify_one();
@@ -233,7 +236,7 @@ impl Queue {
         };
         self.shared.work_ready.notify_all();
         for (job, _) in cancelled {
-            let result = (job.fail)(QueueError::ShuttingDown.into());
+            let result = (job.fail)(QueueError::ShuttingDown);
             for w in job.waiters {
                 (w.deliver)(result.as_ref());
             }
@@ -322,14 +325,14 @@ fn worker_loop(shared: &Shared) {
 
         let result = if all_expired {
             drop(work);
-            fail(QueueError::DeadlinePassed.into())
+            fail(QueueError::DeadlinePassed)
         } else {
             match catch_unwind(AssertUnwindSafe(work)) {
                 Ok(r) => r,
                 Err(payload) => {
                     let msg = panic_message(payload.as_ref());
                     log::error!("job panicked: {msg}");
-                    fail(QueueError::Panicked(msg).into())
+                    fail(QueueError::Panicked(msg))
                 }
             }
         };

@@ -8,6 +8,8 @@ use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
 
+use crate::error::Error;
+
 use super::*;
 
 /// Counters the tests check.
