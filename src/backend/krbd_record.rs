@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use crate::error::Error;
 use crate::kvfile::{self, Record};
 
-use super::krbd::{find_head, find_mapping, ImageSpec};
+use super::krbd_sysfs::{find_head, find_mapping, mapped, read_attr, ImageSpec};
 
 /// The record's key for ceph-csi's `unmapOptions: force`.
 const FORCE_UNMAP: &str = "unmap_force";
@@ -37,16 +37,12 @@ impl Mapping {
     /// The mapping /sys/bus/rbd/devices/<device> is.
     pub fn of(sysfs: &Path, device: u32) -> Mapping {
         let dir = sysfs.join("devices").join(device.to_string());
-        Mapping { device, client: attr(&dir, "client_id"), addr: attr(&dir, "client_addr") }
+        Mapping { device, client: read_attr(&dir, "client_id"), addr: read_attr(&dir, "client_addr") }
     }
 
     pub fn path(&self) -> PathBuf {
         PathBuf::from(format!("/dev/rbd{}", self.device))
     }
-}
-
-fn attr(dir: &Path, name: &str) -> String {
-    std::fs::read_to_string(dir.join(name)).map(|s| s.trim_end().to_string()).unwrap_or_default()
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -64,7 +60,7 @@ pub struct MapRecord {
 impl MapRecord {
     /// A record for a map about to be made: every mapping of `spec` now is another's.
     pub fn before_map(sysfs: &Path, spec: ImageSpec, force_unmap: bool) -> MapRecord {
-        let others = super::krbd::mapped(sysfs).into_iter().filter(|(_, s, _)| *s == spec).map(|(n, _, _)| n).collect();
+        let others = mapped(sysfs).into_iter().filter(|(_, s, _)| *s == spec).map(|(n, _, _)| n).collect();
         MapRecord { spec, force_unmap, others: Some(others), mapping: None }
     }
 

@@ -5,6 +5,7 @@ pub mod image_meta;
 pub mod krbd;
 pub mod krbd_options;
 mod krbd_record;
+mod krbd_sysfs;
 pub mod local;
 pub mod rbd;
 pub mod rbd_params;
