@@ -357,6 +357,32 @@ if mkvol $p src && SRC=$VID SRCSUM=$SUM && mksnap $p s "$SRC"; then
     fi
     delvol $p "$H" "$n"
   done
+  # The same for a snapshot's own image: killed inside librbd's clone of it (after the
+  # id object, before the header and the parent link), its name was taken by an image
+  # without a header, and every retry answered NOT_FOUND (found by the random
+  # lifecycle, seed 15230). Played by a crash right after the clone, whose image is then
+  # replaced by hand by a header-less one.
+  stop_server "$SERVER_PID" || true
+  { serve snapshot-after-clone; attempt CreateSnapshot --name hs --source-volume-id "$SRC"; } 2>/dev/null
+  reap 2>/dev/null
+  serve
+  half_snap() {
+    local u hid
+    u=$(admin rados -p $p getomapval csi.snaps.default csi.snap.hs - | tail -c 36) &&
+      admin rbd rm --no-progress "$p/csi-snap-$u" && admin rbd create -s 16M "$p/csi-snap-$u" &&
+      hid=$(image_id $p "csi-snap-$u") && admin rados -p $p rm "rbd_header.$hid"
+  }
+  if by_hand "$p: a half-made snapshot image" half_snap; then
+    attempt CreateSnapshot --name hs --source-volume-id "$SRC"
+    if code_is "$p: snapshot created after a crash left its image half-made" 0; then
+      HS=$(sid)
+      if mkvol $p hs-restored --from-snapshot "$HS"; then
+        check "$p:   a restore of it has its source's data" has_data $p "$VIMG" "$SRCSUM"
+        delvol $p "$VID" hs-restored
+      fi
+      delsnap $p "$HS" hs
+    fi
+  fi
   delsnap $p "$S" s
   delvol $p "$SRC" src
 fi

@@ -25,7 +25,7 @@ use std::collections::HashMap;
 
 use super::{both, parse_name_value, pending_key, Place, RbdController, VolumeId, JOURNAL_POOL_KEY};
 use crate::backend::{SnapshotInfo, Source};
-use crate::ceph::rados::{CloneLayout, ImageRef, SnapInfo, Striping, Target};
+use crate::ceph::rados::{CloneLayout, ImageRef, Removal, SnapInfo, Striping, Target};
 use crate::ceph::Credentials;
 use crate::error::Error;
 
@@ -421,7 +421,24 @@ impl RbdController {
     /// earlier call left: an existing snapshot or clone, a snapshot already removed.
     /// Also turns a snapshot of the old layout (an rbd snapshot `snap` of the source)
     /// into this one.
+    ///
+    /// A clone killed inside librbd may leave the name taken by an image without a
+    /// header: the clone step then finds it "exists", and the last step cannot open it.
+    /// Such remains are removed and the whole is made again, once.
     pub(super) fn make_snapshot_image(&self, images: &Target, source: &str, snap: &str) -> Result<(), Error> {
+        match self.make_snapshot_image_once(images, source, snap) {
+            Err(Error::NotFound(e))
+                if self.ceph.image_info(images, snap)?.is_none()
+                    && self.ceph.image_remove(images, snap)? == Removal::Removed =>
+            {
+                log::warn!("removed {}, left half-made by a crash ({e}); making it again", images.spec(snap));
+                self.make_snapshot_image_once(images, source, snap)
+            }
+            result => result,
+        }
+    }
+
+    fn make_snapshot_image_once(&self, images: &Target, source: &str, snap: &str) -> Result<(), Error> {
         self.ceph.snap_create(images, source, snap)?;
         let layout = CloneLayout { features: "layering,deep-flatten", data_pool: None, striping: Striping::default() };
         self.ceph.clone_image(images, source, snap, images, snap, layout)?;
