@@ -359,8 +359,9 @@ impl Attacher for KrbdAttacher {
         // A mapping of the image that this kernel has already is this node's (ceph-csi's,
         // or made before records were kept): taken over, so that the image is never
         // mapped twice on one kernel (the node then refuses a second mount). But not a
-        // mapping with a kernel client of its own (noshare): only a claimed mapping has
-        // one, and one no record of ours names is another node plugin's on this kernel.
+        // mapping with a kernel client of its own (noshare: claimed mappings have one,
+        // and mapOptions may ask for it): one no record of ours names is taken to be
+        // another node plugin's on this kernel (the guest tests run two).
         if let Some(device) = find_head(&self.sysfs, |n, s| *s == spec && !own_client(&self.sysfs, n)) {
             let mapping = device_id(&device).map(|n| Mapping::of(&self.sysfs, n));
             MapRecord { spec, force_unmap: force, others: None, mapping }.write(&self.record_path(volume_id))?;
