@@ -52,7 +52,11 @@ watch() {
   for _ in $(seq 1 100); do [ -n "$(admin rados -p rbd listwatchers "$header")" ] && break; sleep 0.1; done
   WATCH_ADDR=$(admin rados -p rbd listwatchers "$header" | sed -n 's/^watcher=\([^ ]*\).*/\1/p' | head -1)
 }
-blocklist() { admin ceph osd blocklist ls 2>/dev/null | awk '{print $1}' | sort; }
+# blocklist: the client addresses on the OSD blocklist (port 0: kernel and librados
+# clients). The cluster may blocklist daemon addresses itself: seen in the guest under
+# load, 127.0.0.1:6808/815 and :6809/815 for a day (the monitors do so for a mgr that
+# failed over, for mon_mgr_blocklist_interval; which daemon it was is not known).
+blocklist() { admin ceph osd blocklist ls 2>/dev/null | awk '$1 ~ /:0\// {print $1}' | sort; }
 # unwatch: ends the watch as a client does (its stdin closed: it unwatches, then exits).
 unwatch() { exec 7>&-; wait "$WATCH_PID" 2>/dev/null || true; }
 claimed_for() { json_get "$1" 'j.get("publish_context", {}).get("rbd-csi.claimed-for", "")'; }

@@ -19,7 +19,11 @@ printf '[{"clusterID":"%s","monitors":["v1:%s"]}]\n' "$CEPH_FSID" "$CEPH_MON_V1"
 ( umask 077; printf 'userID=csi\nuserKey=%s\n' "$KEY" >"$T/secrets" )
 admin() { "$@" --conf "$CEPH_CONF" --id admin; }
 ( umask 077; printf 'userID=admin\nuserKey=%s\n' "$(admin ceph auth get-key client.admin)" >"$T/admin-secrets" )
-blocklist() { admin ceph osd blocklist ls 2>/dev/null | awk '{print $1}' | sort; }
+# blocklist: the client addresses on the OSD blocklist (port 0: kernel and librados
+# clients). The cluster may blocklist daemon addresses itself: seen in the guest under
+# load, 127.0.0.1:6808/815 and :6809/815 for a day (the monitors do so for a mgr that
+# failed over, for mon_mgr_blocklist_interval; which daemon it was is not known).
+blocklist() { admin ceph osd blocklist ls 2>/dev/null | awk '$1 ~ /:0\// {print $1}' | sort; }
 mounted_src() { awk -v p="$1" '$5 == p { for (i = 7; i <= NF; i++) if ($i == "-") { print $(i+2); exit } }' /proc/self/mountinfo; }
 dev_attr() { cat "/sys/bus/rbd/devices/${1#/dev/rbd}/$2"; }
 
@@ -124,20 +128,15 @@ check "  node-a kept no map record" [ -z "$(ls -A "$T/data-a/maps")" ]
 check "node-b: unstage" csi_ok "$B" NodeUnstageVolume --volume-id "$V" --staging-path "$T/b-s"
 check "controller: unpublish node-b (it unmapped: nothing fenced)" csi_ok "$CTL" ControllerUnpublishVolume --volume-id "$V" --node-id node-b "${S[@]}"
 check "  node-a's address on the blocklist" grep -qxF "$ADDR_A" <(blocklist)
-# node-b unmapped before its unpublish, so nothing of it should be fenced; a lock its
-# kernel left behind would be (harmless: that client is gone). Seen once in five runs:
-# say what, and go on (its fence is lifted below).
-extra=$(blocklist | grep -vxF "$ADDR_A" || true)
-[ -z "$extra" ] || { log "also on the blocklist after node-b's clean unstage: $extra"; admin ceph osd blocklist ls 2>&1 | sed 's/^/#   /'
-  grep -h "fenced\|claim\|fence" "$T/ctl.log" | sed 's/^/#   /'; grep -h "mapped" "$T/b.log" | sed 's/^/#   /'; }
+check "  nothing of node-b's (it unmapped before its unpublish)" [ "$(blocklist)" = "$ADDR_A" ] ||
+  { admin ceph osd blocklist ls 2>&1 | sed 's/^/#   /'; grep -h "fence" "$T/ctl.log" | sed 's/^/#   /'; }
 admin rbd map -o noudev,ro "rbd/$IMG" >/dev/null 2>&1
 DEV_F=$(for d in /sys/bus/rbd/devices/*; do [ "$(cat "$d/name")" = "$IMG" ] && echo "/dev/rbd${d##*/}"; done | head -1)
 check "fsck of the moved filesystem: clean" fsck.ext4 -fn "$DEV_F"
 admin rbd unmap -o noudev "$DEV_F" >/dev/null 2>&1
 out=$("$BIN" unfence --volume-id "$V" --node-id node-a --secrets-file "$T/admin-secrets" --config "$T/config.json" 2>>"$T/unfence.err")
 check "unfence node-a: OK ($out)" grep -qF "\"$ADDR_A\"" <<<"$out"
-"$BIN" unfence --volume-id "$V" --node-id node-b --secrets-file "$T/admin-secrets" --config "$T/config.json" >/dev/null 2>>"$T/unfence.err"
-check "  the blocklist is empty (node-b's fences, if any, lifted too)" [ -z "$(blocklist)" ] ||
+check "  no client on the blocklist" [ -z "$(blocklist)" ] ||
   { admin ceph osd blocklist ls 2>&1 | sed 's/^/#   /'; admin rados -p rbd listomapvals rbd-csi.fenced 2>&1 | sed 's/^/#   /'; }
 PA=$(publish "$V" node-a --fs-type ext4)
 # shellcheck disable=SC2086
