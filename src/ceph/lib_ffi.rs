@@ -155,6 +155,15 @@ pub(super) extern "C" fn no_progress(_: u64, _: u64, _: Ptr) -> c_int {
     0
 }
 
+/// A client address as librados writes it ("v1:127.0.0.1:0/3162996") in the form the
+/// CLIs, the OSDs' listings and the blocklist use, without the messenger type.
+pub(super) fn bare_addr(addr: String) -> String {
+    match addr.strip_prefix("v1:").or_else(|| addr.strip_prefix("v2:")) {
+        Some(bare) => bare.to_string(),
+        None => addr,
+    }
+}
+
 pub(super) fn cstr(s: &str) -> Result<CString, Error> {
     CString::new(s).map_err(|_| Error::invalid(format!("{s:?} contains a NUL byte")))
 }

@@ -8,7 +8,7 @@ use std::time::Instant;
 
 use parking_lot::Mutex;
 
-use super::lib_ffi::{check, cstr, drain_omap, Api, Ptr, SnapInfoC, WatcherC};
+use super::lib_ffi::{bare_addr, check, cstr, drain_omap, Api, Ptr, SnapInfoC, WatcherC};
 use super::rados::{ImageRef, SnapInfo};
 use super::{ClusterConfig, Credentials};
 use crate::error::Error;
@@ -240,7 +240,7 @@ impl Image<'_> {
                 .iter()
                 .filter(|w| !w.addr.is_null())
                 // SAFETY: NUL-terminated strings librbd allocated, freed below.
-                .map(|w| unsafe { CStr::from_ptr(w.addr) }.to_string_lossy().into_owned())
+                .map(|w| bare_addr(unsafe { CStr::from_ptr(w.addr) }.to_string_lossy().into_owned()))
                 .collect();
             // SAFETY: the `max` entries rbd_watchers_list filled.
             unsafe { (api.rbd_watchers_list_cleanup)(buf.as_mut_ptr(), max) };

@@ -4,7 +4,7 @@
 use std::ffi::{c_char, c_int};
 use std::ptr;
 
-use super::lib_ffi::{check, cstr};
+use super::lib_ffi::{bare_addr, check, cstr};
 use super::lib_handles::IoCtx;
 use super::rados::Locker;
 use crate::error::Error;
@@ -89,7 +89,7 @@ impl IoCtx {
                 .map(|i| Locker {
                     client: clients.get(i).cloned().unwrap_or_default(),
                     cookie: cookies.get(i).cloned().unwrap_or_default(),
-                    addr: addrs.get(i).cloned().unwrap_or_default(),
+                    addr: bare_addr(addrs.get(i).cloned().unwrap_or_default()),
                 })
                 .collect());
         }

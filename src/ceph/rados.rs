@@ -79,7 +79,8 @@ pub struct Locker {
     pub client: String,
     /// The lock's cookie: whom the client took it for.
     pub cookie: String,
-    /// That client's address.
+    /// That client's address, without the messenger type ("127.0.0.1:0/3162996"),
+    /// as the blocklist takes it.
     pub addr: String,
 }
 
@@ -155,8 +156,8 @@ pub trait Rados: Send + Sync {
     fn break_lock(&self, t: &Target, object: &str, lock: &str, locker: &Locker) -> Result<(), Error>;
 
     /// The addresses of the clients watching image `image_id`'s header: each kernel
-    /// mapping, and each client with the image open for writing. This look adds none.
-    /// Empty when the image is missing.
+    /// mapping, and each client with the image open for writing, in Locker::addr's
+    /// form. This look adds none. Empty when the image is missing.
     fn watchers(&self, t: &Target, image_id: &str) -> Result<Vec<String>, Error>;
     /// Turns on image `image_id`'s exclusive-lock feature (krbd then takes the lock
     /// `rbd_lock` when it maps it read-write, recording its address there). true when

@@ -212,13 +212,6 @@ impl RbdController {
         if self.ceph.omap_get(images, header, &[CLAIM_KIND_KEY])?.pop().flatten().as_deref() != Some("single-writer") {
             addrs.extend(self.ceph.watchers(images, image_id_of(header))?);
         }
-        // librados writes "v1:127.0.0.1:0/3162996" where the CLIs and the blocklist
-        // leave out the messenger type: one client, one record.
-        for addr in &mut addrs {
-            if let Some(bare) = addr.strip_prefix("v1:").or_else(|| addr.strip_prefix("v2:")) {
-                *addr = bare.to_string();
-            }
-        }
         addrs.sort();
         addrs.dedup();
         let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
