@@ -4,16 +4,16 @@
 //! recorded as this node's from then on, so publishes, stats, expansion and the
 //! unstage treat it as their own.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-use super::{device_record, stage_record, NodeOps, StageLayout, PHASE_STAGED};
+use super::stash::{Phase, StagedAs, Stash};
+use super::{NodeOps, StageLayout};
 use crate::error::Error;
-use crate::kvfile::Record;
 use crate::sys::mountinfo;
 
 impl NodeOps {
     /// The stash of `volume_id`, or one made now for a stage found at `staging`.
-    pub(crate) fn stash_or_adopt(&self, volume_id: &str, staging: &Path) -> Result<Option<Record>, Error> {
+    pub(crate) fn stash_or_adopt(&self, volume_id: &str, staging: &Path) -> Result<Option<Stash>, Error> {
         if let Some(stash) = self.read_stash(volume_id)? {
             return Ok(Some(stash));
         }
@@ -31,12 +31,11 @@ impl NodeOps {
             },
         };
         let dev = self.dev_id(&device)?;
-        let mut rec = stage_record(volume_id, staging, &point, &device, dev);
+        let mut rec = Stash::of_stage(volume_id, staging, &point, &device, dev);
         if m.dev == dev {
-            rec.insert("access".into(), "mount".into());
-            rec.insert("fs".into(), m.fs_type.clone());
+            rec.access = Some(StagedAs::Mount { fs: m.fs_type.clone() });
         } else if m.is_node_bind_of(&device) {
-            rec.insert("access".into(), "block".into());
+            rec.access = Some(StagedAs::Block);
         } else {
             return Err(Error::FailedPrecondition(format!(
                 "staging path {} is a mount of {}, not of volume {volume_id}",
@@ -44,7 +43,7 @@ impl NodeOps {
                 m.source
             )));
         }
-        rec.insert("phase".into(), PHASE_STAGED.into());
+        rec.phase = Some(Phase::Staged);
         self.write_stash(&rec)?;
         log::info!("volume {volume_id}: took over the stage at {} ({})", point.display(), device.display());
         Ok(Some(rec))
@@ -53,17 +52,12 @@ impl NodeOps {
     /// The stash of `volume_id`, or, when there is none, what the backend says of its
     /// attachment (the device and its number): enough to recognise the volume at a
     /// path for stats and expansion.
-    pub(crate) fn stash_or_attachment(&self, volume_id: &str) -> Result<Option<Record>, Error> {
+    pub(crate) fn stash_or_attachment(&self, volume_id: &str) -> Result<Option<Stash>, Error> {
         if let Some(stash) = self.read_stash(volume_id)? {
             return Ok(Some(stash));
         }
         let Some(device) = self.attacher.find(volume_id)? else { return Ok(None) };
         let Some(dev) = self.sys.block_dev(&device)? else { return Ok(None) };
-        Ok(Some(device_record(volume_id, &device, dev)))
+        Ok(Some(Stash::of_device(volume_id, &device, dev)))
     }
-}
-
-/// Where a stash says the stage is mounted (older stashes: on the staging path).
-pub(crate) fn recorded_point(stash: &Record) -> Option<PathBuf> {
-    stash.get(super::POINT).or_else(|| stash.get("staging")).map(PathBuf::from)
 }

@@ -2,7 +2,7 @@
 //! `Attacher` ("volume → block device" and back); staging, formatting, mounting,
 //! publishing, growing and stats are done here, through `Sys` and `Runner`.
 //!
-//! A small stash per staged volume (device, access type, fs, phase) lives under
+//! A small stash per staged volume (stash.rs: device, access type, fs, phase) lives under
 //! `<data-dir>/node/`, written crash-safely, so Unstage, Expand and a restarted driver
 //! know what is there. Together with /proc/self/mountinfo and the backend's own view
 //! of attachments, every retry converges.
@@ -13,6 +13,7 @@ pub mod mount_flags;
 pub mod paths;
 pub mod probe;
 pub mod publish;
+mod stash;
 mod stats;
 mod unstage;
 
@@ -24,11 +25,12 @@ use nix::mount::MsFlags;
 
 use crate::error::Error;
 use crate::exec::Runner;
-use crate::kvfile::{self, Record};
+use crate::kvfile;
 use crate::sys::mountinfo::{self, MountEntry};
 use crate::sys::{DevId, FsKind, Sys};
 pub use paths::PathPolicy;
 use probe::Content;
+use stash::{Phase, StagedAs, Stash};
 
 pub use stats::{Stats, VolumeCondition};
 
@@ -104,11 +106,6 @@ pub struct StageRequest {
     pub secrets: HashMap<String, String>,
 }
 
-/// Stash phases: attached → (formatting →) staged.
-const PHASE_ATTACHED: &str = "attached";
-const PHASE_FORMATTING: &str = "formatting";
-const PHASE_STAGED: &str = "staged";
-
 pub struct NodeOps {
     pub sys: Arc<dyn Sys>,
     pub runner: Arc<dyn Runner>,
@@ -150,15 +147,22 @@ impl NodeOps {
         self.state_dir.join(format!("{}.stash", stash_name(volume_id)))
     }
 
-    pub(crate) fn read_stash(&self, volume_id: &str) -> Result<Option<Record>, Error> {
-        let rec = kvfile::read(&self.stash_path(volume_id))?;
-        // Guard against a name collision after escaping.
-        Ok(rec.filter(|r| r.get("volume_id").map(String::as_str) == Some(volume_id)))
+    pub(crate) fn read_stash(&self, volume_id: &str) -> Result<Option<Stash>, Error> {
+        let path = self.stash_path(volume_id);
+        let Some(rec) = kvfile::read(&path)? else { return Ok(None) };
+        match Stash::decode(&rec) {
+            Some(stash) if stash.volume_id == volume_id => Ok(Some(stash)),
+            // Another volume's, its name the same after escaping.
+            Some(_) => Ok(None),
+            None => {
+                log::warn!("volume {volume_id}: {} names no volume or device; ignored", path.display());
+                Ok(None)
+            }
+        }
     }
 
-    fn write_stash(&self, rec: &Record) -> Result<(), Error> {
-        let id = rec.get("volume_id").cloned().unwrap_or_default();
-        kvfile::write(&self.stash_path(&id), rec)
+    fn write_stash(&self, stash: &Stash) -> Result<(), Error> {
+        kvfile::write(&self.stash_path(&stash.volume_id), &stash.encode())
     }
 
     fn dev_id(&self, device: &Path) -> Result<DevId, Error> {
@@ -178,9 +182,9 @@ impl NodeOps {
     /// Where the stage at `staging` is: where the stash recorded it (a stash from
     /// before points were recorded staged on the staging path itself), else where this
     /// backend's layout puts it.
-    pub(crate) fn point_of(&self, stash: Option<&Record>, staging: &Path, volume_id: &str) -> PathBuf {
-        match stash.filter(|s| s.get("staging").map(Path::new) == Some(staging)) {
-            Some(s) => s.get(POINT).map(PathBuf::from).unwrap_or_else(|| staging.to_path_buf()),
+    pub(crate) fn point_of(&self, stash: Option<&Stash>, staging: &Path, volume_id: &str) -> PathBuf {
+        match stash.filter(|s| s.staging.as_deref() == Some(staging)) {
+            Some(s) => s.point.clone().unwrap_or_else(|| staging.to_path_buf()),
             None => self.stage_point(staging, volume_id),
         }
     }
@@ -308,31 +312,24 @@ impl NodeOps {
             )));
         }
 
-        let mut rec = stage_record(&req.volume_id, &req.staging, point, device, dev);
+        let mut rec = Stash::of_stage(&req.volume_id, &req.staging, point, device, dev);
+        rec.access = Some(staged_as(&req.access));
         // What publishes recorded stays (a restage of a published block volume).
-        if let Some(published) = previous.as_ref().and_then(|p| p.get(publish::PUBLISHED)) {
-            rec.insert(publish::PUBLISHED.into(), published.clone());
-        }
-        let formatting_before = previous.as_ref().is_some_and(|p| {
-            p.get("phase").map(String::as_str) == Some(PHASE_FORMATTING) && p.get("device").map(PathBuf::from).is_some()
-        });
+        rec.published = previous.as_ref().map(|p| p.published.clone()).unwrap_or_default();
+        let formatting_before = previous.as_ref().is_some_and(|p| p.phase == Some(Phase::Formatting));
         match &req.access {
             Access::Block => {
-                rec.insert("access".into(), "block".into());
                 if nested {
                     // ceph-csi's NodePublish binds from this file.
                     crate::sys::paths::create_file(point)?;
                     self.sys.mount(device, point, None, MsFlags::MS_BIND, None)?;
                     crate::failpoint::hit("stage-after-mount");
                 }
-                rec.insert("phase".into(), PHASE_STAGED.into());
-                self.write_stash(&rec)?;
-                Ok(())
+                rec.phase = Some(Phase::Staged);
+                self.write_stash(&rec)
             }
             Access::Mount { fs, flags, mkfs_options } => {
-                rec.insert("access".into(), "mount".into());
-                rec.insert("fs".into(), fs.as_str().into());
-                rec.insert("phase".into(), if formatting_before { PHASE_FORMATTING } else { PHASE_ATTACHED }.into());
+                rec.phase = Some(if formatting_before { Phase::Formatting } else { Phase::Attached });
                 self.write_stash(&rec)?;
                 let found =
                     self.format_if_blank(req, device, *fs, mkfs_options.as_deref(), formatting_before, &mut rec)?;
@@ -341,7 +338,7 @@ impl NodeOps {
                 if let Some(fs_bytes) = found {
                     self.grow_to_device(req, point, device, *fs, fs_bytes);
                 }
-                rec.insert("phase".into(), PHASE_STAGED.into());
+                rec.phase = Some(Phase::Staged);
                 self.write_stash(&rec)
             }
         }
@@ -378,7 +375,7 @@ impl NodeOps {
         fs: FsKind,
         mkfs_options: Option<&str>,
         resume: bool,
-        rec: &mut Record,
+        rec: &mut Stash,
     ) -> Result<Option<u64>, Error> {
         let head = self.sys.read_head(device, probe::HEAD_LEN)?;
         let content = probe::detect(&head);
@@ -418,12 +415,12 @@ impl NodeOps {
                 req.volume_id
             )));
         }
-        rec.insert("phase".into(), PHASE_FORMATTING.into());
+        rec.phase = Some(Phase::Formatting);
         self.write_stash(rec)?;
         crate::failpoint::hit("stage-before-mkfs");
         mkfs::run(self.runner.as_ref(), device, fs, mkfs_options)?;
         crate::failpoint::hit("stage-after-mkfs");
-        rec.insert("phase".into(), PHASE_ATTACHED.into());
+        rec.phase = Some(Phase::Attached);
         // A filesystem mkfs just made fills its device: nothing to grow.
         self.write_stash(rec).map(|()| None)
     }
@@ -449,12 +446,12 @@ impl NodeOps {
         self.sys.mount(device, point, Some(fs.as_str()), ms, (!data.is_empty()).then_some(data.as_str()))
     }
 
-    /// The device number of a stash's `device`: the one recorded at stage (it holds
+    /// The device number of a stash's device: the one recorded at stage (it holds
     /// even when the node is gone), else the node's number now (an older stash).
-    pub(crate) fn device_number(&self, stash: &Record, device: &Path) -> Result<Option<DevId>, Error> {
-        match stashed_devno(stash) {
+    pub(crate) fn device_number(&self, stash: &Stash) -> Result<Option<DevId>, Error> {
+        match stash.devno {
             Some(dev) => Ok(Some(dev)),
-            None => self.sys.block_dev(device),
+            None => self.sys.block_dev(&stash.device),
         }
     }
 }
@@ -470,48 +467,22 @@ fn mounts_where(table: &[MountEntry], except: &Path, uses: impl Fn(&MountEntry) 
     points.join(", ")
 }
 
-/// The stash key of the path the stage is mounted on (the staging path, or in the
-/// nested layout `<staging>/<volume id>`).
-pub(crate) const POINT: &str = "point";
-
-/// What identifies a volume's device: the fields every stash has.
-fn device_record(volume_id: &str, device: &Path, dev: DevId) -> Record {
-    let mut rec = Record::new();
-    rec.insert("volume_id".into(), volume_id.to_string());
-    rec.insert("device".into(), device.display().to_string());
-    rec.insert("devno".into(), format!("{}:{}", dev.major, dev.minor));
-    rec
-}
-
-/// The stash fields every record of a stage has.
-fn stage_record(volume_id: &str, staging: &Path, point: &Path, device: &Path, dev: DevId) -> Record {
-    let mut rec = device_record(volume_id, device, dev);
-    rec.insert("staging".into(), staging.display().to_string());
-    rec.insert(POINT.into(), point.display().to_string());
-    rec
-}
-
-/// The record of a finished stage (keeping what publishes recorded).
-fn staged_record(req: &StageRequest, point: &Path, device: &Path, dev: DevId, previous: Option<&Record>) -> Record {
-    let mut rec = previous.cloned().unwrap_or_default();
-    rec.extend(stage_record(&req.volume_id, &req.staging, point, device, dev));
-    match &req.access {
-        Access::Mount { fs, .. } => {
-            rec.insert("access".into(), "mount".into());
-            rec.insert("fs".into(), fs.as_str().into());
-        }
-        Access::Block => {
-            rec.insert("access".into(), "block".into());
-        }
+/// How a stage of `access` presents the volume.
+fn staged_as(access: &Access) -> StagedAs {
+    match access {
+        Access::Mount { fs, .. } => StagedAs::Mount { fs: fs.as_str().into() },
+        Access::Block => StagedAs::Block,
     }
-    rec.insert("phase".into(), PHASE_STAGED.into());
-    rec
 }
 
-/// The device number a stash recorded ("major:minor"), if any (older stashes have none).
-pub(crate) fn stashed_devno(stash: &Record) -> Option<DevId> {
-    let (major, minor) = stash.get("devno")?.split_once(':')?;
-    Some(DevId { major: major.parse().ok()?, minor: minor.parse().ok()? })
+/// The stash of a finished stage (keeping what publishes recorded).
+fn staged_record(req: &StageRequest, point: &Path, device: &Path, dev: DevId, previous: Option<&Stash>) -> Stash {
+    Stash {
+        access: Some(staged_as(&req.access)),
+        phase: Some(Phase::Staged),
+        published: previous.map(|p| p.published.clone()).unwrap_or_default(),
+        ..Stash::of_stage(&req.volume_id, &req.staging, point, device, dev)
+    }
 }
 
 /// ceph-csi's mark of a pre-existing image (a static PV) in a volume context.

@@ -5,9 +5,9 @@ use std::path::{Path, PathBuf};
 
 use nix::mount::MsFlags;
 
-use super::{paths, NodeOps, PHASE_STAGED};
+use super::stash::{Published, Stash};
+use super::{paths, NodeOps};
 use crate::error::Error;
-use crate::kvfile::Record;
 use crate::sys::paths as sys_paths;
 use crate::sys::{mountinfo, DevId, MountEntry};
 
@@ -21,48 +21,18 @@ pub struct PublishRequest {
     pub flags: Vec<String>,
 }
 
-/// The stash key listing the publishes this node made of the volume, one a line:
-/// `ro <target>` or `rw <target>` (paths hold no control characters: validated).
-/// Written before the bind, so a retry knows what the dead call meant to make, and
-/// NodeUnpublish removes only a target the driver made.
-pub(crate) const PUBLISHED: &str = "published";
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-struct Published {
-    target: PathBuf,
-    read_only: bool,
-}
-
-fn published(stash: &Record) -> Vec<Published> {
-    let lines = stash.get(PUBLISHED).map(String::as_str).unwrap_or("").lines();
-    lines
-        .filter_map(|l| {
-            let (mode, target) = l.split_once(' ')?;
-            Some(Published { target: PathBuf::from(target), read_only: mode == "ro" })
-        })
-        .collect()
-}
-
-fn set_published(stash: &mut Record, list: &[Published]) {
-    let lines: Vec<String> =
-        list.iter().map(|p| format!("{} {}", if p.read_only { "ro" } else { "rw" }, p.target.display())).collect();
-    stash.insert(PUBLISHED.into(), lines.join("\n"));
-}
-
 impl NodeOps {
     pub fn publish(&self, req: &PublishRequest) -> Result<(), Error> {
         let staging = self.paths.resolve(&req.staging, "staging_target_path")?;
         let target = self.paths.resolve(&req.target, "target_path")?;
         paths::check_apart(&staging, &target)?;
         let req = &PublishRequest { staging, target, ..req.clone() };
-        let stash = self
-            .stash_or_adopt(&req.volume_id, &req.staging)?
-            .filter(|s| s.get("phase").map(String::as_str) == Some(PHASE_STAGED));
+        let stash = self.stash_or_adopt(&req.volume_id, &req.staging)?.filter(Stash::is_staged);
         let Some(mut stash) = stash else {
             return Err(Error::FailedPrecondition(format!("volume {} is not staged on this node", req.volume_id)));
         };
-        let device = PathBuf::from(stash.get("device").cloned().unwrap_or_default());
-        let staged_block = stash.get("access").map(String::as_str) == Some("block");
+        let device = stash.device.clone();
+        let staged_block = stash.is_block() == Some(true);
         if staged_block != req.block {
             return Err(Error::InvalidArgument(format!(
                 "volume {} was staged for {} access, not {}",
@@ -109,14 +79,13 @@ impl NodeOps {
         if req.read_only {
             ms |= MsFlags::MS_RDONLY;
         }
-        let mut list = published(&stash);
         let wanted = Published { target: req.target.clone(), read_only: req.read_only };
         if let Some(m) = mountinfo::mount_at(&table, &req.target) {
             let same = if req.block { m.is_node_bind_of(&device) } else { m.dev == dev };
             if same && m.read_only() == req.read_only && has_flags(m, ms) {
                 return Ok(());
             }
-            if same && !m.read_only() && list.contains(&wanted) {
+            if same && !m.read_only() && stash.published.contains(&wanted) {
                 // This very publish died between its bind and its remount: finish it.
                 // A read-only request never leaves a writable bind.
                 log::warn!("volume {}: finishing the remount of {}", req.volume_id, req.target.display());
@@ -131,10 +100,9 @@ impl NodeOps {
         }
         // Recorded before it is made, so a crash in between still lets the retry
         // finish it and unpublish remove what this call created.
-        if !list.contains(&wanted) {
-            list.retain(|p| p.target != req.target);
-            list.push(wanted);
-            set_published(&mut stash, &list);
+        if !stash.published.contains(&wanted) {
+            stash.published.retain(|p| p.target != req.target);
+            stash.published.push(wanted);
             self.write_stash(&stash)?;
         }
         self.prepare_target(&req.target, req.block)?;
@@ -172,17 +140,12 @@ impl NodeOps {
     /// The volume's device and its number, if the node knows them: from its stash
     /// (the number as staged, even if the node is gone now), else from the backend's
     /// attachment (a stash lost to a crash).
-    fn known_device(&self, volume_id: &str, stash: Option<&Record>) -> Result<Option<(PathBuf, DevId)>, Error> {
-        let device = match stash.and_then(|s| s.get("device")).map(PathBuf::from) {
-            Some(d) => Some(d),
-            None => self.attacher.find(volume_id)?,
-        };
-        let Some(device) = device else { return Ok(None) };
-        let dev = match stash {
-            Some(stash) => self.device_number(stash, &device)?,
-            None => self.sys.block_dev(&device)?,
-        };
-        Ok(dev.map(|dev| (device, dev)))
+    fn known_device(&self, volume_id: &str, stash: Option<&Stash>) -> Result<Option<(PathBuf, DevId)>, Error> {
+        if let Some(stash) = stash {
+            return Ok(self.device_number(stash)?.map(|dev| (stash.device.clone(), dev)));
+        }
+        let Some(device) = self.attacher.find(volume_id)? else { return Ok(None) };
+        Ok(self.sys.block_dev(&device)?.map(|dev| (device, dev)))
     }
 
     /// Takes the volume's binds off `target` and removes the target if this node made
@@ -214,14 +177,12 @@ impl NodeOps {
             table = self.sys.mountinfo()?;
         }
         crate::failpoint::hit("unpublish-after-umount");
-        let mut list = stash.as_ref().map(published).unwrap_or_default();
-        let made_here = list.iter().any(|p| p.target == *target);
+        let made_here = stash.as_ref().is_some_and(|s| s.published.iter().any(|p| p.target == *target));
         if unmounted > 0 || made_here {
             remove_target(volume_id, target);
         }
         if let Some(stash) = stash.as_mut().filter(|_| made_here) {
-            list.retain(|p| p.target != *target);
-            set_published(stash, &list);
+            stash.published.retain(|p| p.target != *target);
             self.write_stash(stash)?;
         }
         Ok(())

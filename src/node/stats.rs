@@ -38,8 +38,8 @@ impl NodeOps {
         let Some(stash) = self.stash_or_attachment(volume_id)? else {
             return Err(not_here("the volume is not staged on this node".into()));
         };
-        let device = PathBuf::from(stash.get("device").cloned().unwrap_or_default());
-        let dev = self.device_number(&stash, &device)?;
+        let device = &stash.device;
+        let dev = self.device_number(&stash)?;
         if meta.file_type().is_block_device() {
             let here = self.sys.block_dev(path)?;
             if here.is_none() || here != dev {
@@ -57,7 +57,7 @@ impl NodeOps {
             Some(m) if Some(m.dev) != dev => {
                 return Err(not_here(format!("it is a mount of {}", m.source)));
             }
-            Some(_) if self.sys.block_dev(&device)?.is_none() => {
+            Some(_) if self.sys.block_dev(device)?.is_none() => {
                 VolumeCondition { abnormal: true, message: format!("device {} is gone", device.display()) }
             }
             Some(_) => healthy(),
@@ -85,7 +85,7 @@ impl NodeOps {
         let Some(stash) = stash else {
             return Err(Error::NotFound(format!("volume {volume_id} is not staged on this node")));
         };
-        let device = PathBuf::from(stash.get("device").cloned().unwrap_or_default());
+        let device = stash.device.clone();
         if self.sys.block_dev(&device)?.is_none() {
             return Err(Error::FailedPrecondition(format!("volume {volume_id}: device {} is gone", device.display())));
         }
@@ -104,8 +104,8 @@ impl NodeOps {
                 device.display()
             )));
         }
-        let block = match stash.get("access") {
-            Some(access) => access == "block",
+        let block = match stash.is_block() {
+            Some(block) => block,
             None => std::fs::metadata(volume_path).is_ok_and(|m| m.file_type().is_block_device()),
         };
         if block {
@@ -115,7 +115,7 @@ impl NodeOps {
         // The staging mount first: a publish may be a read-only bind (which cannot
         // be grown through) of the same filesystem.
         let staged_at = staging.as_ref().map(|s| self.point_of(Some(&stash), s, volume_id));
-        let candidates = [super::adopt::recorded_point(&stash), staged_at, Some(volume_path.to_path_buf())];
+        let candidates = [stash.recorded_point().map(Path::to_path_buf), staged_at, Some(volume_path.to_path_buf())];
         let dev = self.sys.block_dev(&device)?;
         let mounts: Vec<(PathBuf, &MountEntry)> = candidates
             .iter()

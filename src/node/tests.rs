@@ -175,7 +175,7 @@ fn blank_device_is_formatted_once_and_mounted_once() {
     assert_eq!(e.mkfs.runs.lock().len(), 1);
     assert!(e.mkfs.runs.lock()[0].starts_with("mkfs.ext4 -F -m0 -E nodiscard,lazy_itable_init=1,lazy_journal_init=1"));
     assert_eq!(mounts_at(&e, &req.staging), 1);
-    assert_eq!(e.ops.read_stash("v1").unwrap().unwrap()["phase"], "staged");
+    assert_eq!(e.ops.read_stash("v1").unwrap().unwrap().phase, Some(Phase::Staged));
 }
 
 #[test]
@@ -218,10 +218,8 @@ fn interrupted_mkfs_of_our_own_is_redone_on_retry() {
     head[2000] = 0x42;
     e.att.heads.lock().insert("v5".into(), head);
     e.att.attach("v5", &HashMap::new(), &HashMap::new(), false).unwrap();
-    let mut rec = Record::new();
-    rec.insert("volume_id".into(), "v5".into());
-    rec.insert("device".into(), "/dev/loop5".into());
-    rec.insert("phase".into(), "formatting".into());
+    let device = Stash::of_device("v5", Path::new("/dev/loop5"), DevId { major: 7, minor: 5 });
+    let rec = Stash { devno: None, phase: Some(Phase::Formatting), ..device };
     e.ops.write_stash(&rec).unwrap();
     e.ops.stage(&req).unwrap();
     assert_eq!(e.mkfs.runs.lock().len(), 1);
@@ -339,7 +337,7 @@ fn a_filesystem_smaller_than_its_device_grows_on_stage_and_a_refusal_still_stage
     e.sys.fail("grow_fs", Errno::EPERM);
     e.ops.stage(&refused).unwrap();
     assert_eq!(mounts_at(&e, &refused.staging), 1);
-    assert_eq!(e.ops.read_stash("v3").unwrap().unwrap()["phase"], "staged");
+    assert_eq!(e.ops.read_stash("v3").unwrap().unwrap().phase, Some(Phase::Staged));
 }
 
 fn publish_req(e: &Env, id: &str, read_only: bool) -> PublishRequest {
@@ -361,10 +359,10 @@ fn a_stage_that_died_after_its_mount_is_finished_by_the_retry() {
     // What a crash right after mount(2) leaves: the mount, and a record still at
     // "attached" (its last write before the mount).
     let mut rec = e.ops.read_stash("v1").unwrap().unwrap();
-    rec.insert("phase".into(), "attached".into());
+    rec.phase = Some(Phase::Attached);
     e.ops.write_stash(&rec).unwrap();
     e.ops.stage(&req).unwrap();
-    assert_eq!(e.ops.read_stash("v1").unwrap().unwrap()["phase"], "staged");
+    assert_eq!(e.ops.read_stash("v1").unwrap().unwrap().phase, Some(Phase::Staged));
     assert_eq!(mounts_at(&e, &req.staging), 1);
     e.ops.publish(&publish_req(&e, "v1", false)).unwrap();
 }
@@ -378,7 +376,7 @@ fn a_read_only_publish_that_died_before_its_remount_is_finished_by_the_retry() {
     // What a crash between the bind and the read-only remount leaves: the publish
     // recorded as read-only, and a writable bind.
     let mut rec = e.ops.read_stash("v1").unwrap().unwrap();
-    rec.insert("published".into(), format!("ro {}", publish.target.display()));
+    rec.published = vec![stash::Published { target: publish.target.clone(), read_only: true }];
     e.ops.write_stash(&rec).unwrap();
     e.sys.mount(&publish.staging, &publish.target, None, MsFlags::MS_BIND, None).unwrap();
     e.ops.publish(&publish).unwrap();
@@ -423,7 +421,7 @@ fn unpublish_leaves_what_is_not_the_volumes_alone() {
     e.ops.unpublish("v1", &publish.target).unwrap();
     assert_eq!(mounts_at(&e, &publish.target), 0);
     assert!(!publish.target.exists());
-    assert_eq!(e.ops.read_stash("v1").unwrap().unwrap().get("published").map(String::as_str), Some(""));
+    assert_eq!(e.ops.read_stash("v1").unwrap().unwrap().published, []);
 }
 
 #[test]
@@ -514,7 +512,7 @@ fn nested_layout_takes_over_a_stage_it_did_not_make() {
     let target = publish.target.clone();
     e.ops.publish(&publish).unwrap();
     assert_eq!(mounts_at(&e, &target), 1);
-    assert_eq!(e.ops.read_stash("v2").unwrap().unwrap()["point"], point.display().to_string());
+    assert_eq!(e.ops.read_stash("v2").unwrap().unwrap().point, Some(point.clone()));
     e.ops.unpublish("v2", &target).unwrap();
     std::fs::remove_file(e.ops.stash_path("v2")).unwrap();
     e.ops.unstage("v2", &req.staging).unwrap();

@@ -3,9 +3,10 @@
 
 use std::path::{Path, PathBuf};
 
-use super::{publish, stashed_devno, NodeOps, StageLayout};
+use super::stash::Stash;
+use super::{publish, NodeOps, StageLayout};
 use crate::error::Error;
-use crate::kvfile::{self, Record};
+use crate::kvfile;
 use crate::sys::mountinfo;
 
 impl NodeOps {
@@ -13,17 +14,15 @@ impl NodeOps {
     /// stash can outlive its attachment (a crash after the detach; the device name
     /// taken by another volume since). The stash's device counts only when the
     /// backend cannot tell and the device still has the number the stash recorded.
-    fn attached_device(&self, volume_id: &str, stash: Option<&Record>) -> Result<Option<PathBuf>, Error> {
+    fn attached_device(&self, volume_id: &str, stash: Option<&Stash>) -> Result<Option<PathBuf>, Error> {
         if let Some(device) = self.attacher.find(volume_id)? {
             return Ok(Some(device));
         }
-        let Some((stash, device)) = stash.and_then(|s| Some((s, PathBuf::from(s.get("device")?)))) else {
-            return Ok(None);
-        };
-        Ok(match (self.sys.block_dev(&device)?, stashed_devno(stash)) {
-            (Some(now), Some(then)) if now == then => Some(device),
+        let Some(stash) = stash else { return Ok(None) };
+        Ok(match (self.sys.block_dev(&stash.device)?, stash.devno) {
+            (Some(now), Some(then)) if now == then => Some(stash.device.clone()),
             // A stash from before device numbers were recorded: nothing to compare.
-            (Some(_), None) => Some(device),
+            (Some(_), None) => Some(stash.device.clone()),
             _ => None,
         })
     }
