@@ -23,6 +23,7 @@
 
 use std::collections::HashMap;
 
+use super::journal::{volume_object, IMAGEID, IMAGENAME};
 use super::{Place, RbdController, VolumeId};
 use crate::backend::{Sharing, CLAIMED_FOR};
 use crate::ceph::rados::Target;
@@ -53,8 +54,8 @@ impl RbdController {
     fn claim_object(&self, id: &VolumeId, creds: &Credentials) -> Result<Option<(Place, String)>, Error> {
         let Some(place) = self.place_for_id(id, creds)? else { return Ok(None) };
         let images = place.images(creds);
-        let object = format!("csi.volume.{}", id.uuid);
-        let mut recorded = self.ceph.omap_get(&images, &object, &["csi.imagename", "csi.imageid"])?.into_iter();
+        let object = volume_object(&id.uuid);
+        let mut recorded = self.ceph.omap_get(&images, &object, &[IMAGENAME, IMAGEID])?.into_iter();
         let (image, image_id) = (recorded.next().flatten(), recorded.next().flatten());
         let header = match image_id {
             // One stat instead of opening the image.

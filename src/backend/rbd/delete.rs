@@ -4,7 +4,8 @@
 
 use std::collections::HashMap;
 
-use super::{RbdController, VolumeId, JOURNAL_POOL_KEY, VOLUMES_DIR};
+use super::journal::{volume_name_key, volume_object, IMAGEID, IMAGENAME, JOURNAL_POOL_KEY, VOLNAME, VOLUMES_DIR};
+use super::{RbdController, VolumeId};
 use crate::ceph::rados::{Removal, Target};
 use crate::ceph::Credentials;
 use crate::error::Error;
@@ -43,8 +44,8 @@ impl RbdController {
             log::info!("volume {volume_id}: its pool no longer exists; nothing to delete");
             return Ok(());
         };
-        let object = format!("csi.volume.{}", id.uuid);
-        let keys = ["csi.imagename", "csi.volname", "csi.imageid", JOURNAL_POOL_KEY];
+        let object = volume_object(&id.uuid);
+        let keys = [IMAGENAME, VOLNAME, IMAGEID, JOURNAL_POOL_KEY];
         let mut attrs = self.ceph.omap_get(&place.images(&creds), &object, &keys)?.into_iter();
         let image = attrs.next().flatten().filter(|n| !n.is_empty()).unwrap_or_else(|| format!("csi-vol-{}", id.uuid));
         let (name, image_id) = (attrs.next().flatten(), attrs.next().flatten());
@@ -81,7 +82,7 @@ impl RbdController {
             log::info!("volume {volume_id}: removed ceph-csi's intermediate clone {}", images.spec(&temp));
         }
         crate::failpoint::hit("delete-after-image");
-        let name_key = name.map(|name| format!("csi.volume.{name}"));
+        let name_key = name.map(|name| volume_name_key(&name));
         self.remove_journal_entry(&journal, VOLUMES_DIR, name_key.as_deref(), &images, &object)?;
         log::info!("deleted volume {volume_id} ({spec})");
         Ok(())

@@ -1,11 +1,64 @@
-//! ceph-csi's journal, built and read here only (DESIGN.md §4; the v1 volume id is in
-//! backend/volume_id.rs): the name directories and their values, rbd-csi's own keys beside ceph-csi's,
-//! and how a name is reserved (a pending uuid first, see `pending_key`).
+//! ceph-csi's journal, its layout owned here only (DESIGN.md §4; the v1 volume id is
+//! in backend/volume_id.rs): the object and key names, the name directories' values,
+//! rbd-csi's own keys beside ceph-csi's, and how a name is reserved (a pending uuid
+//! first, see `pending_key`). What a create or delete does with them is in mod.rs,
+//! snap.rs and delete.rs.
+//!
+//! The names are ceph-csi's (internal/journal/voljournal.go): renaming one loses every
+//! volume made before, by either driver.
 
 use super::{RbdController, Target};
 use crate::error::Error;
 
+/// The directory of volume request names, in the journal pool: `csi.volume.<name>` →
+/// `<uuid>`, or `<image pool id, 16 hex>/<uuid>` when the image is in another pool.
 pub(super) const VOLUMES_DIR: &str = "csi.volumes.default";
+/// The directory of snapshot request names, in the source volume's journal pool.
+pub(super) const SNAPS_DIR: &str = "csi.snaps.default";
+const VOLUME_PREFIX: &str = "csi.volume.";
+const SNAP_PREFIX: &str = "csi.snap.";
+
+/// The volume directory's key of request name `name`.
+pub(super) fn volume_name_key(name: &str) -> String {
+    format!("{VOLUME_PREFIX}{name}")
+}
+
+/// The snapshot directory's key of request name `name`.
+pub(super) fn snap_name_key(name: &str) -> String {
+    format!("{SNAP_PREFIX}{name}")
+}
+
+/// Whether a key of the snapshot directory names a snapshot (other keys there:
+/// pending reservations).
+pub(super) fn is_snap_name_key(key: &str) -> bool {
+    key.starts_with(SNAP_PREFIX)
+}
+
+/// The object of volume `uuid`, beside its image.
+pub(super) fn volume_object(uuid: &str) -> String {
+    format!("{VOLUME_PREFIX}{uuid}")
+}
+
+/// The object of snapshot `uuid`, beside its image.
+pub(super) fn snap_object(uuid: &str) -> String {
+    format!("{SNAP_PREFIX}{uuid}")
+}
+
+// The keys of a volume's or snapshot's object.
+/// The request name (volumes).
+pub(super) const VOLNAME: &str = "csi.volname";
+/// The request name (snapshots).
+pub(super) const SNAPNAME: &str = "csi.snapname";
+/// The image's name.
+pub(super) const IMAGENAME: &str = "csi.imagename";
+/// The image's id (written once the image exists).
+pub(super) const IMAGEID: &str = "csi.imageid";
+/// A snapshot's source image, by name and by id.
+pub(super) const SOURCE: &str = "csi.source";
+pub(super) const SOURCEID: &str = "csi.sourceid";
+/// The journal pool's id (16 hex) when it is not the image pool.
+pub(super) const JOURNAL_POOL_KEY: &str = "csi.journalpool";
+
 /// rbd-csi's own key in a volume's uuid object: where its content came from
 /// (`Source::to_text`), so a CreateVolume retry with another source is told apart.
 /// ceph-csi reads only its own keys; volumes it made have none (then nothing can be
@@ -35,8 +88,6 @@ pub(super) fn new_uuid() -> Result<String, Error> {
 pub(super) fn pending_key(name_key: &str) -> String {
     format!("rbd-csi.pending.{name_key}")
 }
-
-pub(super) const JOURNAL_POOL_KEY: &str = "csi.journalpool";
 
 /// A name key's value: (the image pool id when recorded, the uuid).
 pub(super) fn parse_name_value(value: &str) -> Option<(Option<u64>, &str)> {
@@ -101,6 +152,28 @@ impl RbdController {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn names_are_ceph_csis() {
+        assert_eq!(volume_name_key("pvc-1"), "csi.volume.pvc-1");
+        assert_eq!(volume_object("0b5e…"), "csi.volume.0b5e…");
+        assert_eq!((snap_name_key("s"), snap_object("u")), ("csi.snap.s".into(), "csi.snap.u".into()));
+        assert!(is_snap_name_key(&snap_name_key("s")) && !is_snap_name_key(&pending_key(&snap_name_key("s"))));
+        assert_eq!((VOLUMES_DIR, SNAPS_DIR), ("csi.volumes.default", "csi.snaps.default"));
+        let keys = [VOLNAME, SNAPNAME, IMAGENAME, IMAGEID, SOURCE, SOURCEID, JOURNAL_POOL_KEY];
+        assert_eq!(
+            keys,
+            [
+                "csi.volname",
+                "csi.snapname",
+                "csi.imagename",
+                "csi.imageid",
+                "csi.source",
+                "csi.sourceid",
+                "csi.journalpool"
+            ]
+        );
+    }
 
     #[test]
     fn pending_reservations_have_keys_of_their_own() {

@@ -26,7 +26,10 @@ use crate::ceph::{find_cluster, ClusterConfig, Credentials};
 use crate::error::Error;
 
 pub use crate::backend::volume_id::VolumeId;
-use journal::{parse_name_value, pending_key, JOURNAL_POOL_KEY, SOURCE_KEY, VOLUMES_DIR};
+use journal::{
+    parse_name_value, pending_key, volume_name_key, volume_object, IMAGEID, IMAGENAME, JOURNAL_POOL_KEY, SOURCE_KEY,
+    VOLNAME, VOLUMES_DIR,
+};
 
 const DEFAULT_SIZE: u64 = 1 << 30;
 /// A content source for a message.
@@ -104,7 +107,7 @@ impl RbdController {
     /// The image of volume `uuid`: the journal's csi.imagename (ceph-csi's
     /// volumeNamePrefix may have chosen another prefix), else `csi-vol-<uuid>`.
     fn volume_image(&self, images: &Target, uuid: &str) -> Result<String, Error> {
-        let recorded = self.omap_value(images, &format!("csi.volume.{uuid}"), "csi.imagename")?;
+        let recorded = self.omap_value(images, &volume_object(&uuid), IMAGENAME)?;
         Ok(recorded.filter(|n| !n.is_empty()).unwrap_or_else(|| format!("csi-vol-{uuid}")))
     }
 
@@ -245,7 +248,7 @@ impl RbdController {
         let topology = self.constrain(p, &creds, &mut place, &mut new_image)?;
         let (features, data_pool) = (&new_image.features, &new_image.data_pool);
         let bytes = size_for(p.required_bytes, p.limit_bytes, DEFAULT_SIZE)?;
-        let name_key = format!("csi.volume.{}", p.name);
+        let name_key = volume_name_key(&p.name);
         // Independent lookups run side by side: the pools' ids, and the name key with
         // a pending reservation's uuid. (A missing pool fails the first.)
         let (ids, names) = {
@@ -272,10 +275,10 @@ impl RbdController {
             }
             None => {
                 let uuid = self.pending_uuid(&journal, VOLUMES_DIR, &name_key, pending)?;
-                let object = format!("csi.volume.{uuid}");
+                let object = volume_object(&uuid);
                 let journal_attr = place.journal_attr();
                 let source = p.source.to_text();
-                let mut attrs = vec![("csi.volname", p.name.as_str()), (SOURCE_KEY, source.as_str())];
+                let mut attrs = vec![(VOLNAME, p.name.as_str()), (SOURCE_KEY, source.as_str())];
                 attrs.extend(journal_attr.as_ref().map(|(k, v)| (*k, v.as_str())));
                 self.ceph.omap_set(&images, &object, &attrs)?;
                 crate::failpoint::hit("create-after-uuid-object");
@@ -285,13 +288,13 @@ impl RbdController {
                 (uuid, true)
             }
         };
-        let object = format!("csi.volume.{uuid}");
+        let object = volume_object(&uuid);
         // An earlier reservation (ours, or ceph-csi's under another prefix) named its
         // image, and (ours) recorded where its content came from.
         let (recorded, recorded_source, recorded_id) = if fresh {
             (None, None, None)
         } else {
-            let keys = ["csi.imagename", SOURCE_KEY, "csi.imageid"];
+            let keys = [IMAGENAME, SOURCE_KEY, IMAGEID];
             let mut values = self.ceph.omap_get(&images, &object, &keys)?.into_iter();
             (values.next().flatten(), values.next().flatten(), values.next().flatten())
         };
@@ -352,7 +355,7 @@ impl RbdController {
                 if p.source != Source::Empty {
                     self.ceph.flatten(&images, &image)?;
                 }
-                let attrs = [("csi.volname", p.name.as_str()), ("csi.imagename", &image), ("csi.imageid", &id)];
+                let attrs = [(VOLNAME, p.name.as_str()), (IMAGENAME, &image), (IMAGEID, &id)];
                 self.ceph.omap_set(&images, &object, &attrs)?;
                 self.set_metadata(&images, &image, p)?;
                 size
@@ -360,7 +363,7 @@ impl RbdController {
             None => {
                 let (attr, created) = both(
                     // (csi.volname again: a reservation found by name may have lost it.)
-                    || self.ceph.omap_set(&images, &object, &[("csi.volname", &p.name), ("csi.imagename", &image)]),
+                    || self.ceph.omap_set(&images, &object, &[(VOLNAME, &p.name), (IMAGENAME, &image)]),
                     || match &p.source {
                         Source::Empty => self.ceph.image_create(
                             &images,
@@ -403,7 +406,7 @@ impl RbdController {
                     .ceph
                     .image_info(&images, &image)?
                     .ok_or_else(|| Error::Internal(format!("{spec} vanished right after it was created")))?;
-                self.ceph.omap_set(&images, &object, &[("csi.imageid", &id)])?;
+                self.ceph.omap_set(&images, &object, &[(IMAGEID, &id)])?;
                 log::info!("created image {spec} for {:?} ({size} bytes)", p.name);
                 size
             }

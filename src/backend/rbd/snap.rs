@@ -23,16 +23,15 @@
 
 use std::collections::HashMap;
 
-use super::{both, parse_name_value, pending_key, Place, RbdController, VolumeId, JOURNAL_POOL_KEY};
+use super::journal::{
+    is_snap_name_key, snap_name_key, snap_object, volume_object, IMAGEID, IMAGENAME, JOURNAL_POOL_KEY, SNAPNAME,
+    SNAPS_DIR, SOURCE, SOURCEID,
+};
+use super::{both, parse_name_value, pending_key, Place, RbdController, VolumeId};
 use crate::backend::{SnapshotInfo, Source};
 use crate::ceph::rados::{CloneLayout, ImageRef, Removal, SnapInfo, Striping, Target};
 use crate::ceph::Credentials;
 use crate::error::Error;
-
-const SNAPS_DIR: &str = "csi.snaps.default";
-/// The snapshot directory's name keys (`csi.snap.<request name>`); other keys there
-/// are pending reservations (`pending_key`).
-const NAME_KEY_PREFIX: &str = "csi.snap.";
 
 /// A snapshot's journal entry.
 struct SnapRecord {
@@ -73,8 +72,8 @@ impl RbdController {
 
     /// The journal entry of snapshot `uuid` (`csi.snap.<uuid>` beside the images).
     fn snap_record(&self, images: &Target, uuid: &str) -> Result<SnapRecord, Error> {
-        let keys = ["csi.source", "csi.sourceid", "csi.imagename", "csi.snapname", JOURNAL_POOL_KEY, "csi.imageid"];
-        let mut values = self.ceph.omap_get(images, &format!("csi.snap.{uuid}"), &keys)?.into_iter();
+        let keys = [SOURCE, SOURCEID, IMAGENAME, SNAPNAME, JOURNAL_POOL_KEY, IMAGEID];
+        let mut values = self.ceph.omap_get(images, &snap_object(&uuid), &keys)?.into_iter();
         let mut next = || values.next().flatten();
         Ok(SnapRecord {
             source: next(),
@@ -116,15 +115,13 @@ impl RbdController {
         let creds = Credentials::from_secrets(secrets)?;
         let (src, mut place) = self.snap_place(source_id, &creds, "source volume")?;
         // Snapshots are journaled where their source volume is.
-        let source_object = format!("csi.volume.{}", src.uuid);
-        let mut recorded = self
-            .ceph
-            .omap_get(&place.images(&creds), &source_object, &["csi.imagename", JOURNAL_POOL_KEY])?
-            .into_iter();
+        let source_object = volume_object(&src.uuid);
+        let mut recorded =
+            self.ceph.omap_get(&place.images(&creds), &source_object, &[IMAGENAME, JOURNAL_POOL_KEY])?.into_iter();
         let source_image = recorded.next().flatten().unwrap_or_else(|| format!("csi-vol-{}", src.uuid));
         self.use_recorded_journal(&mut place, &creds, recorded.next().flatten().as_deref())?;
         let (journal, images) = (place.journal(&creds), place.images(&creds));
-        let name_key = format!("{NAME_KEY_PREFIX}{name}");
+        let name_key = snap_name_key(name);
         let (by_name, pending) = self.name_lookup(&journal, SNAPS_DIR, &name_key)?;
         let (mut recorded_name, mut recorded_id) = (None, None);
         let uuid = match by_name.as_deref().and_then(parse_name_value) {
@@ -144,19 +141,19 @@ impl RbdController {
             None => {
                 let uuid = self.pending_uuid(&journal, SNAPS_DIR, &name_key, pending)?;
                 let journal_attr = place.journal_attr();
-                let mut attrs = vec![("csi.snapname", name)];
+                let mut attrs = vec![(SNAPNAME, name)];
                 attrs.extend(journal_attr.as_ref().map(|(k, v)| (*k, v.as_str())));
-                self.ceph.omap_set(&images, &format!("csi.snap.{uuid}"), &attrs)?;
+                self.ceph.omap_set(&images, &snap_object(&uuid), &attrs)?;
                 self.ceph.omap_set(&journal, SNAPS_DIR, &[(&name_key, &place.name_value(src.pool_id, &uuid))])?;
                 self.ceph.omap_remove(&journal, SNAPS_DIR, &[&pending_key(&name_key)])?;
                 uuid
             }
         };
-        let object = format!("csi.snap.{uuid}");
+        let object = snap_object(&uuid);
         let snap = recorded_name.unwrap_or_else(|| format!("csi-snap-{uuid}"));
         let (info, attrs) = both(
             || self.ceph.image_info(&images, &source_image),
-            || self.ceph.omap_set(&images, &object, &[("csi.source", &source_image), ("csi.imagename", &snap)]),
+            || self.ceph.omap_set(&images, &object, &[(SOURCE, &source_image), (IMAGENAME, &snap)]),
         );
         attrs?;
         let (_, source_img_id) =
@@ -176,20 +173,20 @@ impl RbdController {
                 // is what finds it in the trash if its delete is cut short.
                 if recorded_id.is_none() {
                     if let Some((_, image_id)) = self.ceph.image_info(&images, &image)? {
-                        self.ceph.omap_set(&images, &object, &[("csi.imageid", &image_id)])?;
+                        self.ceph.omap_set(&images, &object, &[(IMAGEID, &image_id)])?;
                     }
                 }
                 info
             }
             _ => {
-                self.ceph.omap_set(&images, &object, &[("csi.sourceid", &source_img_id)])?;
+                self.ceph.omap_set(&images, &object, &[(SOURCEID, &source_img_id)])?;
                 self.make_snapshot_image(&images, &source_image, &snap)?;
                 let spec = images.spec(&snap);
                 let (_, image_id) = self
                     .ceph
                     .image_info(&images, &snap)?
                     .ok_or_else(|| Error::Internal(format!("{spec} vanished right after it was made")))?;
-                self.ceph.omap_set(&images, &object, &[("csi.imageid", &image_id)])?;
+                self.ceph.omap_set(&images, &object, &[(IMAGEID, &image_id)])?;
                 log::info!("created snapshot {spec}@{snap} of {} ({name:?})", images.spec(&source_image));
                 self.locate_snapshot(&images, &rec)?
                     .map(|(_, info)| info)
@@ -213,7 +210,7 @@ impl RbdController {
         };
         let creds = Credentials::from_secrets(secrets)?;
         let Some(mut place) = self.place_for_id(&vid, &creds)? else { return Ok(()) };
-        let object = format!("csi.snap.{}", vid.uuid);
+        let object = snap_object(&vid.uuid);
         let rec = self.snap_record(&place.images(&creds), &vid.uuid)?;
         self.use_recorded_journal(&mut place, &creds, rec.journal_pool.as_deref())?;
         let (journal, images) = (place.journal(&creds), place.images(&creds));
@@ -245,7 +242,7 @@ impl RbdController {
                 }
             }
         }
-        let name_key = rec.request_name.map(|name| format!("csi.snap.{name}"));
+        let name_key = rec.request_name.map(|name| snap_name_key(&name));
         self.remove_journal_entry(&journal, SNAPS_DIR, name_key.as_deref(), &images, &object)?;
         log::info!("deleted snapshot {id}");
         Ok(())
@@ -308,7 +305,7 @@ impl RbdController {
         }
         let Some(here) = self.ceph.pool_id(&place.cluster, creds, &place.pool)? else { return Ok(()) };
         let mut by_pool: HashMap<u64, Vec<String>> = HashMap::new();
-        for (_, value) in entries.iter().filter(|(key, _)| key.starts_with(NAME_KEY_PREFIX)) {
+        for (_, value) in entries.iter().filter(|(key, _)| is_snap_name_key(key)) {
             if let Some((pool, uuid)) = parse_name_value(value) {
                 by_pool.entry(pool.unwrap_or(here)).or_default().push(uuid.to_string());
             }
@@ -366,18 +363,17 @@ impl RbdController {
         out: &mut Vec<SnapshotInfo>,
     ) -> Result<(), Error> {
         let mut place = place;
-        let object = format!("csi.volume.{}", volume.uuid);
-        let mut attrs =
-            self.ceph.omap_get(&place.images(creds), &object, &["csi.imagename", JOURNAL_POOL_KEY])?.into_iter();
+        let object = volume_object(&volume.uuid);
+        let mut attrs = self.ceph.omap_get(&place.images(creds), &object, &[IMAGENAME, JOURNAL_POOL_KEY])?.into_iter();
         let image =
             attrs.next().flatten().filter(|n| !n.is_empty()).unwrap_or_else(|| format!("csi-vol-{}", volume.uuid));
         self.use_recorded_journal(&mut place, creds, attrs.next().flatten().as_deref())?;
         let entries = self.ceph.omap_list(&place.journal(creds), SNAPS_DIR)?;
         let uuids: Vec<String> = entries
             .iter()
-            .filter(|(key, _)| key.starts_with(NAME_KEY_PREFIX))
+            .filter(|(key, _)| is_snap_name_key(key))
             .filter_map(|(_, value)| parse_name_value(value))
-            .filter(|(pool, _)| pool.is_none_or(|p| p == volume.pool_id))
+            .filter(|(pool, _)| pool.map_or(true, |p| p == volume.pool_id))
             .map(|(_, uuid)| uuid.to_string())
             .collect();
         self.journaled_snapshots(&place, creds, volume.pool_id, &uuids, |rec| rec.source.as_ref() == Some(&image), out)
