@@ -3,13 +3,8 @@
 
 pub mod image_meta;
 pub mod krbd;
-pub mod krbd_options;
-mod krbd_record;
-mod krbd_sysfs;
 pub mod local;
 pub mod rbd;
-pub mod rbd_params;
-pub mod rbd_topology;
 pub mod volume_id;
 
 use std::collections::HashMap;

@@ -7,7 +7,7 @@
 //!
 //! Devices are always found through /sys/bus/rbd/devices/<id>/{pool,pool_ns,name,
 //! current_snap} (never udev symlinks); the volume's own mapping, as its map record
-//! names it (krbd_record.rs), is reused, and so is a shared mapping of the image this
+//! names it (record.rs), is reused, and so is a shared mapping of the image this
 //! kernel has already (ceph-csi's), but not another plugin's claimed one; a claimed
 //! read-write mapping gets a kernel client of its own (`noshare`), so that it can be
 //! fenced alone; "not mapped" on unmap is success.
@@ -25,11 +25,14 @@ use crate::error::Error;
 use crate::kvfile;
 use crate::node::{is_static, stash_name, Attached, Attacher, StageLayout};
 
-use super::image_meta::{self, ImageMeta};
-use super::krbd_options;
-use super::krbd_record::{device_id, MapRecord, Mapping};
-use super::krbd_sysfs::{find_head, find_mapping, find_volume, own_client, ImageSpec};
-use super::volume_id::VolumeId;
+use crate::backend::image_meta::{self, ImageMeta};
+use crate::backend::volume_id::VolumeId;
+use record::{device_id, MapRecord, Mapping};
+use sysfs::{find_head, find_mapping, find_volume, own_client, ImageSpec};
+
+pub mod options;
+mod record;
+mod sysfs;
 
 const SYSFS: &str = "/sys/bus/rbd";
 
@@ -281,7 +284,7 @@ impl Attacher for KrbdAttacher {
 
     fn write_note(&self, volume_id: &str, ctx: &HashMap<String, String>, staging: &Path) -> Result<(), Error> {
         let (_, spec) = self.spec(volume_id, ctx)?;
-        let force = krbd_options::unmap_force(ctx.get("unmapOptions").map(String::as_str).unwrap_or(""))?;
+        let force = options::unmap_force(ctx.get("unmapOptions").map(String::as_str).unwrap_or(""))?;
         let meta = ImageMeta {
             pool: spec.pool,
             namespace: spec.namespace,
@@ -314,7 +317,7 @@ impl Attacher for KrbdAttacher {
         }
         let spec = ImageSpec { pool: meta.pool, namespace: meta.namespace, image: meta.image };
         let Some(device) = find_mapping(&self.sysfs, &spec) else { return Ok(None) };
-        let force_unmap = krbd_options::unmap_force(&meta.unmap_options).unwrap_or_else(|e| {
+        let force_unmap = options::unmap_force(&meta.unmap_options).unwrap_or_else(|e| {
             log::warn!("volume {volume_id}: unmapOptions of ceph-csi's note not used: {e}");
             false
         });
@@ -336,7 +339,7 @@ impl Attacher for KrbdAttacher {
     ) -> Result<Attached, Error> {
         let (cluster, spec) = self.spec(volume_id, ctx)?;
         let given = |key: &str| ctx.get(key).map(String::as_str).unwrap_or("");
-        let mut options = krbd_options::map_options(given("mapOptions"))?;
+        let mut options = options::map_options(given("mapOptions"))?;
         if read_only {
             options.insert(0, "ro".to_string());
         }
@@ -346,7 +349,7 @@ impl Attacher for KrbdAttacher {
             // blocklisted) stops no other volume's I/O.
             options.push("noshare".to_string());
         }
-        let force = krbd_options::unmap_force(given("unmapOptions"))?;
+        let force = options::unmap_force(given("unmapOptions"))?;
         if let Some(mut rec) = self.record(volume_id)? {
             if let Some(mapping) = rec.find(&self.sysfs) {
                 if rec.force_unmap != force {

@@ -31,9 +31,7 @@
 use std::collections::HashMap;
 use std::fmt::Write as _;
 
-use super::rbd::{ImageSpec, Place, RbdController, VolumeId};
-use super::{Accessibility, CreateParams, Segments, Source};
-use crate::ceph::Credentials;
+use crate::backend::{Accessibility, Segments};
 use crate::error::{quote, Error};
 use crate::jsonparse::{self, Json};
 use crate::topology::domain;
@@ -139,7 +137,7 @@ pub fn parse(value: &str) -> Result<Vec<TopologyPool>, Error> {
     list.iter().enumerate().map(|(i, e)| entry(i + 1, e)).collect()
 }
 
-/// The parameter's value check (rbd_params): "" is unset.
+/// The parameter's value check (params.rs): "" is unset.
 pub fn check(value: &str) -> Result<(), Error> {
     if value.is_empty() {
         return Ok(());
@@ -238,44 +236,6 @@ impl<'a> Constraint<'a> {
                 self.requested()
             ))
         })
-    }
-}
-
-impl RbdController {
-    /// Applies topologyConstrainedPools to a new volume's place and image (see the
-    /// module comment); returns the topology the volume serves, None when the
-    /// parameter chose nothing. Then `pool` must have been given.
-    pub(super) fn constrain(
-        &self,
-        p: &CreateParams,
-        creds: &Credentials,
-        place: &mut Place,
-        image: &mut ImageSpec,
-    ) -> Result<Option<Segments>, Error> {
-        let Some(constraint) = Constraint::new(&p.parameters, p.accessibility.as_ref())? else {
-            if place.pool.is_empty() {
-                return Err(Error::invalid(format!(
-                    "parameter pool is required: {PARAMETER} chooses a pool only by the request's \
-                     accessibility_requirements, and this request has none"
-                )));
-            }
-            return Ok(None);
-        };
-        let chosen = match &p.source {
-            Source::Snapshot(id) => {
-                let gone = || Error::NotFound(format!("snapshot {id} does not exist"));
-                let vid = VolumeId::decode(id).ok_or_else(gone)?;
-                let pool = self.place_for_id(&vid, creds)?.ok_or_else(gone)?.pool;
-                constraint.place_in(&pool, id)?
-            }
-            Source::Volume(_) | Source::Empty => constraint.place()?,
-        };
-        if p.parameters.get("journalPool").map_or(true, |j| j.is_empty()) {
-            place.journal_pool = chosen.pool.clone();
-        }
-        place.pool = chosen.pool;
-        image.data_pool = chosen.data_pool;
-        Ok(Some(chosen.topology))
     }
 }
 

@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use crate::error::Error;
 use crate::kvfile::{self, Record};
 
-use super::krbd_sysfs::{find_head, find_mapping, mapped, read_attr, ImageSpec};
+use super::sysfs::{find_head, find_mapping, mapped, read_attr, ImageSpec};
 
 /// The record's key for ceph-csi's `unmapOptions: force`.
 const FORCE_UNMAP: &str = "unmap_force";
