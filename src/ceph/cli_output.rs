@@ -1,9 +1,29 @@
 //! What the `rados`, `ceph` and `rbd` commands print, read back: errors by exit status
 //! and message, `rados getomapval`'s hex dumps, rbd's local-time timestamps.
 
-use super::last_error_line;
 use crate::error::Error;
 use crate::exec::Output;
+
+/// The last meaningful line a command printed, for error messages.
+pub fn last_error_line(stderr: &str) -> String {
+    stderr.lines().rev().map(str::trim).find(|l| !l.is_empty()).unwrap_or("").to_string()
+}
+
+/// Turns a failed `rbd` exit (it exits with the errno) into our error.
+pub fn rbd_error(what: &str, out: &Output) -> Error {
+    let msg = format!("{what}: {} (rbd exit {})", last_error_line(&out.stderr), out.status);
+    match out.status {
+        2 => Error::NotFound(msg),
+        17 => Error::AlreadyExists(msg),
+        16 | 39 => Error::FailedPrecondition(msg),
+        22 if out.stderr.contains("couldn't connect") || out.stderr.contains("auth") => Error::Unavailable(format!(
+            "{what}: cannot authenticate to the cluster (check userID/userKey and monitors)"
+        )),
+        1 | 13 => Error::FailedPrecondition(format!("{msg}: permission denied (check the user's caps)")),
+        110 => Error::Unavailable(msg),
+        _ => Error::Internal(msg),
+    }
+}
 
 /// A failed `rados` (or `ceph`) command `what`, by what it printed.
 pub fn rados_error(what: &str, out: &Output) -> Error {
