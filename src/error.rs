@@ -1,4 +1,6 @@
 //! The crate's error type and the one place that turns an error into a gRPC status.
+//! Failures below the driver keep their cause (`Sys`: the syscall, path and errno;
+//! `Ceph`: what Ceph said, by `CephCause`); `code()` alone decides what a CO is told.
 
 use std::fmt;
 
@@ -32,6 +34,8 @@ pub enum Error {
     Queue(QueueError),
     /// A system call failed.
     Sys { op: String, path: String, errno: i32 },
+    /// A call to Ceph failed (librados, or the rbd, rados and ceph commands).
+    Ceph(CephFailure),
     /// An unexpected internal failure.
     Internal(String),
 }
@@ -78,8 +82,91 @@ impl Error {
                 QueueError::Panicked(_) => RpcStatusCode::INTERNAL,
             },
             Error::Sys { .. } => RpcStatusCode::INTERNAL,
+            Error::Ceph(f) => match f.cause {
+                CephCause::Denied | CephCause::Busy => RpcStatusCode::FAILED_PRECONDITION,
+                CephCause::Missing => RpcStatusCode::NOT_FOUND,
+                CephCause::Exists => RpcStatusCode::ALREADY_EXISTS,
+                CephCause::Unreachable => RpcStatusCode::UNAVAILABLE,
+                CephCause::Full => RpcStatusCode::RESOURCE_EXHAUSTED,
+                CephCause::Other => RpcStatusCode::INTERNAL,
+            },
             Error::Internal(_) => RpcStatusCode::INTERNAL,
         }
+    }
+
+    /// A failed call to Ceph: `op` (what was being done), its cause, and what Ceph
+    /// said of it.
+    pub fn ceph(op: impl Into<String>, cause: CephCause, detail: impl Into<String>) -> Self {
+        Error::Ceph(CephFailure { op: op.into(), cause, detail: detail.into() })
+    }
+
+    /// Ceph's answer that `what` (a pool, an image, a snapshot) does not exist.
+    pub fn ceph_missing(what: impl Into<String>) -> Self {
+        Error::ceph(what, CephCause::Missing, "does not exist")
+    }
+
+    /// The cause, when this is a failed call to Ceph.
+    pub fn ceph_cause(&self) -> Option<CephCause> {
+        match self {
+            Error::Ceph(f) => Some(f.cause),
+            _ => None,
+        }
+    }
+}
+
+/// Why a call to Ceph failed, whichever client made it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CephCause {
+    /// The user's caps do not allow it (EPERM, EACCES).
+    Denied,
+    /// The pool, object, image or snapshot does not exist (ENOENT).
+    Missing,
+    /// It exists already (EEXIST).
+    Exists,
+    /// In use: watchers, children, snapshots, a lock (EBUSY, ENOTEMPTY).
+    Busy,
+    /// The cluster cannot be reached or will not let this user in (ETIMEDOUT,
+    /// ENOTCONN, ESHUTDOWN, ECONNREFUSED; a failed authentication).
+    Unreachable,
+    /// Out of space or over a quota (ENOSPC, EDQUOT).
+    Full,
+    /// Anything else.
+    Other,
+}
+
+impl CephCause {
+    /// The cause of Ceph's errno `errno` (positive): the one table every client uses
+    /// (librados returns it negated; the rbd command exits with it).
+    pub fn of_errno(errno: i32) -> CephCause {
+        match errno {
+            libc::EPERM | libc::EACCES => CephCause::Denied,
+            libc::ENOENT => CephCause::Missing,
+            libc::EEXIST => CephCause::Exists,
+            libc::EBUSY | libc::ENOTEMPTY => CephCause::Busy,
+            libc::ETIMEDOUT | libc::ENOTCONN | libc::ESHUTDOWN | libc::ECONNREFUSED => CephCause::Unreachable,
+            libc::ENOSPC | libc::EDQUOT => CephCause::Full,
+            _ => CephCause::Other,
+        }
+    }
+}
+
+/// A failed call to Ceph.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CephFailure {
+    /// What was being done ("rbd info rbd/csi-vol-…").
+    pub op: String,
+    pub cause: CephCause,
+    /// What Ceph said ("No such file or directory (errno 2)", a command's last line).
+    pub detail: String,
+}
+
+impl fmt::Display for CephFailure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.op, self.detail)?;
+        if self.cause == CephCause::Denied {
+            f.write_str(": permission denied (check the user's caps)")?;
+        }
+        Ok(())
     }
 }
 
@@ -97,6 +184,7 @@ impl fmt::Display for Error {
             | Error::InvalidToken(m)
             | Error::Internal(m) => f.write_str(m),
             Error::Queue(q) => write!(f, "{q}"),
+            Error::Ceph(c) => write!(f, "{c}"),
             Error::Sys { op, path, errno } => {
                 let desc = nix::errno::Errno::from_raw(*errno).desc();
                 write!(f, "{op} {path}: {desc} (errno {errno})")
@@ -154,6 +242,34 @@ mod tests {
         let e = Error::sys("mount", "/a/b", nix::errno::Errno::ENOENT);
         assert_eq!(e.code(), RpcStatusCode::INTERNAL);
         assert_eq!(e.to_string(), "mount /a/b: No such file or directory (errno 2)");
+    }
+
+    #[test]
+    fn ceph_failures_are_told_by_cause() {
+        let cases = [
+            (libc::EACCES, RpcStatusCode::FAILED_PRECONDITION),
+            (libc::EPERM, RpcStatusCode::FAILED_PRECONDITION),
+            (libc::ENOENT, RpcStatusCode::NOT_FOUND),
+            (libc::EEXIST, RpcStatusCode::ALREADY_EXISTS),
+            (libc::EBUSY, RpcStatusCode::FAILED_PRECONDITION),
+            (libc::ENOTEMPTY, RpcStatusCode::FAILED_PRECONDITION),
+            (libc::ETIMEDOUT, RpcStatusCode::UNAVAILABLE),
+            (libc::ESHUTDOWN, RpcStatusCode::UNAVAILABLE),
+            (libc::ENOSPC, RpcStatusCode::RESOURCE_EXHAUSTED),
+            (libc::EDQUOT, RpcStatusCode::RESOURCE_EXHAUSTED),
+            (libc::EINVAL, RpcStatusCode::INTERNAL),
+        ];
+        for (errno, code) in cases {
+            let e = Error::ceph("rbd info p/i", CephCause::of_errno(errno), "x");
+            assert_eq!(e.code(), code, "errno {errno}");
+        }
+        let denied = Error::ceph("rbd info p/i", CephCause::Denied, "Operation not permitted (errno 1)");
+        assert_eq!(
+            denied.to_string(),
+            "rbd info p/i: Operation not permitted (errno 1): permission denied (check the user's caps)"
+        );
+        assert_eq!(denied.ceph_cause(), Some(CephCause::Denied));
+        assert_eq!(Error::internal("x").ceph_cause(), None);
     }
 
     #[test]

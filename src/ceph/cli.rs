@@ -131,6 +131,6 @@ mod tests {
         assert_eq!(&cmd.args[..4], &["-m", "m1:6789,m2:6789", "--id", "csi"]);
         assert!(!out.stderr.contains("AQBSECRET"), "{}", out.stderr);
         assert!(!dir.exists(), "nothing written to disk");
-        assert!(matches!(rbd_error("info", &out), Error::Unavailable(_)));
+        assert_eq!(rbd_error("info", &out).ceph_cause(), Some(crate::error::CephCause::Unreachable));
     }
 }

@@ -1,7 +1,7 @@
 //! What the `rados`, `ceph` and `rbd` commands print, read back: errors by exit status
 //! and message, `rados getomapval`'s hex dumps, rbd's local-time timestamps.
 
-use crate::error::Error;
+use crate::error::{CephCause, Error};
 use crate::exec::Output;
 
 /// The last meaningful line a command printed, for error messages.
@@ -9,20 +9,16 @@ pub fn last_error_line(stderr: &str) -> String {
     stderr.lines().rev().map(str::trim).find(|l| !l.is_empty()).unwrap_or("").to_string()
 }
 
+/// What a command says when it cannot log in.
+const CANNOT_AUTHENTICATE: &str = "cannot authenticate to the cluster (check userID/userKey and monitors)";
+
 /// Turns a failed `rbd` exit (it exits with the errno) into our error.
 pub fn rbd_error(what: &str, out: &Output) -> Error {
-    let msg = format!("{what}: {} (rbd exit {})", last_error_line(&out.stderr), out.status);
-    match out.status {
-        2 => Error::NotFound(msg),
-        17 => Error::AlreadyExists(msg),
-        16 | 39 => Error::FailedPrecondition(msg),
-        22 if out.stderr.contains("couldn't connect") || out.stderr.contains("auth") => Error::Unavailable(format!(
-            "{what}: cannot authenticate to the cluster (check userID/userKey and monitors)"
-        )),
-        1 | 13 => Error::FailedPrecondition(format!("{msg}: permission denied (check the user's caps)")),
-        110 => Error::Unavailable(msg),
-        _ => Error::Internal(msg),
+    if out.status == libc::EINVAL && (out.stderr.contains("couldn't connect") || out.stderr.contains("auth")) {
+        return Error::ceph(what, CephCause::Unreachable, CANNOT_AUTHENTICATE);
     }
+    let detail = format!("{} (rbd exit {})", last_error_line(&out.stderr), out.status);
+    Error::ceph(what, CephCause::of_errno(out.status), detail)
 }
 
 /// A failed `rados` (or `ceph`) command `what`, by what it printed.
@@ -31,15 +27,15 @@ pub fn rados_error(what: &str, out: &Output) -> Error {
         l if l.is_empty() => last_error_line(&out.stdout),
         l => l,
     };
-    let msg = format!("{what}: {line} (rados exit {})", out.status);
+    let detail = format!("{line} (rados exit {})", out.status);
     if ["Operation not permitted", "Permission denied", "EACCES", "EPERM"].iter().any(|p| line.contains(p)) {
-        Error::FailedPrecondition(format!("{msg}: permission denied (check the user's caps)"))
+        Error::ceph(what, CephCause::Denied, detail)
     } else if out.stderr.contains("couldn't connect") || out.stderr.contains("auth") {
-        Error::Unavailable(format!("{what}: cannot authenticate to the cluster (check userID/userKey and monitors)"))
+        Error::ceph(what, CephCause::Unreachable, CANNOT_AUTHENTICATE)
     } else if out.stderr.contains("failed to fetch mon config") {
-        Error::Unavailable(format!("{what}: cannot reach the monitors (within --client-mount-timeout)"))
+        Error::ceph(what, CephCause::Unreachable, "cannot reach the monitors (within --client-mount-timeout)")
     } else {
-        Error::Internal(msg)
+        Error::ceph(what, CephCause::Other, detail)
     }
 }
 
@@ -80,6 +76,43 @@ pub fn parse_ctime(s: &str) -> Option<i64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn out(status: i32, stderr: &str) -> Output {
+        Output { status, stdout: String::new(), stderr: stderr.to_string() }
+    }
+
+    #[test]
+    fn failed_commands_are_told_by_cause() {
+        let rbd = [
+            (2, "rbd: error opening image i: (2) No such file or directory", CephCause::Missing),
+            (17, "rbd: create error: (17) File exists", CephCause::Exists),
+            (16, "rbd: error: image still has watchers", CephCause::Busy),
+            (39, "rbd: image has snapshots", CephCause::Busy),
+            (1, "rbd: (1) Operation not permitted", CephCause::Denied),
+            (13, "rbd: (13) Permission denied", CephCause::Denied),
+            (110, "rbd: (110) Connection timed out", CephCause::Unreachable),
+            (22, "auth: unable to find a keyring", CephCause::Unreachable),
+            (22, "rbd: invalid argument", CephCause::Other),
+            (28, "rbd: (28) No space left on device", CephCause::Full),
+        ];
+        for (status, stderr, cause) in rbd {
+            assert_eq!(rbd_error("rbd x", &out(status, stderr)).ceph_cause(), Some(cause), "{status} {stderr}");
+        }
+        let rados = [
+            ("error: (1) Operation not permitted", CephCause::Denied),
+            ("monclient(hunting): authenticate timed out", CephCause::Unreachable),
+            ("failed to fetch mon config (--no-mon-config to skip)", CephCause::Unreachable),
+            ("error getting omap keys: (5) Input/output error", CephCause::Other),
+        ];
+        for (stderr, cause) in rados {
+            assert_eq!(rados_error("rados x", &out(1, stderr)).ceph_cause(), Some(cause), "{stderr}");
+        }
+        let denied = rbd_error("rbd info p/i", &out(13, "rbd: (13) Permission denied"));
+        assert_eq!(
+            denied.to_string(),
+            "rbd info p/i: rbd: (13) Permission denied (rbd exit 13): permission denied (check the user's caps)"
+        );
+    }
 
     #[test]
     fn rados_hex_dumps() {

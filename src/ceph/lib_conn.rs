@@ -16,7 +16,7 @@ use super::lib_ffi::{check, cstr, fail, Api, Ptr};
 use super::lib_handles::{Conn, IoCtx};
 use super::rados::Target;
 use super::{ClusterConfig, Credentials};
-use crate::error::Error;
+use crate::error::{CephCause, Error};
 
 /// How long an unused connection stays open.
 const IDLE: Duration = Duration::from_secs(600);
@@ -105,7 +105,7 @@ impl LibRados {
     /// Forgets a connection after an error that may mean it is broken (an unreachable
     /// cluster stays remembered as such).
     pub(super) fn forget_on_unavailable<T>(&self, t: &Target, r: Result<T, Error>) -> Result<T, Error> {
-        if let Err(Error::Unavailable(_)) = &r {
+        if r.as_ref().is_err_and(|e| e.ceph_cause() == Some(CephCause::Unreachable)) {
             let mut conns = self.conns.lock();
             let id = Self::conn_id(t.cluster, t.creds);
             // (A slot being connected right now is left alone: never wait for it here.)
@@ -136,10 +136,8 @@ impl LibRados {
         // SAFETY: a connected handle, valid C string and out pointer.
         let r = unsafe { (self.api.rados_ioctx_create)(conn.handle, pool.as_ptr(), &mut handle) };
         if r == -libc::ENOENT {
-            return Err(Error::NotFound(format!(
-                "pool {:?} does not exist in cluster {}",
-                t.pool, t.cluster.cluster_id
-            )));
+            let op = format!("pool {:?} of cluster {}", t.pool, t.cluster.cluster_id);
+            return Err(Error::ceph(op, CephCause::Missing, "does not exist"));
         }
         check(|| format!("open pool {}", t.pool), r)?;
         let io = IoCtx { conn, handle };

@@ -5,7 +5,7 @@
 use std::ffi::{c_char, c_int, c_void, CStr, CString};
 use std::ptr;
 
-use crate::error::Error;
+use crate::error::{CephCause, Error};
 
 pub(super) type Ptr = *mut c_void;
 
@@ -171,18 +171,8 @@ pub(super) fn cstr(s: &str) -> Result<CString, Error> {
 /// A failed librados/librbd call `what`, by its negative errno `r`.
 pub(super) fn fail(what: &str, r: c_int) -> Error {
     let errno = -r;
-    let msg = format!("{what}: {} (errno {errno})", nix::errno::Errno::from_raw(errno).desc());
-    match errno {
-        libc::EPERM | libc::EACCES => {
-            Error::FailedPrecondition(format!("{msg}: permission denied (check the user's caps)"))
-        }
-        libc::ENOENT => Error::NotFound(msg),
-        libc::EEXIST => Error::AlreadyExists(msg),
-        libc::EBUSY | libc::ENOTEMPTY => Error::FailedPrecondition(msg),
-        libc::ETIMEDOUT | libc::ENOTCONN | libc::ESHUTDOWN | libc::ECONNREFUSED => Error::Unavailable(msg),
-        libc::ENOSPC | libc::EDQUOT => Error::ResourceExhausted(msg),
-        _ => Error::Internal(msg),
-    }
+    let detail = format!("{} (errno {errno})", nix::errno::Errno::from_raw(errno).desc());
+    Error::ceph(what, CephCause::of_errno(errno), detail)
 }
 
 /// 0 or more → Ok; a negative errno → the error `fail` makes of it.

@@ -11,7 +11,7 @@ use parking_lot::Mutex;
 use super::lib_ffi::{bare_addr, check, cstr, drain_omap, Api, Ptr, SnapInfoC, WatcherC};
 use super::rados::{ImageRef, SnapInfo};
 use super::{ClusterConfig, Credentials};
-use crate::error::Error;
+use crate::error::{CephCause, Error};
 
 /// How long connecting may take before the monitors count as unreachable.
 pub(super) const CONNECT_TIMEOUT_SECS: u32 = 15;
@@ -83,21 +83,18 @@ impl Conn {
             return Ok(self);
         }
         let errno = -r;
+        let op = format!("connect to cluster {}", cluster.cluster_id);
         Err(if errno == libc::ETIMEDOUT {
-            let why = format!(
-                "cannot reach the monitors of cluster {} ({}) within {CONNECT_TIMEOUT_SECS} s",
-                cluster.cluster_id,
-                cluster.monitors.join(",")
-            );
-            (Error::Unavailable(why), true)
+            let why =
+                format!("cannot reach the monitors ({}) within {CONNECT_TIMEOUT_SECS} s", cluster.monitors.join(","));
+            (Error::ceph(op, CephCause::Unreachable, why), true)
         } else {
             let why = format!(
-                "cannot authenticate to cluster {} as client.{}: {} (check userID/userKey and monitors)",
-                cluster.cluster_id,
+                "cannot authenticate as client.{}: {} (check userID/userKey and monitors)",
                 creds.id,
                 nix::errno::Errno::from_raw(errno).desc()
             );
-            (Error::Unavailable(why), false)
+            (Error::ceph(op, CephCause::Unreachable, why), false)
         })
     }
 }

@@ -494,7 +494,7 @@ impl Rados for CliRados {
         let out = self.rbd(t, &["snap", "create", "--no-progress", &spec])?;
         match out.status {
             0 | 17 => Ok(()),
-            2 => Err(Error::NotFound(format!("image {} does not exist", t.spec(image)))),
+            2 => Err(Error::ceph_missing(format!("image {}", t.spec(image)))),
             _ => Err(rbd_error(&format!("rbd snap create {spec}"), &out)),
         }
     }
@@ -576,7 +576,7 @@ impl Rados for CliRados {
         let out = self.rbd(child, &args)?;
         match out.status {
             0 | 17 => Ok(()),
-            2 => Err(Error::NotFound(format!("clone source {from} does not exist"))),
+            2 => Err(Error::ceph_missing(format!("clone source {from}"))),
             _ => Err(rbd_error(&format!("rbd clone {from}"), &out)),
         }
     }

@@ -24,7 +24,7 @@ use super::rados::{
     TrashEntry, TRASH_SOURCE_REMOVING,
 };
 use super::{ClusterConfig, Credentials};
-use crate::error::Error;
+use crate::error::{CephCause, Error};
 
 impl LibRados {
     fn image_options(
@@ -307,7 +307,7 @@ impl Rados for LibRados {
                     Ok(()) => true,
                     Err(e) => {
                         log::warn!("the mgr did not take the removal of trashed image {id} ({e}); removing it here");
-                        if matches!(e, Error::Unavailable(_)) {
+                        if e.ceph_cause() == Some(CephCause::Unreachable) {
                             *io.conn.mgr_down_since.lock() = Some(Instant::now());
                         }
                         false
@@ -346,7 +346,7 @@ impl Rados for LibRados {
     fn enable_exclusive_lock(&self, t: &Target, image_id: &str) -> Result<bool, Error> {
         const EXCLUSIVE_LOCK: u64 = 1 << 2;
         self.with_io(t, |io| {
-            let missing = || Error::NotFound(format!("image id {} does not exist", t.spec(image_id)));
+            let missing = || Error::ceph_missing(format!("image id {}", t.spec(image_id)));
             // A look first: opening for writing would watch the image for a moment.
             if io.image(ImageRef::Id(image_id), true)?.ok_or_else(missing)?.features()? & EXCLUSIVE_LOCK != 0 {
                 return Ok(false);
@@ -431,7 +431,7 @@ impl Rados for LibRados {
         self.with_io(t, |io| {
             let img = io
                 .image(ImageRef::Name(image), false)?
-                .ok_or_else(|| Error::NotFound(format!("image {} does not exist", t.spec(image))))?;
+                .ok_or_else(|| Error::ceph_missing(format!("image {}", t.spec(image))))?;
             let size = img.size()?;
             if size == bytes {
                 return Ok(());
@@ -452,7 +452,7 @@ impl Rados for LibRados {
         self.with_io(t, |io| {
             let img = io
                 .image(ImageRef::Name(image), false)?
-                .ok_or_else(|| Error::NotFound(format!("image {} does not exist", t.spec(image))))?;
+                .ok_or_else(|| Error::ceph_missing(format!("image {}", t.spec(image))))?;
             for (key, value) in pairs {
                 let (k, v) = (cstr(key)?, cstr(value)?);
                 // SAFETY: an open image, valid C strings; librbd copies them.
@@ -467,7 +467,7 @@ impl Rados for LibRados {
         self.with_io(t, |io| {
             let img = io
                 .image(ImageRef::Name(image), false)?
-                .ok_or_else(|| Error::NotFound(format!("image {} does not exist", t.spec(image))))?;
+                .ok_or_else(|| Error::ceph_missing(format!("image {}", t.spec(image))))?;
             // SAFETY: an open image.
             let r = unsafe { (io.api().rbd_flatten)(img.handle) };
             // EINVAL: the image has no parent.
@@ -482,7 +482,7 @@ impl Rados for LibRados {
         self.with_io(t, |io| {
             let img = io
                 .image(ImageRef::Name(image), false)?
-                .ok_or_else(|| Error::NotFound(format!("image {} does not exist", t.spec(image))))?;
+                .ok_or_else(|| Error::ceph_missing(format!("image {}", t.spec(image))))?;
             let name = cstr(snap)?;
             // SAFETY: an open image, a valid C string.
             let r = unsafe { (io.api().rbd_snap_create)(img.handle, name.as_ptr()) };
@@ -532,9 +532,7 @@ impl Rados for LibRados {
                 };
                 match -r {
                     0 | libc::EEXIST => Ok(()),
-                    libc::ENOENT => {
-                        Err(Error::NotFound(format!("clone source {}@{snap} does not exist", parent.spec(image))))
-                    }
+                    libc::ENOENT => Err(Error::ceph_missing(format!("clone source {}@{snap}", parent.spec(image)))),
                     _ => Err(fail(&format!("clone {}@{snap} to {}", parent.spec(image), child.spec(child_image)), r)),
                 }
             })

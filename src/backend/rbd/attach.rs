@@ -28,7 +28,7 @@ use super::{Place, RbdController, VolumeId};
 use crate::backend::{Sharing, CLAIMED_FOR};
 use crate::ceph::rados::Target;
 use crate::ceph::Credentials;
-use crate::error::Error;
+use crate::error::{CephCause, Error};
 
 /// The cls lock a claim is.
 pub const CLAIM_LOCK: &str = "rbd-csi.attachment";
@@ -251,12 +251,10 @@ impl RbdController {
             if node.is_empty() || record.split(' ').next() == Some(node) {
                 self.ceph.blocklist_remove(images.cluster, images.creds, &addr).map_err(|e| match e {
                     // mon `profile rbd` allows `osd blocklist add` and nothing more.
-                    Error::FailedPrecondition(m) if m.contains("ermission denied") => {
-                        Error::FailedPrecondition(format!(
-                            "{m}: unfencing needs a user whose mon caps allow `osd blocklist rm` (client.admin does; \
+                    Error::Ceph(f) if f.cause == CephCause::Denied => Error::FailedPrecondition(format!(
+                        "{f}: unfencing needs a user whose mon caps allow `osd blocklist rm` (client.admin does; \
                          ceph-csi's `profile rbd` allows only add)"
-                        ))
-                    }
+                    )),
                     e => e,
                 })?;
                 self.ceph.omap_remove(&images, FENCED_OBJECT, &[&addr])?;

@@ -18,7 +18,7 @@ use super::{both, ImageSpec, Place, RbdController, VolumeId, DEFAULT_SIZE};
 use crate::backend::{size_for, CreateParams, Segments, Source, VolumeInfo};
 use crate::ceph::rados::{feature_bits, CloneLayout, Removal, Target, FEATURE_BITS};
 use crate::ceph::Credentials;
-use crate::error::Error;
+use crate::error::{CephCause, Error};
 
 /// A content source for a message.
 fn describe(s: &Source) -> String {
@@ -250,13 +250,7 @@ impl RbdController {
                     // A create that cannot succeed (no such source, a bad size, no
                     // permission) gives its reservation back, as ceph-csi does; one that
                     // may have made the image after all (a timeout) keeps it for the retry.
-                    if matches!(
-                        e,
-                        Error::NotFound(_)
-                            | Error::InvalidArgument(_)
-                            | Error::OutOfRange(_)
-                            | Error::FailedPrecondition(_)
-                    ) {
+                    if made_nothing(&e) {
                         self.remove_journal_entry(&journal, VOLUMES_DIR, Some(&name_key), &images, &object)?;
                         log::info!("volume {:?}: create failed ({e}); its reservation {uuid} is undone", p.name);
                     }
@@ -318,5 +312,32 @@ impl RbdController {
         place.pool = chosen.pool;
         image.data_pool = chosen.data_pool;
         Ok(Some(chosen.topology))
+    }
+}
+
+/// Whether a failed image create surely made nothing: no such source, a bad size, no
+/// permission, something in the way; unlike a timeout, after which the image may exist.
+fn made_nothing(e: &Error) -> bool {
+    match e {
+        Error::Ceph(f) => matches!(f.cause, CephCause::Missing | CephCause::Denied | CephCause::Busy),
+        Error::NotFound(_) | Error::InvalidArgument(_) | Error::OutOfRange(_) | Error::FailedPrecondition(_) => true,
+        _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_failed_create_made_nothing_unless_it_may_have() {
+        for cause in [CephCause::Missing, CephCause::Denied, CephCause::Busy] {
+            assert!(made_nothing(&Error::ceph("clone", cause, "x")), "{cause:?}");
+        }
+        for cause in [CephCause::Unreachable, CephCause::Other, CephCause::Exists, CephCause::Full] {
+            assert!(!made_nothing(&Error::ceph("clone", cause, "x")), "{cause:?}");
+        }
+        assert!(made_nothing(&Error::NotFound("source volume v does not exist".into())));
+        assert!(!made_nothing(&Error::Unavailable("timed out".into())));
     }
 }

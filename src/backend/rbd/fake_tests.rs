@@ -290,6 +290,33 @@ fn snapshots_outlive_their_volume_and_restore() {
     assert_eq!(leftovers(&fake, false), Vec::<String>::new());
 }
 
+#[test]
+fn a_create_whose_source_is_gone_gives_its_reservation_back() {
+    let env = Env::new();
+    let w = env.world();
+    let v = w.ctl.create(&params("pvc-src")).unwrap();
+    let snap = snapshot(&w, &v).unwrap();
+    // The source's image is removed behind the driver's back; its journal entry stays.
+    w.fake.lose_image("rbd", &format!("csi-vol-{}", uuid_of(&v.id)));
+    let clone = CreateParams { source: Source::Volume(v.id.clone()), ..params("pvc-clone") };
+    let err = w.ctl.create(&clone).unwrap_err();
+    assert_eq!(err.code(), grpcio::RpcStatusCode::NOT_FOUND, "{err}");
+    let dir = w.fake.space("rbd").objects.get("csi.volumes.default").cloned().unwrap_or_default();
+    assert_eq!(
+        dir.keys().collect::<Vec<_>>(),
+        ["csi.volume.pvc-src"],
+        "the clone's name is free again, nothing pending"
+    );
+
+    // So is a snapshot's image.
+    let snap_image = w.fake.space("rbd").images.keys().find(|n| n.starts_with("csi-snap-")).cloned().unwrap();
+    w.fake.lose_image("rbd", &snap_image);
+    let err = w.ctl.create(&restore_params("pvc-restore", &snap)).unwrap_err();
+    assert_eq!(err.code(), grpcio::RpcStatusCode::NOT_FOUND, "{err}");
+    let dir = w.fake.space("rbd").objects.get("csi.volumes.default").cloned().unwrap_or_default();
+    assert_eq!(dir.keys().collect::<Vec<_>>(), ["csi.volume.pvc-src"], "the restore's name is free again");
+}
+
 fn volume(w: &World) -> VolumeInfo {
     w.ctl.create(&params("pvc-1")).unwrap()
 }

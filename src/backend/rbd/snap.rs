@@ -31,7 +31,7 @@ use super::{both, parse_name_value, pending_key, Place, RbdController, VolumeId}
 use crate::backend::{SnapshotInfo, Source};
 use crate::ceph::rados::{CloneLayout, ImageRef, Removal, SnapInfo, Striping, Target};
 use crate::ceph::Credentials;
-use crate::error::Error;
+use crate::error::{CephCause, Error};
 
 /// A snapshot's journal entry.
 struct SnapRecord {
@@ -276,7 +276,7 @@ impl RbdController {
                 let pools = match self.ceph.pools(&cluster, &creds) {
                     Ok(pools) => pools,
                     // Another cluster of the config may be down, or not know this user.
-                    Err(e @ Error::Unavailable(_)) => {
+                    Err(e) if e.ceph_cause() == Some(CephCause::Unreachable) || matches!(e, Error::Unavailable(_)) => {
                         log::warn!("ListSnapshots skips cluster {}: {e}", cluster.cluster_id);
                         continue;
                     }
@@ -286,7 +286,7 @@ impl RbdController {
                     let place = Place::in_pool(cluster.clone(), pool);
                     match self.snapshots_in_pool(&place, &creds, &mut out) {
                         // Pools this user may not read, or that went away meanwhile.
-                        Err(Error::FailedPrecondition(_) | Error::NotFound(_)) => {}
+                        Err(e) if matches!(e.ceph_cause(), Some(CephCause::Denied | CephCause::Missing)) => {}
                         other => other?,
                     }
                 }
@@ -486,9 +486,9 @@ impl RbdController {
                 let src = self.volume_image(&vp.images(creds), &vid.uuid)?;
                 // A temporary snapshot named after the new image, so a retry reuses it.
                 let temp = format!("csi-clone-{image}");
-                self.ceph.snap_create(&vp.images(creds), &src, &temp).map_err(|e| match e {
-                    Error::NotFound(_) => Error::NotFound(format!("source volume {id} does not exist")),
-                    e => e,
+                self.ceph.snap_create(&vp.images(creds), &src, &temp).map_err(|e| match e.ceph_cause() {
+                    Some(CephCause::Missing) => Error::NotFound(format!("source volume {id} does not exist")),
+                    _ => e,
                 })?;
                 parent_place = vp;
                 (src, temp, true)

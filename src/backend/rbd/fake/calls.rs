@@ -7,7 +7,7 @@ use crate::ceph::rados::{
     feature_bits, CloneLayout, ImageRef, Locker, Rados, Removal, SnapInfo, Striping, Target, TrashEntry,
 };
 use crate::ceph::{ClusterConfig, Credentials};
-use crate::error::Error;
+use crate::error::{CephCause, Error};
 
 impl Rados for FakeRados {
     fn kind(&self) -> &'static str {
@@ -194,7 +194,7 @@ impl Rados for FakeRados {
                 // Still open somewhere: the mgr removes it later, if there is one.
                 Some((i, _)) if !i.watchers.is_empty() => {
                     if !s.add_mgr_task(key, image_id) {
-                        return Err(Error::FailedPrecondition(format!("trashed image {image_id} is busy")));
+                        return Err(Error::ceph(format!("trashed image {image_id}"), CephCause::Busy, "busy"));
                     }
                 }
                 Some(_) => {
@@ -290,7 +290,7 @@ impl Rados for FakeRados {
         // (The child's pool must exist too.)
         self.with(child, false, |_, _| ())?;
         self.with(parent, true, |s, parent_key| {
-            let gone = || Error::NotFound(format!("clone source {}@{snap} does not exist", parent.spec(image)));
+            let gone = || Error::ceph_missing(format!("clone source {}@{snap}", parent.spec(image)));
             let p = s.space(parent_key).images.get(image).ok_or_else(gone)?;
             let x = p.snaps.iter().find(|x| !x.trashed && x.info.name == snap).ok_or_else(gone)?;
             let (size, link) =

@@ -36,7 +36,7 @@ use std::sync::Arc;
 use parking_lot::Mutex;
 
 use crate::ceph::rados::{ImageRef, Locker, SnapInfo, Target, TrashEntry};
-use crate::error::Error;
+use crate::error::{CephCause, Error};
 
 /// (pool, rados namespace).
 pub type SpaceKey = (String, String);
@@ -114,7 +114,7 @@ pub struct FakeRados {
 }
 
 fn injected() -> Error {
-    Error::Unavailable("injected".into())
+    Error::ceph("an injected failure", CephCause::Unreachable, "injected")
 }
 
 /// The name librbd gives a snapshot it moves to the trash namespace (a uuid).
@@ -236,6 +236,12 @@ impl FakeRados {
         self.state.lock().space(&(pool.to_string(), String::new())).clone()
     }
 
+    /// Removes image `name` of `pool` behind the driver's back (an operator's `rbd rm`).
+    pub fn lose_image(&self, pool: &str, name: &str) {
+        let mut state = self.state.lock();
+        state.space(&(pool.to_string(), String::new())).images.remove(name);
+    }
+
     /// The ids of the trashed images the mgr was asked to remove.
     pub fn mgr_tasks(&self) -> Vec<String> {
         self.state.lock().mgr_tasks.iter().map(|(_, id)| id.clone()).collect()
@@ -334,13 +340,13 @@ impl FakeRados {
         self.enter(mutating)?;
         let mut state = self.state.lock();
         if !state.pools.iter().any(|(name, _)| name == t.pool) {
-            return Err(Error::NotFound(format!("pool {:?} does not exist", t.pool)));
+            return Err(Error::ceph_missing(format!("pool {:?}", t.pool)));
         }
         Ok(f(&mut state, &(t.pool.to_string(), t.namespace.to_string())))
     }
 
     fn missing(t: &Target, image: &str) -> Error {
-        Error::NotFound(format!("image {} does not exist", t.spec(image)))
+        Error::ceph_missing(format!("image {}", t.spec(image)))
     }
 }
 
