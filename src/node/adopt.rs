@@ -8,7 +8,7 @@ use std::path::Path;
 
 use super::stash::{Phase, StagedAs, Stash};
 use super::{NodeOps, StageLayout};
-use crate::error::Error;
+use crate::error::{Error, PathKind};
 use crate::sys::mountinfo;
 
 impl NodeOps {
@@ -37,11 +37,7 @@ impl NodeOps {
         } else if m.is_node_bind_of(&device) {
             rec.access = Some(StagedAs::Block);
         } else {
-            return Err(Error::FailedPrecondition(format!(
-                "staging path {} is a mount of {}, not of volume {volume_id}",
-                point.display(),
-                m.source
-            )));
+            return Err(super::not_the_volume(PathKind::Staging, &point, volume_id, &m));
         }
         rec.phase = Some(Phase::Staged);
         self.write_stash(&rec)?;

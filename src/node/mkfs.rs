@@ -8,7 +8,7 @@
 use std::path::Path;
 use std::time::Duration;
 
-use crate::error::{quote, Error};
+use crate::error::{quote, Error, NodeError};
 use crate::exec::{Cmd, Runner};
 use crate::sys::FsKind;
 
@@ -161,7 +161,8 @@ pub fn run(runner: &dyn Runner, device: &Path, fs: FsKind, options: Option<&str>
     cmd.timeout = Duration::from_secs(600);
     let out = runner.run(&cmd)?;
     if out.status != 0 {
-        return Err(Error::Internal(format!("{} failed (exit {}): {}", cmd.display(), out.status, out.stderr.trim())));
+        let (command, stderr) = (cmd.display(), out.stderr.trim().to_string());
+        return Err(NodeError::MkfsFailed { command, status: out.status, stderr }.into());
     }
     log::info!("formatted {dev} as {}", fs.as_str());
     Ok(())

@@ -23,7 +23,7 @@ use std::sync::Arc;
 
 use nix::mount::MsFlags;
 
-use crate::error::Error;
+use crate::error::{Error, NodeError, PathKind};
 use crate::exec::Runner;
 use crate::kvfile;
 use crate::sys::mountinfo::{self, MountEntry};
@@ -166,9 +166,7 @@ impl NodeOps {
     }
 
     fn dev_id(&self, device: &Path) -> Result<DevId, Error> {
-        self.sys
-            .block_dev(device)?
-            .ok_or_else(|| Error::Internal(format!("{} is not a block device", device.display())))
+        self.sys.block_dev(device)?.ok_or_else(|| NodeError::NotABlockDevice { device: device.to_path_buf() }.into())
     }
 
     /// The path a stage of `volume_id` at `staging` mounts on, in this backend's layout.
@@ -259,20 +257,16 @@ impl NodeOps {
             match &req.access {
                 Access::Mount { fs, .. } => {
                     if m.dev != dev {
-                        return Err(Error::AlreadyExists(format!(
-                            "staging path {} is already a mount of another device ({})",
-                            point.display(),
-                            m.source
-                        )));
+                        return Err(staged_otherwise(point, m));
                     }
                     if m.fs_type != fs.as_str() {
-                        return Err(Error::AlreadyExists(format!(
-                            "volume {} is already staged at {} as {}, not {}",
-                            req.volume_id,
-                            point.display(),
-                            m.fs_type,
-                            fs.as_str()
-                        )));
+                        return Err(NodeError::StagedAsOtherFs {
+                            volume: req.volume_id.clone(),
+                            point: point.to_path_buf(),
+                            found: m.fs_type.clone(),
+                            wanted: fs.as_str().into(),
+                        }
+                        .into());
                     }
                     // Mounted already: by an earlier call, by one that died before its
                     // record said so (and maybe before it grew), or by ceph-csi's node
@@ -286,11 +280,7 @@ impl NodeOps {
                 }
                 Access::Block if nested => {
                     if !m.is_node_bind_of(device) {
-                        return Err(Error::AlreadyExists(format!(
-                            "staging path {} is already a mount of another device ({})",
-                            point.display(),
-                            m.source
-                        )));
+                        return Err(staged_otherwise(point, m));
                     }
                     return self.write_stash(&staged_record(req, point, device, dev, previous.as_ref()));
                 }
@@ -306,10 +296,7 @@ impl NodeOps {
             Access::Mount { .. } => e.uses(dev, device),
         });
         if !elsewhere.is_empty() {
-            return Err(Error::FailedPrecondition(format!(
-                "volume {} is already in use on this node at {}; unstage it there first",
-                req.volume_id, elsewhere
-            )));
+            return Err(NodeError::StagedElsewhere { volume: req.volume_id.clone(), at: elsewhere }.into());
         }
 
         let mut rec = Stash::of_stage(&req.volume_id, &req.staging, point, device, dev);
@@ -391,29 +378,27 @@ impl NodeOps {
             }
             (c, false) if c.fs() == Some(fs.as_str()) => false,
             (Content::Known(found), false) if c_is_fs(found) => {
-                return Err(Error::FailedPrecondition(format!(
-                    "volume {} holds a {found} filesystem, not {}; refusing to reformat",
-                    req.volume_id,
-                    fs.as_str()
-                )))
+                return Err(NodeError::ForeignFilesystem {
+                    volume: req.volume_id.clone(),
+                    found: found.to_string(),
+                    wanted: fs.as_str().into(),
+                }
+                .into())
             }
             (c, false) => {
-                return Err(Error::FailedPrecondition(format!(
-                    "volume {} device {} holds {}; refusing to format it",
-                    req.volume_id,
-                    device.display(),
-                    c.describe()
-                )))
+                return Err(NodeError::ForeignContent {
+                    volume: req.volume_id.clone(),
+                    device: device.to_path_buf(),
+                    found: c.describe(),
+                }
+                .into())
             }
         };
         if !must_format {
             return Ok(probe::fs_bytes(&head));
         }
         if req.read_only {
-            return Err(Error::FailedPrecondition(format!(
-                "volume {} is blank and the access mode is read-only: nothing to mount",
-                req.volume_id
-            )));
+            return Err(NodeError::BlankReadOnly { volume: req.volume_id.clone() }.into());
         }
         rec.phase = Some(Phase::Formatting);
         self.write_stash(rec)?;
@@ -454,6 +439,18 @@ impl NodeOps {
             None => self.sys.block_dev(&stash.device),
         }
     }
+}
+
+/// `path` (of `kind`) is mount `m` of something that is not volume `volume`.
+pub(crate) fn not_the_volume(kind: PathKind, path: &Path, volume: &str, m: &MountEntry) -> Error {
+    let fs_type = m.fs_type.clone();
+    NodeError::NotTheVolume { kind, path: path.to_path_buf(), volume: volume.into(), source: m.source.clone(), fs_type }
+        .into()
+}
+
+/// The staging path `point` is a mount of another device (`m`).
+fn staged_otherwise(point: &Path, m: &MountEntry) -> Error {
+    NodeError::StagedOtherwise { point: point.to_path_buf(), source: m.source.clone() }.into()
 }
 
 /// The mount points in `table` other than `except` where `uses` holds, for a message

@@ -7,7 +7,7 @@ use nix::mount::MsFlags;
 
 use super::stash::{Published, Stash};
 use super::{paths, NodeOps};
-use crate::error::Error;
+use crate::error::{Error, NodeError, PathKind};
 use crate::sys::paths as sys_paths;
 use crate::sys::{mountinfo, DevId, MountEntry};
 
@@ -29,24 +29,15 @@ impl NodeOps {
         let req = &PublishRequest { staging, target, ..req.clone() };
         let stash = self.stash_or_adopt(&req.volume_id, &req.staging)?.filter(Stash::is_staged);
         let Some(mut stash) = stash else {
-            return Err(Error::FailedPrecondition(format!("volume {} is not staged on this node", req.volume_id)));
+            return Err(NodeError::NotStaged { volume: req.volume_id.clone() }.into());
         };
         let device = stash.device.clone();
         let staged_block = stash.is_block() == Some(true);
         if staged_block != req.block {
-            return Err(Error::InvalidArgument(format!(
-                "volume {} was staged for {} access, not {}",
-                req.volume_id,
-                if staged_block { "block" } else { "mount" },
-                if req.block { "block" } else { "mount" }
-            )));
+            return Err(NodeError::AccessMismatch { volume: req.volume_id.clone(), staged_block }.into());
         }
         let Some(dev) = self.sys.block_dev(&device)? else {
-            return Err(Error::FailedPrecondition(format!(
-                "volume {}: device {} is gone; stage the volume again",
-                req.volume_id,
-                device.display()
-            )));
+            return Err(NodeError::DeviceGone { volume: req.volume_id.clone(), device, restage: true }.into());
         };
         let table = self.sys.mountinfo()?;
         let point = self.point_of(Some(&stash), &req.staging, &req.volume_id);
@@ -57,20 +48,11 @@ impl NodeOps {
             // or the workload writes into the host's filesystem.
             match mountinfo::mount_at(&table, &point) {
                 Some(m) if m.dev == dev => point.clone(),
-                Some(m) => {
-                    return Err(Error::FailedPrecondition(format!(
-                        "staging path {} is a mount of {}, not of volume {}",
-                        point.display(),
-                        m.source,
-                        req.volume_id
-                    )))
-                }
+                Some(m) => return Err(super::not_the_volume(PathKind::Staging, &point, &req.volume_id, m)),
                 None => {
-                    return Err(Error::FailedPrecondition(format!(
-                        "staging path {} is not mounted; stage volume {} first",
-                        point.display(),
-                        req.volume_id
-                    )))
+                    return Err(
+                        NodeError::StagingNotMounted { volume: req.volume_id.clone(), point: point.clone() }.into()
+                    )
                 }
             }
         };
@@ -91,12 +73,12 @@ impl NodeOps {
                 log::warn!("volume {}: finishing the remount of {}", req.volume_id, req.target.display());
                 return self.remount(&req.target, ms);
             }
-            return Err(Error::AlreadyExists(format!(
-                "target path {} is already a different mount ({}{})",
-                req.target.display(),
-                m.source,
-                if m.read_only() { ", read-only" } else { "" }
-            )));
+            return Err(NodeError::PublishedOtherwise {
+                target: req.target.clone(),
+                source: m.source.clone(),
+                read_only: m.read_only(),
+            }
+            .into());
         }
         // Recorded before it is made, so a crash in between still lets the retry
         // finish it and unpublish remove what this call created.
@@ -162,15 +144,10 @@ impl NodeOps {
         while let Some(m) = mountinfo::mount_at(&table, target) {
             let ours = device.as_ref().is_some_and(|(path, dev)| m.uses(*dev, path));
             if !ours {
-                return Err(Error::FailedPrecondition(format!(
-                    "target path {} is a mount of {} ({}), not of volume {volume_id}; left as it is",
-                    target.display(),
-                    m.source,
-                    m.fs_type
-                )));
+                return Err(super::not_the_volume(PathKind::Target, target, volume_id, m));
             }
             if unmounted == 8 {
-                return Err(Error::Internal(format!("{} is still mounted after 8 unmounts", target.display())));
+                return Err(NodeError::StillMounted { path: target.clone(), times: unmounted }.into());
             }
             self.sys.umount(target)?;
             unmounted += 1;

@@ -4,7 +4,7 @@ use std::os::unix::fs::FileTypeExt;
 use std::path::{Path, PathBuf};
 
 use super::NodeOps;
-use crate::error::Error;
+use crate::error::{Error, NodeError};
 use crate::sys::{mountinfo, FsKind, FsUsage, MountEntry};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -29,7 +29,8 @@ impl NodeOps {
     /// and is this volume: the stash says which device it is.
     pub fn stats(&self, volume_id: &str, path: &Path) -> Result<Stats, Error> {
         let path = &self.paths.resolve(path, "volume_path")?;
-        let not_here = |why: String| Error::NotFound(format!("volume {volume_id} is not at {}: {why}", path.display()));
+        let not_here =
+            |why: String| Error::from(NodeError::NotAt { volume: volume_id.into(), path: path.clone(), why });
         let meta = match std::fs::metadata(path) {
             Ok(m) => m,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(not_here("it does not exist".into())),
@@ -76,18 +77,18 @@ impl NodeOps {
         let volume_path = &self.paths.resolve(volume_path, "volume_path")?;
         let staging = staging.map(|s| self.paths.resolve(s, "staging_target_path")).transpose()?;
         if std::fs::symlink_metadata(volume_path).is_err() {
-            return Err(Error::NotFound(format!("volume path {} does not exist", volume_path.display())));
+            return Err(NodeError::NoSuchPath { path: volume_path.clone() }.into());
         }
         let stash = match &staging {
             Some(staging) => self.stash_or_adopt(volume_id, staging)?,
             None => self.stash_or_attachment(volume_id)?,
         };
         let Some(stash) = stash else {
-            return Err(Error::NotFound(format!("volume {volume_id} is not staged on this node")));
+            return Err(NodeError::NotOnNode { volume: volume_id.into() }.into());
         };
         let device = stash.device.clone();
         if self.sys.block_dev(&device)?.is_none() {
-            return Err(Error::FailedPrecondition(format!("volume {volume_id}: device {} is gone", device.display())));
+            return Err(NodeError::DeviceGone { volume: volume_id.into(), device, restage: false }.into());
         }
         self.attacher.refresh(volume_id, &device)?;
         // A network block device learns of a resize asynchronously (krbd: ~0.15 s).
@@ -98,11 +99,7 @@ impl NodeOps {
             size = self.sys.device_size(&device)?;
         }
         if size < required {
-            return Err(Error::OutOfRange(format!(
-                "volume {volume_id}: device {} has {size} bytes, less than the {required} asked for; \
-                 expand the volume on the controller first",
-                device.display()
-            )));
+            return Err(NodeError::DeviceTooSmall { volume: volume_id.into(), device, size, required }.into());
         }
         let block = match stash.is_block() {
             Some(block) => block,
@@ -123,20 +120,14 @@ impl NodeOps {
             .filter_map(|p| mountinfo::mount_at(&table, p).filter(|m| Some(m.dev) == dev).map(|m| (p.clone(), m)))
             .collect();
         let Some((mount_point, m)) = mounts.iter().find(|(_, m)| !m.read_only()).or(mounts.first()) else {
-            return Err(Error::FailedPrecondition(format!(
-                "volume {volume_id} is not mounted at {}",
-                volume_path.display()
-            )));
+            return Err(NodeError::NotMountedAt { volume: volume_id.into(), path: volume_path.clone() }.into());
         };
         if m.read_only() {
-            return Err(Error::FailedPrecondition(format!(
-                "volume {volume_id} is mounted read-only only ({}): a read-only filesystem cannot grow",
-                mount_point.display()
-            )));
+            return Err(NodeError::MountedReadOnly { volume: volume_id.into(), point: mount_point.clone() }.into());
         }
         let (mount_point, fs_type) = (mount_point.clone(), m.fs_type.clone());
-        let fs = FsKind::parse(&fs_type)
-            .ok_or_else(|| Error::FailedPrecondition(format!("cannot grow a {fs_type} filesystem")))?;
+        let fs =
+            FsKind::parse(&fs_type).ok_or_else(|| Error::from(NodeError::CannotGrow { fs_type: fs_type.clone() }))?;
         self.sys.grow_fs(&mount_point, fs, size)?;
         log::info!("volume {volume_id}: grew {} on {} to {size} bytes", fs.as_str(), mount_point.display());
         Ok(size)

@@ -9,6 +9,7 @@ use parking_lot::Mutex;
 
 use super::publish::PublishRequest;
 use super::*;
+use crate::error::{NodeError, PathKind};
 use crate::exec::{Cmd, Output, Runner};
 use crate::sys::fake::FakeSys;
 
@@ -188,7 +189,11 @@ fn foreign_content_is_refused_untouched_and_detached() {
         head[head_at..head_at + magic.len()].copy_from_slice(magic);
         e.att.heads.lock().insert("v2".into(), head);
         let err = e.ops.stage(&stage_req(&e, "v2", FsKind::Ext4)).unwrap_err();
-        assert!(matches!(err, Error::FailedPrecondition(ref m) if m.contains(want)), "{err}");
+        let found = match &err {
+            Error::Node(NodeError::ForeignFilesystem { found, .. } | NodeError::ForeignContent { found, .. }) => found,
+            _ => panic!("{err}"),
+        };
+        assert!(found.contains(want), "{err}");
         assert!(e.mkfs.runs.lock().is_empty());
         assert!(e.sys.state.lock().mounts.is_empty());
         assert_eq!(*e.att.detached.lock(), vec!["v2".to_string()]);
@@ -238,11 +243,11 @@ fn publish_requires_the_staging_mount_of_the_volume() {
         read_only: true,
         flags: vec![],
     };
-    assert!(matches!(e.ops.publish(&publish), Err(Error::FailedPrecondition(_))));
+    assert!(matches!(e.ops.publish(&publish), Err(Error::Node(NodeError::NotStaged { .. }))));
     e.ops.stage(&req).unwrap();
     e.sys.umount(&req.staging).unwrap();
     let err = e.ops.publish(&publish).unwrap_err();
-    assert!(matches!(err, Error::FailedPrecondition(ref m) if m.contains("not mounted")), "{err}");
+    assert!(matches!(err, Error::Node(NodeError::StagingNotMounted { .. })), "{err}");
     assert_eq!(mounts_at(&e, &publish.target), 0);
     e.ops.stage(&req).unwrap();
     e.ops.publish(&publish).unwrap();
@@ -252,7 +257,7 @@ fn publish_requires_the_staging_mount_of_the_volume() {
     assert_eq!(calls.iter().filter(|c| c.starts_with("mount none")).count(), 1, "one read-only remount: {calls:?}");
     // Unstage while published: refused, nothing unmounted.
     let err = e.ops.unstage("v6", &req.staging).unwrap_err();
-    assert!(matches!(err, Error::FailedPrecondition(_)));
+    assert!(matches!(err, Error::Node(NodeError::StillPublished { .. })), "{err}");
     assert_eq!(mounts_at(&e, &req.staging), 1);
     e.ops.unpublish("v6", &publish.target).unwrap();
     e.ops.unpublish("v6", &publish.target).unwrap();
@@ -287,7 +292,7 @@ fn unpublish_takes_stacked_mounts_off_one_by_one() {
     // More than 8 at one path: something keeps mounting there; say so.
     e.sys.state.lock().mounts.extend(std::iter::repeat(bind).take(9));
     let err = e.ops.unpublish("v10", &publish.target).unwrap_err();
-    assert!(matches!(err, Error::Internal(ref m) if m.contains("still mounted after 8")), "{err}");
+    assert!(matches!(err, Error::Node(NodeError::StillMounted { times: 8, .. })), "{err}");
     assert_eq!(mounts_at(&e, &publish.target), 1);
 }
 
@@ -298,7 +303,7 @@ fn unstage_refuses_a_staging_mount_that_is_not_the_volume() {
     e.sys.add_device("/dev/sdz", 99, 1 << 20, vec![]);
     e.sys.mount(Path::new("/dev/sdz"), &staging, Some("ext4"), MsFlags::empty(), None).unwrap();
     let err = e.ops.unstage("v7", &staging).unwrap_err();
-    assert!(matches!(err, Error::FailedPrecondition(_)), "{err}");
+    assert!(matches!(err, Error::Node(NodeError::NotTheVolume { kind: PathKind::Staging, .. })), "{err}");
     assert_eq!(mounts_at(&e, &staging), 1);
 }
 
@@ -310,7 +315,7 @@ fn expand_grows_the_mounted_filesystem_to_the_device_size() {
     e.sys.state.lock().devices.get_mut(Path::new("/dev/loop8")).unwrap().1 = 2 << 30;
     assert_eq!(e.ops.expand("v8", &req.staging, None, 0).unwrap(), 2 << 30);
     assert_eq!(e.sys.state.lock().grown, vec![(req.staging.clone(), FsKind::Xfs, 2 << 30)]);
-    assert!(matches!(e.ops.expand("v9", &req.staging, None, 0), Err(Error::NotFound(_))));
+    assert!(matches!(e.ops.expand("v9", &req.staging, None, 0), Err(Error::Node(NodeError::NotOnNode { .. }))));
 }
 
 #[test]
@@ -384,13 +389,16 @@ fn a_read_only_publish_that_died_before_its_remount_is_finished_by_the_retry() {
     assert_eq!(binds.len(), 1);
     assert!(binds[0].read_only(), "the retry made the bind read-only");
     // A writable request on a read-only bind is a different publish.
-    assert!(matches!(e.ops.publish(&publish_req(&e, "v1", false)), Err(Error::AlreadyExists(_))));
+    assert!(matches!(
+        e.ops.publish(&publish_req(&e, "v1", false)),
+        Err(Error::Node(NodeError::PublishedOtherwise { .. }))
+    ));
     // So is a read-only request on a writable publish that finished.
     let mut rw = publish_req(&e, "v1", false);
     rw.target = e.dir.join("target-rw");
     e.ops.publish(&rw).unwrap();
     let ro_again = PublishRequest { read_only: true, ..rw };
-    assert!(matches!(e.ops.publish(&ro_again), Err(Error::AlreadyExists(_))));
+    assert!(matches!(e.ops.publish(&ro_again), Err(Error::Node(NodeError::PublishedOtherwise { .. }))));
 }
 
 #[test]
@@ -408,7 +416,8 @@ fn unpublish_leaves_what_is_not_the_volumes_alone() {
     e.ops.stage(&stage_req(&e, "v1", FsKind::Ext4)).unwrap();
     for id in ["v9", "v1"] {
         let err = e.ops.unpublish(id, &foreign).unwrap_err();
-        assert!(matches!(err, Error::FailedPrecondition(ref m) if m.contains("/dev/sdz")), "{err}");
+        let not_ours = matches!(err, Error::Node(NodeError::NotTheVolume { kind: PathKind::Target, ref source, .. }) if source == "/dev/sdz");
+        assert!(not_ours, "{err}");
         assert_eq!(mounts_at(&e, &foreign), 1);
         e.ops.unpublish(id, &file).unwrap();
         e.ops.unpublish(id, &empty).unwrap();
@@ -464,7 +473,8 @@ fn expand_through_a_read_only_publish_grows_the_staging_mount() {
     e.sys.state.lock().devices.get_mut(Path::new("/dev/loop1")).unwrap().1 = 2 << 30;
     assert_eq!(e.ops.expand("v1", &publish.target, None, 0).unwrap(), 2 << 30);
     assert_eq!(e.sys.state.lock().grown, vec![(req.staging.clone(), FsKind::Xfs, 2 << 30)]);
-    assert!(matches!(e.ops.expand("v1", &publish.target, None, 3 << 30), Err(Error::OutOfRange(_))));
+    let err = e.ops.expand("v1", &publish.target, None, 3 << 30).unwrap_err();
+    assert!(matches!(err, Error::Node(NodeError::DeviceTooSmall { required, .. }) if required == 3 << 30), "{err}");
 }
 
 /// ceph-csi's layout: the stage is `<staging>/<volume id>`, the note beside it; the
@@ -485,7 +495,7 @@ fn nested_layout_stages_publishes_and_unstages_under_the_staging_path() {
     e.ops.publish(&publish).unwrap();
     assert_eq!(mounts_at(&e, &target), 1);
     let err = e.ops.unstage("v1", &req.staging).unwrap_err();
-    assert!(matches!(err, Error::FailedPrecondition(ref m) if m.contains("target")), "{err}");
+    assert!(matches!(err, Error::Node(NodeError::StillPublished { ref at, .. }) if at.contains("target")), "{err}");
     e.ops.unpublish("v1", &target).unwrap();
     e.ops.unstage("v1", &req.staging).unwrap();
     assert_eq!(mounts_at(&e, &point), 0);
@@ -534,7 +544,9 @@ fn a_device_in_use_elsewhere_is_not_mounted_again() {
         e.sys.mount(&device, &other, Some("ext4"), MsFlags::empty(), None).unwrap();
         let req = stage_req(&e, "v3", FsKind::Ext4);
         let err = e.ops.stage(&req).unwrap_err();
-        assert!(matches!(err, Error::FailedPrecondition(ref m) if m.contains("other-stage")), "{layout:?}: {err}");
+        let elsewhere =
+            matches!(err, Error::Node(NodeError::StagedElsewhere { ref at, .. }) if at.contains("other-stage"));
+        assert!(elsewhere, "{layout:?}: {err}");
         assert_eq!(e.sys.state.lock().mounts.len(), 1, "{layout:?}: one mount, as before");
         assert!(!req.staging.join("note").exists(), "{layout:?}: the failed stage left no note");
         assert!(e.att.detached.lock().is_empty(), "{layout:?}: the mapping in use stays");

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use super::stash::Stash;
 use super::{publish, NodeOps, StageLayout};
-use crate::error::Error;
+use crate::error::{Error, NodeError, PathKind};
 use crate::kvfile;
 use crate::sys::mountinfo;
 
@@ -48,19 +48,13 @@ impl NodeOps {
         if let Some((device, Some(dev))) = &device {
             let others = super::mounts_where(&table, &point, |e| e.uses(*dev, device));
             if !others.is_empty() {
-                return Err(Error::FailedPrecondition(format!(
-                    "volume {volume_id} is still in use at {others}; unpublish it first"
-                )));
+                return Err(NodeError::StillPublished { volume: volume_id.to_string(), at: others }.into());
             }
         }
         if let Some(m) = staged_mount {
             let ours = matches!(&device, Some((d, Some(dev))) if m.uses(*dev, d));
             if !ours {
-                return Err(Error::FailedPrecondition(format!(
-                    "staging path {} is a mount of {}, not of volume {volume_id}",
-                    point.display(),
-                    m.source
-                )));
+                return Err(super::not_the_volume(PathKind::Staging, &point, volume_id, &m));
             }
             self.sys.umount(&point)?;
         }

@@ -1,6 +1,7 @@
 //! The crate's error type and the one place that turns an error into a gRPC status.
-//! Failures below the driver keep their cause (`Sys`: the syscall, path and errno;
-//! `Ceph`: what Ceph said, by `CephCause`); `code()` alone decides what a CO is told.
+//! Failures keep their cause (`Sys`: the syscall, path and errno; `Ceph`: what Ceph
+//! said, by `CephCause`; `Node`: what a node call found, by `NodeError`); `code()`
+//! alone decides what a CO is told, with one exhaustive match.
 
 use std::fmt;
 
@@ -8,8 +9,14 @@ use grpcio::{RpcStatus, RpcStatusCode};
 
 use crate::queue::QueueError;
 
+mod ceph;
+mod node;
+
+pub use ceph::{CephCause, CephFailure};
+pub use node::{NodeError, PathKind};
+
 /// Every failure a request can end in. Each variant carries enough context (path,
-/// volume, errno) for the operator; `status()` decides the gRPC code.
+/// volume, errno) for the operator; `code()` decides the gRPC code.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Error {
     /// The request is malformed: a missing or bad field.
@@ -18,7 +25,7 @@ pub enum Error {
     NotFound(String),
     /// A different object with the same name exists.
     AlreadyExists(String),
-    /// The system is not in a state that allows the operation (e.g. a device holds data).
+    /// The system is not in a state that allows the operation.
     FailedPrecondition(String),
     /// The requested size is outside what is allowed.
     OutOfRange(String),
@@ -36,6 +43,8 @@ pub enum Error {
     Sys { op: String, path: String, errno: i32 },
     /// A call to Ceph failed (librados, or the rbd, rados and ceph commands).
     Ceph(CephFailure),
+    /// A node call found the volume, a path or a device not as it needs them.
+    Node(NodeError),
     /// An unexpected internal failure.
     Internal(String),
 }
@@ -90,6 +99,7 @@ impl Error {
                 CephCause::Full => RpcStatusCode::RESOURCE_EXHAUSTED,
                 CephCause::Other => RpcStatusCode::INTERNAL,
             },
+            Error::Node(e) => node_code(e),
             Error::Internal(_) => RpcStatusCode::INTERNAL,
         }
     }
@@ -114,62 +124,6 @@ impl Error {
     }
 }
 
-/// Why a call to Ceph failed, whichever client made it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum CephCause {
-    /// The user's caps do not allow it (EPERM, EACCES).
-    Denied,
-    /// The pool, object, image or snapshot does not exist (ENOENT).
-    Missing,
-    /// It exists already (EEXIST).
-    Exists,
-    /// In use: watchers, children, snapshots, a lock (EBUSY, ENOTEMPTY).
-    Busy,
-    /// The cluster cannot be reached or will not let this user in (ETIMEDOUT,
-    /// ENOTCONN, ESHUTDOWN, ECONNREFUSED; a failed authentication).
-    Unreachable,
-    /// Out of space or over a quota (ENOSPC, EDQUOT).
-    Full,
-    /// Anything else.
-    Other,
-}
-
-impl CephCause {
-    /// The cause of Ceph's errno `errno` (positive): the one table every client uses
-    /// (librados returns it negated; the rbd command exits with it).
-    pub fn of_errno(errno: i32) -> CephCause {
-        match errno {
-            libc::EPERM | libc::EACCES => CephCause::Denied,
-            libc::ENOENT => CephCause::Missing,
-            libc::EEXIST => CephCause::Exists,
-            libc::EBUSY | libc::ENOTEMPTY => CephCause::Busy,
-            libc::ETIMEDOUT | libc::ENOTCONN | libc::ESHUTDOWN | libc::ECONNREFUSED => CephCause::Unreachable,
-            libc::ENOSPC | libc::EDQUOT => CephCause::Full,
-            _ => CephCause::Other,
-        }
-    }
-}
-
-/// A failed call to Ceph.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CephFailure {
-    /// What was being done ("rbd info rbd/csi-vol-…").
-    pub op: String,
-    pub cause: CephCause,
-    /// What Ceph said ("No such file or directory (errno 2)", a command's last line).
-    pub detail: String,
-}
-
-impl fmt::Display for CephFailure {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}: {}", self.op, self.detail)?;
-        if self.cause == CephCause::Denied {
-            f.write_str(": permission denied (check the user's caps)")?;
-        }
-        Ok(())
-    }
-}
-
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
@@ -185,6 +139,7 @@ impl fmt::Display for Error {
             | Error::Internal(m) => f.write_str(m),
             Error::Queue(q) => write!(f, "{q}"),
             Error::Ceph(c) => write!(f, "{c}"),
+            Error::Node(e) => write!(f, "{e}"),
             Error::Sys { op, path, errno } => {
                 let desc = nix::errno::Errno::from_raw(*errno).desc();
                 write!(f, "{op} {path}: {desc} (errno {errno})")
@@ -194,6 +149,38 @@ impl fmt::Display for Error {
 }
 
 impl std::error::Error for Error {}
+
+/// The gRPC code of what a node call found (the CSI spec's NodeStage, NodePublish,
+/// NodeUnpublish, NodeUnstage, NodeExpandVolume and NodeGetVolumeStats errors).
+fn node_code(e: &NodeError) -> RpcStatusCode {
+    use NodeError::*;
+    match e {
+        NotOnNode { .. } | NoSuchPath { .. } | NotAt { .. } => RpcStatusCode::NOT_FOUND,
+        NotStaged { .. }
+        | DeviceGone { .. }
+        | StagingNotMounted { .. }
+        | NotMountedAt { .. }
+        | NotTheVolume { .. }
+        | StagedElsewhere { .. }
+        | StillPublished { .. }
+        | ForeignFilesystem { .. }
+        | ForeignContent { .. }
+        | BlankReadOnly { .. }
+        | MountedReadOnly { .. }
+        | CannotGrow { .. } => RpcStatusCode::FAILED_PRECONDITION,
+        // The spec: a volume staged or published at the path already, incompatibly.
+        StagedOtherwise { .. } | StagedAsOtherFs { .. } | PublishedOtherwise { .. } => RpcStatusCode::ALREADY_EXISTS,
+        AccessMismatch { .. } => RpcStatusCode::INVALID_ARGUMENT,
+        DeviceTooSmall { .. } => RpcStatusCode::OUT_OF_RANGE,
+        NotABlockDevice { .. } | StillMounted { .. } | MkfsFailed { .. } => RpcStatusCode::INTERNAL,
+    }
+}
+
+impl From<NodeError> for Error {
+    fn from(e: NodeError) -> Self {
+        Error::Node(e)
+    }
+}
 
 impl From<QueueError> for Error {
     fn from(e: QueueError) -> Self {
@@ -270,6 +257,27 @@ mod tests {
         );
         assert_eq!(denied.ceph_cause(), Some(CephCause::Denied));
         assert_eq!(Error::internal("x").ceph_cause(), None);
+    }
+
+    #[test]
+    fn node_causes_get_the_csi_specs_codes() {
+        let v = || "v1".to_string();
+        let p = || std::path::PathBuf::from("/p");
+        let cases = [
+            (NodeError::NotStaged { volume: v() }, RpcStatusCode::FAILED_PRECONDITION),
+            (NodeError::NotOnNode { volume: v() }, RpcStatusCode::NOT_FOUND),
+            (NodeError::NotAt { volume: v(), path: p(), why: "x".into() }, RpcStatusCode::NOT_FOUND),
+            (NodeError::StagedOtherwise { point: p(), source: "/dev/sdz".into() }, RpcStatusCode::ALREADY_EXISTS),
+            (NodeError::AccessMismatch { volume: v(), staged_block: true }, RpcStatusCode::INVALID_ARGUMENT),
+            (NodeError::DeviceTooSmall { volume: v(), device: p(), size: 1, required: 2 }, RpcStatusCode::OUT_OF_RANGE),
+            (NodeError::StillPublished { volume: v(), at: "/t".into() }, RpcStatusCode::FAILED_PRECONDITION),
+            (NodeError::StillMounted { path: p(), times: 8 }, RpcStatusCode::INTERNAL),
+        ];
+        for (e, code) in cases {
+            assert_eq!(Error::from(e.clone()).code(), code, "{e:?}");
+        }
+        let e = Error::from(NodeError::AccessMismatch { volume: v(), staged_block: false });
+        assert_eq!(e.to_string(), "volume v1 was staged for mount access, not block");
     }
 
     #[test]
