@@ -317,6 +317,25 @@ fn a_create_whose_source_is_gone_gives_its_reservation_back() {
     assert_eq!(dir.keys().collect::<Vec<_>>(), ["csi.volume.pvc-src"], "the restore's name is free again");
 }
 
+#[test]
+fn a_snapshot_image_a_crash_left_half_made_is_made_again() {
+    let env = Env::new();
+    let w = env.world();
+    let v = volume(&w);
+    let source = format!("csi-vol-{}", uuid_of(&v.id));
+    let cluster = w.ctl.cluster("c1").unwrap();
+    let creds = crate::ceph::Credentials::from_secrets(&secrets()).unwrap();
+    let images = crate::ceph::rados::Target { cluster: &cluster, creds: &creds, pool: "rbd", namespace: "" };
+    // A clone killed inside librbd took the name without making a header.
+    w.fake.half_make("rbd", "csi-snap-x");
+    w.ctl.make_snapshot_image(&images, &source, "csi-snap-x").unwrap();
+    let space = w.fake.space("rbd");
+    let snap_image = &space.images["csi-snap-x"];
+    assert_eq!(snap_image.snaps.iter().map(|x| x.info.name.as_str()).collect::<Vec<_>>(), ["csi-snap-x"]);
+    assert!(space.images[&source].snaps.iter().all(|x| x.trashed), "the source keeps no snapshot of it");
+    assert!(space.half_made.is_empty(), "the remains are gone");
+}
+
 fn volume(w: &World) -> VolumeInfo {
     w.ctl.create(&params("pvc-1")).unwrap()
 }

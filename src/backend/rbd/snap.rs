@@ -423,8 +423,9 @@ impl RbdController {
     /// Such remains are removed and the whole is made again, once.
     pub(super) fn make_snapshot_image(&self, images: &Target, source: &str, snap: &str) -> Result<(), Error> {
         match self.make_snapshot_image_once(images, source, snap) {
-            Err(Error::NotFound(e))
-                if self.ceph.image_info(images, snap)?.is_none()
+            Err(e)
+                if e.ceph_cause() == Some(CephCause::Missing)
+                    && self.ceph.image_info(images, snap)?.is_none()
                     && self.ceph.image_remove(images, snap)? == Removal::Removed =>
             {
                 log::warn!("removed {}, left half-made by a crash ({e}); making it again", images.spec(snap));

@@ -160,6 +160,9 @@ impl Rados for FakeRados {
     fn image_remove(&self, t: &Target, image: &str) -> Result<Removal, Error> {
         self.with(t, true, |s, key| {
             let space = s.space(key);
+            if space.half_made.remove(image) {
+                return Removal::Removed;
+            }
             match space.images.get(image) {
                 None => Removal::Missing,
                 Some(i) if !i.watchers.is_empty() => Removal::InUse,
@@ -296,7 +299,9 @@ impl Rados for FakeRados {
             let (size, link) =
                 (x.info.size, Parent { space: parent_key.clone(), image_id: p.id.clone(), snap_id: x.id });
             let child_key = (child.pool.to_string(), child.namespace.to_string());
-            if !s.space(&child_key).images.contains_key(child_image) {
+            let taken = s.space(&child_key).half_made.contains(child_image);
+            // (librbd's EEXIST, which the callers take as done.)
+            if !taken && !s.space(&child_key).images.contains_key(child_image) {
                 s.new_image(&child_key, child_image, size, layout.features, Some(link));
             }
             Ok(())

@@ -30,7 +30,7 @@
 //! `other_client` is a second controller process on the same cluster (another Ceph
 //! client id, for cls locks).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use parking_lot::Mutex;
@@ -80,6 +80,9 @@ pub struct Space {
     pub images: BTreeMap<String, Image>,
     /// Trashed images by id.
     pub trash: BTreeMap<String, (Image, TrashEntry)>,
+    /// Names a clone killed inside librbd left taken by an image without a header:
+    /// nothing opens them, a clone to the name finds it exists, removing frees it.
+    pub half_made: BTreeSet<String>,
 }
 
 #[derive(Default)]
@@ -240,6 +243,13 @@ impl FakeRados {
     pub fn lose_image(&self, pool: &str, name: &str) {
         let mut state = self.state.lock();
         state.space(&(pool.to_string(), String::new())).images.remove(name);
+    }
+
+    /// Leaves image name `name` of `pool` taken by an image without a header, as a
+    /// clone killed inside librbd does.
+    pub fn half_make(&self, pool: &str, name: &str) {
+        let mut state = self.state.lock();
+        state.space(&(pool.to_string(), String::new())).half_made.insert(name.to_string());
     }
 
     /// The ids of the trashed images the mgr was asked to remove.
