@@ -1,7 +1,8 @@
 //! The crate's error type and the one place that turns an error into a gRPC status.
 //! Failures keep their cause (`Sys`: the syscall, path and errno; `Ceph`: what Ceph
-//! said, by `CephCause`; `Node`: what a node call found, by `NodeError`); `code()`
-//! alone decides what a CO is told, with one exhaustive match.
+//! said, by `CephCause`; `Node` and `Volume`: what a node or controller call found,
+//! by `NodeError` and `VolumeError`); `code()` alone decides what a CO is told, with
+//! one exhaustive match.
 
 use std::fmt;
 
@@ -11,9 +12,11 @@ use crate::queue::QueueError;
 
 mod ceph;
 mod node;
+mod volume;
 
 pub use ceph::{CephCause, CephFailure};
 pub use node::{NodeError, PathKind};
+pub use volume::{Kind, VolumeError};
 
 /// Every failure a request can end in. Each variant carries enough context (path,
 /// volume, errno) for the operator; `code()` decides the gRPC code.
@@ -45,6 +48,8 @@ pub enum Error {
     Ceph(CephFailure),
     /// A node call found the volume, a path or a device not as it needs them.
     Node(NodeError),
+    /// A controller call found the volumes and snapshots not as it needs them.
+    Volume(VolumeError),
     /// An unexpected internal failure.
     Internal(String),
 }
@@ -100,6 +105,13 @@ impl Error {
                 CephCause::Other => RpcStatusCode::INTERNAL,
             },
             Error::Node(e) => node_code(e),
+            Error::Volume(e) => match e {
+                VolumeError::NoSuch { .. } | VolumeError::NoSuchSource { .. } => RpcStatusCode::NOT_FOUND,
+                VolumeError::NameTaken { .. } => RpcStatusCode::ALREADY_EXISTS,
+                VolumeError::ClaimedBy { .. } | VolumeError::InUse { .. } => RpcStatusCode::FAILED_PRECONDITION,
+                VolumeError::ClaimContended { .. } => RpcStatusCode::UNAVAILABLE,
+                VolumeError::Vanished { .. } => RpcStatusCode::INTERNAL,
+            },
             Error::Internal(_) => RpcStatusCode::INTERNAL,
         }
     }
@@ -113,6 +125,11 @@ impl Error {
     /// Ceph's answer that `what` (a pool, an image, a snapshot) does not exist.
     pub fn ceph_missing(what: impl Into<String>) -> Self {
         Error::ceph(what, CephCause::Missing, "does not exist")
+    }
+
+    /// No volume (or snapshot, by `kind`) has id `id`.
+    pub fn no_such(kind: Kind, id: &str) -> Self {
+        Error::Volume(VolumeError::NoSuch { kind, id: id.to_string() })
     }
 
     /// The cause, when this is a failed call to Ceph.
@@ -140,6 +157,7 @@ impl fmt::Display for Error {
             Error::Queue(q) => write!(f, "{q}"),
             Error::Ceph(c) => write!(f, "{c}"),
             Error::Node(e) => write!(f, "{e}"),
+            Error::Volume(e) => write!(f, "{e}"),
             Error::Sys { op, path, errno } => {
                 let desc = nix::errno::Errno::from_raw(*errno).desc();
                 write!(f, "{op} {path}: {desc} (errno {errno})")
@@ -173,6 +191,12 @@ fn node_code(e: &NodeError) -> RpcStatusCode {
         AccessMismatch { .. } => RpcStatusCode::INVALID_ARGUMENT,
         DeviceTooSmall { .. } => RpcStatusCode::OUT_OF_RANGE,
         NotABlockDevice { .. } | StillMounted { .. } | MkfsFailed { .. } => RpcStatusCode::INTERNAL,
+    }
+}
+
+impl From<VolumeError> for Error {
+    fn from(e: VolumeError) -> Self {
+        Error::Volume(e)
     }
 }
 
@@ -278,6 +302,27 @@ mod tests {
         }
         let e = Error::from(NodeError::AccessMismatch { volume: v(), staged_block: false });
         assert_eq!(e.to_string(), "volume v1 was staged for mount access, not block");
+    }
+
+    #[test]
+    fn volume_causes_get_the_csi_specs_codes() {
+        let v = || "v1".to_string();
+        let cases = [
+            (Error::no_such(Kind::Snapshot, "s1"), RpcStatusCode::NOT_FOUND),
+            (VolumeError::NoSuchSource { id: v() }.into(), RpcStatusCode::NOT_FOUND),
+            (
+                VolumeError::NameTaken { kind: Kind::Volume, name: v(), differs: "x".into() }.into(),
+                RpcStatusCode::ALREADY_EXISTS,
+            ),
+            (VolumeError::ClaimedBy { volume: v(), node: "a".into() }.into(), RpcStatusCode::FAILED_PRECONDITION),
+            (VolumeError::ClaimContended { volume: v() }.into(), RpcStatusCode::UNAVAILABLE),
+            (VolumeError::InUse { what: v(), by: "x".into() }.into(), RpcStatusCode::FAILED_PRECONDITION),
+            (VolumeError::Vanished { what: v() }.into(), RpcStatusCode::INTERNAL),
+        ];
+        for (e, code) in cases {
+            assert_eq!(e.code(), code, "{e:?}");
+        }
+        assert_eq!(Error::no_such(Kind::Snapshot, "s1").to_string(), "snapshot s1 does not exist");
     }
 
     #[test]

@@ -16,7 +16,7 @@ use crate::csi::controller_service_capability::{rpc, RPC};
 use crate::csi::volume_capability::access_mode::Mode;
 use crate::csi::volume_content_source::{SnapshotSource, VolumeSource};
 use crate::csi::*;
-use crate::error::Error;
+use crate::error::{Error, Kind};
 use crate::generated::csi_grpc::Controller;
 
 #[derive(Clone)]
@@ -348,7 +348,7 @@ impl Controller for ControllerService {
                 let call = Call::new("ValidateVolumeCapabilities", &req.volume_id, vol_key(&req.volume_id), &req);
                 Ok((call, move || {
                     if ops.get_volume(&req.volume_id, &req.secrets)?.is_none() {
-                        return Err(Error::NotFound(format!("volume {} does not exist", req.volume_id)));
+                        return Err(Error::no_such(Kind::Volume, &req.volume_id));
                     }
                     let mut resp = ValidateVolumeCapabilitiesResponse::new();
                     if unsupported.is_empty() {

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use super::{copy_file, create_sparse, grow_file, now, random_hex, Item, Kind, Local, DEFAULT_SIZE};
 use crate::backend::{ControllerOps, CreateParams, Secrets, SnapshotInfo, Source, VolumeInfo};
-use crate::error::Error;
+use crate::error::{Error, Kind as ErrKind, VolumeError};
 use crate::node::{Attached, Attacher, StageLayout};
 use crate::sys::Sys;
 
@@ -48,10 +48,8 @@ impl Local {
     /// Fails when the volume is attached to a loop device (in use on this node).
     fn ensure_detached(&self, id: &str) -> Result<(), Error> {
         if let Some(dev) = self.sys.loop_find(&self.image(id))? {
-            return Err(Error::FailedPrecondition(format!(
-                "volume {id} is attached as {}; unstage it first",
-                dev.display()
-            )));
+            let (what, by) = (format!("volume {id}"), format!("attached as {}", dev.display()));
+            return Err(VolumeError::InUse { what, by }.into());
         }
         Ok(())
     }
@@ -65,13 +63,10 @@ impl ControllerOps for Local {
             if fits && Source::from_text(&existing.source) == p.source {
                 return Ok(volume_info(&existing));
             }
-            return Err(Error::AlreadyExists(format!(
-                "volume {:?} exists as {} with {} bytes{}; the request asks for something else",
-                p.name,
-                existing.id,
-                existing.size,
-                if existing.source.is_empty() { String::new() } else { format!(" from {}", existing.source) }
-            )));
+            let from = if existing.source.is_empty() { String::new() } else { format!(" from {}", existing.source) };
+            let differs =
+                format!("as {} with {} bytes{from}; the request asks for something else", existing.id, existing.size);
+            return Err(VolumeError::NameTaken { kind: ErrKind::Volume, name: p.name.clone(), differs }.into());
         }
         let (secs, nanos) = now();
         let item = Item {
@@ -85,11 +80,11 @@ impl ControllerOps for Local {
         let from: Option<(PathBuf, u64)> = match &p.source {
             Source::Empty => None,
             Source::Snapshot(id) => {
-                let snap = self.snapshot(id).ok_or_else(|| Error::NotFound(format!("snapshot {id} does not exist")))?;
+                let snap = self.snapshot(id).ok_or_else(|| Error::no_such(ErrKind::Snapshot, id))?;
                 Some((self.snapshot_image(id), snap.size))
             }
             Source::Volume(id) => {
-                let vol = self.volume(id).ok_or_else(|| Error::NotFound(format!("volume {id} does not exist")))?;
+                let vol = self.volume(id).ok_or_else(|| Error::no_such(ErrKind::Volume, id))?;
                 nix::unistd::sync();
                 Some((self.image(id), vol.size))
             }
@@ -124,7 +119,7 @@ impl ControllerOps for Local {
     }
 
     fn expand_volume(&self, id: &str, required: u64, limit: u64, _secrets: &Secrets) -> Result<u64, Error> {
-        let mut item = self.volume(id).ok_or_else(|| Error::NotFound(format!("volume {id} does not exist")))?;
+        let mut item = self.volume(id).ok_or_else(|| Error::no_such(ErrKind::Volume, id))?;
         let size = size_for(required, limit)?;
         if size <= item.size {
             return Ok(item.size);
@@ -142,14 +137,12 @@ impl ControllerOps for Local {
             if existing.source == source_volume {
                 return Ok(snapshot_info(&existing));
             }
-            return Err(Error::AlreadyExists(format!(
-                "snapshot {name:?} exists as {} of volume {}, not of {source_volume}",
-                existing.id, existing.source
-            )));
+            let differs = format!("as {} of volume {}, not of {source_volume}", existing.id, existing.source);
+            return Err(VolumeError::NameTaken { kind: ErrKind::Snapshot, name: name.into(), differs }.into());
         }
         let vol = self
             .volume(source_volume)
-            .ok_or_else(|| Error::NotFound(format!("source volume {source_volume} does not exist")))?;
+            .ok_or_else(|| Error::from(VolumeError::NoSuchSource { id: source_volume.into() }))?;
         let (secs, nanos) = now();
         let item = Item {
             id: format!("ls-{}", random_hex()?),
@@ -225,7 +218,7 @@ impl Attacher for LocalAttacher {
     ) -> Result<Attached, Error> {
         let file = self.local.image(volume_id);
         if self.local.volume(volume_id).is_none() || !file.exists() {
-            return Err(Error::NotFound(format!("volume {volume_id} does not exist")));
+            return Err(Error::no_such(ErrKind::Volume, volume_id));
         }
         if let Some(device) = self.sys.loop_find(&file)? {
             return Ok(Attached { device, fresh: false });

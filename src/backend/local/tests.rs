@@ -7,6 +7,7 @@ use std::sync::Arc;
 use super::ops::size_for;
 use super::*;
 use crate::backend::{ControllerOps, CreateParams, Source};
+use crate::error::{Kind as ErrKind, VolumeError};
 use crate::sys::fake::FakeSys;
 
 fn dir(tag: &str) -> PathBuf {
@@ -45,7 +46,8 @@ fn create_is_idempotent_by_name_and_refuses_incompatible_repeats() {
     let a = l.create_volume(&params("pvc", 3 * MIB, Source::Empty)).unwrap();
     let b = l.create_volume(&params("pvc", 2 * MIB, Source::Empty)).unwrap();
     assert_eq!(a, b);
-    assert!(matches!(l.create_volume(&params("pvc", 8 * MIB, Source::Empty)), Err(Error::AlreadyExists(_))));
+    let taken = l.create_volume(&params("pvc", 8 * MIB, Source::Empty));
+    assert!(matches!(taken, Err(Error::Volume(VolumeError::NameTaken { kind: ErrKind::Volume, .. }))), "{taken:?}");
     let img = l.image(&a.id);
     assert_eq!(std::fs::metadata(&img).unwrap().len(), 3 * MIB);
     // Reloading from disk finds the same volume under the same name.
@@ -89,7 +91,8 @@ fn snapshots_and_clones_copy_data_and_keep_holes() {
     let s = l.create_snapshot(&v.id, "snap", &HashMap::new()).unwrap();
     assert_eq!(l.create_snapshot(&v.id, "snap", &HashMap::new()).unwrap(), s);
     let other = l.create_volume(&params("other", MIB, Source::Empty)).unwrap();
-    assert!(matches!(l.create_snapshot(&other.id, "snap", &HashMap::new()), Err(Error::AlreadyExists(_))));
+    let taken = l.create_snapshot(&other.id, "snap", &HashMap::new());
+    assert!(matches!(taken, Err(Error::Volume(VolumeError::NameTaken { kind: ErrKind::Snapshot, .. }))), "{taken:?}");
     let r = l.create_volume(&params("restore", 64 * MIB, Source::Snapshot(s.id.clone()))).unwrap();
     let c = l.create_volume(&params("clone", 128 * MIB, Source::Volume(v.id.clone()))).unwrap();
     assert!(matches!(

@@ -28,7 +28,7 @@ use super::{Place, RbdController, VolumeId};
 use crate::backend::{Sharing, CLAIMED_FOR};
 use crate::ceph::rados::Target;
 use crate::ceph::Credentials;
-use crate::error::{CephCause, Error};
+use crate::error::{CephCause, Error, Kind, VolumeError};
 
 /// The cls lock a claim is.
 pub const CLAIM_LOCK: &str = "rbd-csi.attachment";
@@ -97,7 +97,7 @@ impl RbdController {
             )));
         }
         let creds = Credentials::from_secrets(secrets)?;
-        let gone = || Error::NotFound(format!("volume {volume_id} does not exist"));
+        let gone = || Error::no_such(Kind::Volume, volume_id);
         let id = VolumeId::decode(volume_id).ok_or_else(gone)?;
         let (place, object) = self.claim_object(&id, &creds)?.ok_or_else(gone)?;
         let images = place.images(&creds);
@@ -119,15 +119,10 @@ impl RbdController {
                 return Ok(HashMap::from([(CLAIMED_FOR.to_string(), node.to_string())]));
             }
             if let Some(holder) = holders.first() {
-                return Err(Error::FailedPrecondition(format!(
-                    "volume {volume_id} is published to node {:?}, and its access mode allows one node: \
-                     unpublish it there first (ControllerUnpublishVolume), or, if that node is lost, fence it \
-                     (rbd-csi fence --volume-id {volume_id} --node-id {})",
-                    holder.cookie, holder.cookie
-                )));
+                return Err(VolumeError::ClaimedBy { volume: volume_id.into(), node: holder.cookie.clone() }.into());
             }
         }
-        Err(Error::Unavailable(format!("volume {volume_id}: its claim changed hands three times meanwhile; retry")))
+        Err(VolumeError::ClaimContended { volume: volume_id.into() }.into())
     }
 
     /// Turns on the image's exclusive-lock feature, so that a kernel mapping it
@@ -242,7 +237,7 @@ impl RbdController {
         secrets: &HashMap<String, String>,
     ) -> Result<Vec<String>, Error> {
         let creds = Credentials::from_secrets(secrets)?;
-        let gone = || Error::NotFound(format!("volume {volume_id}: its pool does not exist"));
+        let gone = || Error::no_such(Kind::Volume, volume_id);
         let id = VolumeId::decode(volume_id).ok_or_else(gone)?;
         let place = self.place_for_id(&id, &creds)?.ok_or_else(gone)?;
         let images = place.images(&creds);

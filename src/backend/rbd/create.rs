@@ -18,7 +18,7 @@ use super::{both, ImageSpec, Place, RbdController, VolumeId, DEFAULT_SIZE};
 use crate::backend::{size_for, CreateParams, Segments, Source, VolumeInfo};
 use crate::ceph::rados::{feature_bits, CloneLayout, Removal, Target, FEATURE_BITS};
 use crate::ceph::Credentials;
-use crate::error::{CephCause, Error};
+use crate::error::{CephCause, Error, Kind, VolumeError};
 
 /// A content source for a message.
 fn describe(s: &Source) -> String {
@@ -123,10 +123,8 @@ impl RbdController {
         let (by_name, pending) = names?;
         let (uuid, fresh) = match by_name.as_deref().and_then(parse_name_value) {
             Some((Some(saved), _)) if saved != pool_id => {
-                return Err(Error::AlreadyExists(format!(
-                    "volume {:?} exists in another pool (id {saved}) than {:?}",
-                    p.name, place.pool
-                )))
+                let differs = format!("in another pool (id {saved}) than {:?}", place.pool);
+                return Err(name_taken(p, differs));
             }
             Some((_, uuid)) => {
                 // A crash after the name key, before the pending key went.
@@ -161,12 +159,9 @@ impl RbdController {
             (values.next().flatten(), values.next().flatten(), values.next().flatten())
         };
         if let Some(other) = recorded_source.map(|s| Source::from_text(&s)).filter(|s| *s != p.source) {
-            return Err(Error::AlreadyExists(format!(
-                "volume {:?} exists with another content source ({}) than asked ({})",
-                p.name,
-                describe(&other),
-                describe(&p.source)
-            )));
+            let differs =
+                format!("with another content source ({}) than asked ({})", describe(&other), describe(&p.source));
+            return Err(name_taken(p, differs));
         }
         // (Empty: written by an older CLI client killed mid-write; the default name.)
         let image = recorded.filter(|n| !n.is_empty()).unwrap_or_else(|| format!("{}{uuid}", new_image.prefix));
@@ -207,10 +202,8 @@ impl RbdController {
         let size = match existing {
             Some((size, id)) => {
                 if size < p.required_bytes || (p.limit_bytes > 0 && size > p.limit_bytes) {
-                    return Err(Error::AlreadyExists(format!(
-                        "volume {:?} exists as {image} with {size} bytes; the request asks for something else",
-                        p.name
-                    )));
+                    let differs = format!("as {image} with {size} bytes; the request asks for something else");
+                    return Err(name_taken(p, differs));
                 }
                 // A crash may have come before the clone was flattened or the attributes
                 // were written.
@@ -261,7 +254,7 @@ impl RbdController {
                 let (size, id) = self
                     .ceph
                     .image_info(&images, &image)?
-                    .ok_or_else(|| Error::Internal(format!("{spec} vanished right after it was created")))?;
+                    .ok_or_else(|| Error::from(VolumeError::Vanished { what: spec.clone() }))?;
                 self.ceph.omap_set(&images, &object, &[(IMAGEID, &id)])?;
                 log::info!("created image {spec} for {:?} ({size} bytes)", p.name);
                 size
@@ -299,7 +292,7 @@ impl RbdController {
         };
         let chosen = match &p.source {
             Source::Snapshot(id) => {
-                let gone = || Error::NotFound(format!("snapshot {id} does not exist"));
+                let gone = || Error::no_such(Kind::Snapshot, id);
                 let vid = VolumeId::decode(id).ok_or_else(gone)?;
                 let pool = self.place_for_id(&vid, creds)?.ok_or_else(gone)?.pool;
                 constraint.place_in(&pool, id)?
@@ -315,11 +308,17 @@ impl RbdController {
     }
 }
 
+/// Volume name `p.name` is taken by a volume that `differs` from the one asked for.
+fn name_taken(p: &CreateParams, differs: String) -> Error {
+    VolumeError::NameTaken { kind: Kind::Volume, name: p.name.clone(), differs }.into()
+}
+
 /// Whether a failed image create surely made nothing: no such source, a bad size, no
 /// permission, something in the way; unlike a timeout, after which the image may exist.
 fn made_nothing(e: &Error) -> bool {
     match e {
         Error::Ceph(f) => matches!(f.cause, CephCause::Missing | CephCause::Denied | CephCause::Busy),
+        Error::Volume(VolumeError::NoSuch { .. } | VolumeError::NoSuchSource { .. }) => true,
         Error::NotFound(_) | Error::InvalidArgument(_) | Error::OutOfRange(_) | Error::FailedPrecondition(_) => true,
         _ => false,
     }
@@ -337,7 +336,9 @@ mod tests {
         for cause in [CephCause::Unreachable, CephCause::Other, CephCause::Exists, CephCause::Full] {
             assert!(!made_nothing(&Error::ceph("clone", cause, "x")), "{cause:?}");
         }
-        assert!(made_nothing(&Error::NotFound("source volume v does not exist".into())));
+        assert!(made_nothing(&VolumeError::NoSuchSource { id: "v".into() }.into()));
+        assert!(made_nothing(&Error::no_such(Kind::Snapshot, "s")));
+        assert!(!made_nothing(&VolumeError::ClaimContended { volume: "v".into() }.into()));
         assert!(!made_nothing(&Error::Unavailable("timed out".into())));
     }
 }

@@ -8,7 +8,7 @@ use super::journal::{volume_name_key, volume_object, IMAGEID, IMAGENAME, JOURNAL
 use super::{RbdController, VolumeId};
 use crate::ceph::rados::{Removal, Target};
 use crate::ceph::Credentials;
-use crate::error::Error;
+use crate::error::{Error, VolumeError};
 
 impl RbdController {
     /// Moves an image that snapshots or clones still keep to the trash and asks the
@@ -62,9 +62,8 @@ impl RbdController {
                 }
             }
             Removal::InUse => {
-                return Err(Error::FailedPrecondition(format!(
-                    "image {spec} is still in use (mapped or open somewhere); unstage it first"
-                )))
+                let by = "still in use (mapped or open somewhere)".to_string();
+                return Err(VolumeError::InUse { what: format!("image {spec}"), by }.into());
             }
             // Snapshots or clones keep it: old-layout snapshots become images of their
             // own (restorable without the volume), and the image waits in the trash

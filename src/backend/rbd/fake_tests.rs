@@ -11,7 +11,7 @@ use super::fake::{FakeRados, Parent};
 use super::{RbdController, VolumeId};
 use crate::backend::{CreateParams, Sharing, SnapshotInfo, Source, VolumeInfo, CLAIMED_FOR};
 use crate::ceph::rados::{ImageRef, Rados};
-use crate::error::Error;
+use crate::error::{Error, Kind, VolumeError};
 
 const GIB: u64 = 1 << 30;
 
@@ -212,12 +212,12 @@ fn create_is_idempotent_and_delete_leaves_nothing() {
     assert_eq!(ctl.create(&params("pvc-1")).unwrap().id, v.id, "the same name, the same volume");
     assert_only_volume(&fake, "pvc-1", &v.id);
     let bigger = CreateParams { required_bytes: 2 * GIB, ..params("pvc-1") };
-    assert!(matches!(ctl.create(&bigger), Err(Error::AlreadyExists(_))));
+    assert!(matches!(ctl.create(&bigger), Err(Error::Volume(VolumeError::NameTaken { .. }))));
     assert_only_volume(&fake, "pvc-1", &v.id);
 
     let image = format!("csi-vol-{}", uuid_of(&v.id));
     fake.set_watchers("rbd", ImageRef::Name(&image), &["10.0.0.9:0/1"]);
-    assert!(matches!(ctl.delete(&v.id, &secrets()), Err(Error::FailedPrecondition(_))), "mapped somewhere");
+    assert!(matches!(ctl.delete(&v.id, &secrets()), Err(Error::Volume(VolumeError::InUse { .. }))), "mapped somewhere");
     assert_only_volume(&fake, "pvc-1", &v.id);
     fake.set_watchers("rbd", ImageRef::Name(&image), &[]);
     ctl.delete(&v.id, &secrets()).unwrap();
@@ -265,7 +265,7 @@ fn snapshots_outlive_their_volume_and_restore() {
     assert_eq!(ctl.snapshot_create(&v.id, "snap-1", &secrets()).unwrap(), snap, "idempotent");
     let other = ctl.create(&params("pvc-other")).unwrap();
     let taken = ctl.snapshot_create(&other.id, "snap-1", &secrets());
-    assert!(matches!(taken, Err(Error::AlreadyExists(_))), "{taken:?}");
+    assert!(matches!(taken, Err(Error::Volume(VolumeError::NameTaken { kind: Kind::Snapshot, .. }))), "{taken:?}");
     ctl.delete(&other.id, &secrets()).unwrap();
 
     // The volume goes; its image waits in the trash while the snapshot hangs on it.
@@ -284,7 +284,8 @@ fn snapshots_outlive_their_volume_and_restore() {
 
     ctl.snapshot_delete(&snap.id, &secrets()).unwrap();
     assert_eq!(ctl.snapshot_list(&snap.id, "", &secrets()).unwrap(), Vec::<SnapshotInfo>::new());
-    assert!(matches!(ctl.create(&restore_params("pvc-3", &snap)), Err(Error::NotFound(_))));
+    let gone = ctl.create(&restore_params("pvc-3", &snap));
+    assert!(matches!(gone, Err(Error::Volume(VolumeError::NoSuch { kind: Kind::Snapshot, .. }))), "{gone:?}");
     ctl.delete(&r.id, &secrets()).unwrap();
     // Without the mgr: the snapshot's delete removed the trashed volume image at once.
     assert_eq!(leftovers(&fake, false), Vec::<String>::new());
@@ -447,7 +448,7 @@ fn a_single_node_volume_is_claimed_for_one_node() {
     assert_eq!(context.get(CLAIMED_FOR).map(String::as_str), Some("node-a"));
     assert_eq!(holders(), ["node-a"]);
     match publish(&ctl, "node-b") {
-        Err(Error::FailedPrecondition(m)) => assert!(m.contains("\"node-a\""), "{m}"),
+        Err(Error::Volume(VolumeError::ClaimedBy { node, .. })) => assert_eq!(node, "node-a"),
         other => panic!("node-b got {other:?}"),
     }
     assert_eq!(publish(&other, "node-a").unwrap(), context, "a restarted controller finds the claim its own");
@@ -465,7 +466,7 @@ fn a_single_node_volume_is_claimed_for_one_node() {
     assert_eq!(holders(), ["node-b"]);
 
     ctl.delete(&v.id, &secrets()).unwrap();
-    assert!(matches!(publish(&ctl, "node-b"), Err(Error::NotFound(_))));
+    assert!(matches!(publish(&ctl, "node-b"), Err(Error::Volume(VolumeError::NoSuch { kind: Kind::Volume, .. }))));
     assert_eq!(leftovers(&fake, false), Vec::<String>::new(), "the claim went with the image");
 }
 

@@ -20,7 +20,7 @@ use std::sync::Arc;
 use super::{size_for, ControllerOps, CreateParams, Secrets, Sharing, SnapshotInfo, Source, VolumeInfo};
 use crate::ceph::rados::{Rados, Striping, Target};
 use crate::ceph::{find_cluster, ClusterConfig, Credentials};
-use crate::error::Error;
+use crate::error::{Error, Kind};
 
 pub use crate::backend::volume_id::VolumeId;
 use journal::{parse_name_value, pending_key, volume_object, IMAGENAME, JOURNAL_POOL_KEY};
@@ -105,9 +105,9 @@ impl RbdController {
     /// they are now; NOT_FOUND for a pool that does not exist.
     fn pool_ids(&self, place: &Place, creds: &Credentials) -> Result<(u64, Option<u64>), Error> {
         let id = |pool: &str| {
-            self.ceph.pool_id(&place.cluster, creds, pool)?.ok_or_else(|| {
-                Error::NotFound(format!("pool {pool:?} does not exist in cluster {}", place.cluster.cluster_id))
-            })
+            self.ceph
+                .pool_id(&place.cluster, creds, pool)?
+                .ok_or_else(|| Error::ceph_missing(format!("pool {pool:?} of cluster {}", place.cluster.cluster_id)))
         };
         if place.journal_pool == place.pool {
             return Ok((id(&place.pool)?, None));
@@ -162,18 +162,14 @@ impl RbdController {
         limit: u64,
         secrets: &HashMap<String, String>,
     ) -> Result<u64, Error> {
-        let id =
-            VolumeId::decode(volume_id).ok_or_else(|| Error::NotFound(format!("volume {volume_id} does not exist")))?;
+        let gone = || Error::no_such(Kind::Volume, volume_id);
+        let id = VolumeId::decode(volume_id).ok_or_else(gone)?;
         let creds = Credentials::from_secrets(secrets)?;
-        let place = self
-            .place_for_id(&id, &creds)?
-            .ok_or_else(|| Error::NotFound(format!("volume {volume_id} does not exist")))?;
+        let place = self.place_for_id(&id, &creds)?.ok_or_else(gone)?;
         let images = place.images(&creds);
         let image = self.volume_image(&images, &id.uuid)?;
-        let (size, _) = self
-            .ceph
-            .image_info(&images, &image)?
-            .ok_or_else(|| Error::NotFound(format!("volume {volume_id} does not exist")))?;
+        let (size, _) =
+            self.ceph.image_info(&images, &image)?.ok_or_else(|| Error::no_such(Kind::Volume, volume_id))?;
         let bytes = size_for(required, limit, DEFAULT_SIZE)?;
         if bytes <= size {
             return Ok(size);

@@ -31,7 +31,7 @@ use super::{both, parse_name_value, pending_key, Place, RbdController, VolumeId}
 use crate::backend::{SnapshotInfo, Source};
 use crate::ceph::rados::{CloneLayout, ImageRef, Removal, SnapInfo, Striping, Target};
 use crate::ceph::Credentials;
-use crate::error::{CephCause, Error};
+use crate::error::{CephCause, Error, Kind, VolumeError};
 
 /// A snapshot's journal entry.
 struct SnapRecord {
@@ -63,10 +63,11 @@ enum SnapData {
 }
 
 impl RbdController {
-    fn snap_place(&self, id: &str, creds: &Credentials, what: &str) -> Result<(VolumeId, Place), Error> {
-        let vid = VolumeId::decode(id).ok_or_else(|| Error::NotFound(format!("{what} {id} does not exist")))?;
-        let place =
-            self.place_for_id(&vid, creds)?.ok_or_else(|| Error::NotFound(format!("{what} {id} does not exist")))?;
+    /// The id and place of snapshot or source volume `id`; `missing` when there is
+    /// none.
+    fn snap_place(&self, id: &str, creds: &Credentials, missing: VolumeError) -> Result<(VolumeId, Place), Error> {
+        let Some(vid) = VolumeId::decode(id) else { return Err(missing.into()) };
+        let Some(place) = self.place_for_id(&vid, creds)? else { return Err(missing.into()) };
         Ok((vid, place))
     }
 
@@ -113,7 +114,7 @@ impl RbdController {
         secrets: &HashMap<String, String>,
     ) -> Result<SnapshotInfo, Error> {
         let creds = Credentials::from_secrets(secrets)?;
-        let (src, mut place) = self.snap_place(source_id, &creds, "source volume")?;
+        let (src, mut place) = self.snap_place(source_id, &creds, no_source(source_id))?;
         // Snapshots are journaled where their source volume is.
         let source_object = volume_object(&src.uuid);
         let mut recorded =
@@ -129,7 +130,8 @@ impl RbdController {
                 let uuid = uuid.to_string();
                 let rec = self.snap_record(&images, &uuid)?;
                 if let Some(other) = rec.source.as_deref().filter(|s| *s != source_image) {
-                    return Err(Error::AlreadyExists(format!("snapshot {name:?} exists for another volume ({other})")));
+                    let differs = format!("for another volume ({other})");
+                    return Err(VolumeError::NameTaken { kind: Kind::Snapshot, name: name.into(), differs }.into());
                 }
                 // A crash after the name key, before the pending key went.
                 if pending.is_some() {
@@ -156,8 +158,7 @@ impl RbdController {
             || self.ceph.omap_set(&images, &object, &[(SOURCE, &source_image), (IMAGENAME, &snap)]),
         );
         attrs?;
-        let (_, source_img_id) =
-            info?.ok_or_else(|| Error::NotFound(format!("source volume {source_id} does not exist")))?;
+        let (_, source_img_id) = info?.ok_or_else(|| Error::from(no_source(source_id)))?;
         // A retry of a snapshot ceph-csi made finds it; otherwise it is made (again) here.
         let rec = SnapRecord {
             source: Some(source_image.clone()),
@@ -185,12 +186,12 @@ impl RbdController {
                 let (_, image_id) = self
                     .ceph
                     .image_info(&images, &snap)?
-                    .ok_or_else(|| Error::Internal(format!("{spec} vanished right after it was made")))?;
+                    .ok_or_else(|| Error::from(VolumeError::Vanished { what: spec.clone() }))?;
                 self.ceph.omap_set(&images, &object, &[(IMAGEID, &image_id)])?;
                 log::info!("created snapshot {spec}@{snap} of {} ({name:?})", images.spec(&source_image));
                 self.locate_snapshot(&images, &rec)?
                     .map(|(_, info)| info)
-                    .ok_or_else(|| Error::Internal(format!("{spec}@{snap} vanished right after it was created")))?
+                    .ok_or_else(|| Error::from(VolumeError::Vanished { what: format!("{spec}@{snap}") }))?
             }
         };
         Ok(SnapshotInfo {
@@ -472,8 +473,8 @@ impl RbdController {
         let (parent_image, parent_snap, temp) = match source {
             Source::Empty => return Err(Error::internal("clone_into without a source")),
             Source::Snapshot(id) => {
-                let (vid, sp) = self.snap_place(id, creds, "snapshot")?;
-                let gone = || Error::NotFound(format!("snapshot {id} does not exist"));
+                let (vid, sp) = self.snap_place(id, creds, no_snapshot(id))?;
+                let gone = || Error::no_such(Kind::Snapshot, id);
                 let rec = self.snap_record(&sp.images(creds), &vid.uuid)?;
                 let (image, snap) = match self.locate_snapshot(&sp.images(creds), &rec)?.ok_or_else(gone)? {
                     (SnapData::OnSource(image) | SnapData::OwnImage(image), snap) => (image, snap.name),
@@ -483,12 +484,12 @@ impl RbdController {
                 (image, snap, false)
             }
             Source::Volume(id) => {
-                let (vid, vp) = self.snap_place(id, creds, "source volume")?;
+                let (vid, vp) = self.snap_place(id, creds, no_source(id))?;
                 let src = self.volume_image(&vp.images(creds), &vid.uuid)?;
                 // A temporary snapshot named after the new image, so a retry reuses it.
                 let temp = format!("csi-clone-{image}");
                 self.ceph.snap_create(&vp.images(creds), &src, &temp).map_err(|e| match e.ceph_cause() {
-                    Some(CephCause::Missing) => Error::NotFound(format!("source volume {id} does not exist")),
+                    Some(CephCause::Missing) => no_source(id).into(),
                     _ => e,
                 })?;
                 parent_place = vp;
@@ -508,4 +509,12 @@ impl RbdController {
         }
         result
     }
+}
+
+fn no_source(id: &str) -> VolumeError {
+    VolumeError::NoSuchSource { id: id.to_string() }
+}
+
+fn no_snapshot(id: &str) -> VolumeError {
+    VolumeError::NoSuch { kind: Kind::Snapshot, id: id.to_string() }
 }
