@@ -125,7 +125,9 @@ impl Runner for RealRunner {
             Some(data) => Stdio::from(filled_memfd(&cmd.program, data)?),
             None => Stdio::null(),
         };
+        // A process group of its own, so a timeout kills whatever it started too.
         let mut child = command
+            .process_group(0)
             .args(&cmd.args)
             .env_remove("CEPH_KEYRING")
             .env_remove("CEPH_ARGS")
@@ -158,8 +160,7 @@ impl Runner for RealRunner {
             match child.try_wait() {
                 Ok(Some(st)) => break st,
                 Ok(None) if start.elapsed() >= cmd.timeout => {
-                    let _ = child.kill();
-                    let _ = child.wait();
+                    kill_group(child, &shown);
                     return Err(Error::Unavailable(format!("{shown}: timed out after {:?}", cmd.timeout)));
                 }
                 Ok(None) => std::thread::sleep(Duration::from_millis(5)),
@@ -172,6 +173,29 @@ impl Runner for RealRunner {
         log::debug!("exec: {shown}: exit {code} in {:?}", start.elapsed());
         Ok(Output { status: code, stdout, stderr })
     }
+}
+
+/// How long a killed child may take to exit before it is left to a reaper thread.
+const REAP_WITHIN: Duration = Duration::from_secs(5);
+
+/// Kills `child`'s process group and reaps the child; one stuck in the kernel (an
+/// `rbd unmap` in uninterruptible sleep) does not hold the caller: a thread of its own
+/// waits for it.
+fn kill_group(mut child: std::process::Child, shown: &str) {
+    let pgid = nix::unistd::Pid::from_raw(child.id() as i32);
+    if let Err(e) = nix::sys::signal::killpg(pgid, nix::sys::signal::Signal::SIGKILL) {
+        log::warn!("exec: {shown}: cannot kill its process group: {e}");
+        let _ = child.kill();
+    }
+    let end = Instant::now() + REAP_WITHIN;
+    while Instant::now() < end {
+        if !matches!(child.try_wait(), Ok(None)) {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    log::warn!("exec: {shown}: killed but not gone after {REAP_WITHIN:?} (stuck in the kernel?); left to a reaper");
+    let _ = std::thread::Builder::new().name("rbd-csi-reaper".into()).spawn(move || child.wait());
 }
 
 /// A memfd holding `data`, read from its start: a child's whole standard input.
@@ -234,5 +258,22 @@ mod tests {
         let t = Instant::now();
         assert!(matches!(RealRunner.run(&c), Err(Error::Unavailable(_))));
         assert!(t.elapsed() < Duration::from_secs(3));
+    }
+
+    #[test]
+    fn timeout_kills_what_the_child_started_too() {
+        let dir = std::env::temp_dir().join(format!("rbd-csi-exec-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let pidfile = dir.join("pid");
+        let script = format!("sleep 60 & echo $! >{}; wait", pidfile.display());
+        let mut c = Cmd::new("sh", &["-c", &script]);
+        c.timeout = Duration::from_millis(300);
+        assert!(matches!(RealRunner.run(&c), Err(Error::Unavailable(_))));
+        let pid = std::fs::read_to_string(&pidfile).unwrap();
+        std::fs::remove_dir_all(&dir).unwrap();
+        // Gone, or a zombie waiting for init: not sleeping on with our pipes open.
+        let state = std::fs::read_to_string(format!("/proc/{}/stat", pid.trim())).unwrap_or_default();
+        let state = state.rsplit(") ").next().and_then(|rest| rest.split(' ').next()).unwrap_or("gone");
+        assert!(matches!(state, "gone" | "Z" | "X" | ""), "the grandchild {} is still {state}", pid.trim());
     }
 }
