@@ -64,6 +64,10 @@ pub struct ServeOptions {
     pub data_dir: PathBuf,
     pub config: PathBuf,
     pub workers: usize,
+    /// Worker threads in all while jobs are stuck (`queue::Limits::max_workers`).
+    pub max_workers: usize,
+    /// How long an operation may run before another thread takes its place.
+    pub stuck_after: Duration,
     pub grpc_threads: usize,
     pub max_queued: usize,
     pub log_level: String,
@@ -99,6 +103,13 @@ fn serve_options() -> Options {
     o.optopt("", "data-dir", "local backend: where volume files and metadata live (default /var/lib/rbd-csi)", "DIR");
     o.optopt("", "config", "rbd backend: ceph-csi config.json (default /etc/ceph-csi-config/config.json)", "FILE");
     o.optopt("", "workers", "worker threads that run volume operations (default 8)", "N");
+    o.optopt(
+        "",
+        "stuck-after",
+        "seconds an operation may run before another worker thread takes its place (default 3)",
+        "SECS",
+    );
+    o.optopt("", "max-workers", "worker threads in all while operations are stuck (default 4 x --workers)", "N");
     o.optopt("", "grpc-threads", "gRPC completion-queue threads; they never block (default 2)", "N");
     o.optopt("", "max-queued", "queued + running operations before RESOURCE_EXHAUSTED (default 1024)", "N");
     o.optopt("", "log-level", "error, warn, info, debug or trace (default info)", "LEVEL");
@@ -161,6 +172,17 @@ fn number(m: &getopts::Matches, name: &str, default: usize) -> Result<usize, Str
     }
 }
 
+/// A duration flag in seconds (fractions allowed), above zero.
+fn seconds(m: &getopts::Matches, name: &str, default: Duration) -> Result<Duration, String> {
+    match m.opt_str(name) {
+        None => Ok(default),
+        Some(s) => match s.parse::<f64>() {
+            Ok(x) if x > 0.0 && x < 1e9 => Ok(Duration::from_secs_f64(x)),
+            _ => Err(format!("--{name} must be a positive number of seconds, not {s:?}")),
+        },
+    }
+}
+
 fn hostname() -> String {
     nix::unistd::gethostname().ok().and_then(|h| h.into_string().ok()).unwrap_or_else(|| "localhost".to_string())
 }
@@ -192,6 +214,7 @@ pub fn parse_serve(args: &[String]) -> Result<Option<ServeOptions>, String> {
     let backend: BackendKind = m.opt_str("backend").as_deref().unwrap_or("local").parse()?;
     let mode: Mode = m.opt_str("mode").as_deref().unwrap_or("all").parse()?;
     let node_topology = node_topology(&m, &driver_name, backend, mode)?;
+    let workers = number(&m, "workers", 8)?;
     Ok(Some(ServeOptions {
         socket: parse_endpoint(&endpoint)?,
         node_id: m.opt_str("nodeid").unwrap_or_else(hostname),
@@ -200,7 +223,9 @@ pub fn parse_serve(args: &[String]) -> Result<Option<ServeOptions>, String> {
         backend,
         data_dir: PathBuf::from(m.opt_str("data-dir").unwrap_or_else(|| "/var/lib/rbd-csi".to_string())),
         config: PathBuf::from(m.opt_str("config").unwrap_or_else(|| DEFAULT_CONFIG.to_string())),
-        workers: number(&m, "workers", 8)?,
+        workers,
+        max_workers: number(&m, "max-workers", workers * 4)?.max(workers),
+        stuck_after: seconds(&m, "stuck-after", Duration::from_secs(3))?,
         grpc_threads: number(&m, "grpc-threads", 2)?,
         max_queued: number(&m, "max-queued", 1024)?,
         log_level,
@@ -281,6 +306,9 @@ mod tests {
             (vec!["--backend", "nfs"], "--backend"),
             (vec!["--workers", "0"], "--workers"),
             (vec!["--max-queued", "x"], "--max-queued"),
+            (vec!["--stuck-after", "0"], "--stuck-after"),
+            (vec!["--stuck-after", "soon"], "--stuck-after"),
+            (vec!["--max-workers", "-1"], "--max-workers"),
             (vec!["--log-level", "loud"], "--log-level"),
             (vec!["--allowed-path-prefix", "rel"], "--allowed-path-prefix"),
             (vec!["--ceph-client", "python"], "--ceph-client"),

@@ -92,13 +92,16 @@ pub fn serve(opts: ServeOptions) -> Result<(), String> {
     let socket = opts.socket.clone();
     let grace = opts.shutdown_grace;
     log::info!(
-        "rbd-csi {} starting: driver={} mode={:?} backend={} node={} workers={} grpc_threads={} max_queued={}",
+        "rbd-csi {} starting: driver={} mode={:?} backend={} node={} workers={} (up to {} while operations are \
+         stuck past {:?}) grpc_threads={} max_queued={}",
         crate::VERSION,
         opts.driver_name,
         opts.mode,
         backend.name,
         opts.node_id,
         opts.workers,
+        opts.max_workers,
+        opts.stuck_after,
         opts.grpc_threads,
         opts.max_queued
     );
@@ -137,7 +140,11 @@ pub fn serve(opts: ServeOptions) -> Result<(), String> {
     let sig = signals.wait().map_err(|e| format!("sigwait: {e}"))?;
     log::info!("{sig:?}: stopping; letting running operations finish (up to {}s)", grace.as_secs());
     let stopped = server.shutdown();
+    driver.probe_queue.shutdown(Duration::ZERO);
     if !driver.queue.shutdown(grace) {
+        for s in driver.queue.stuck() {
+            log::warn!("still running: {} ({} s)", s.label, s.running_for.as_secs());
+        }
         log::warn!("operations still running after {}s; stopping anyway", grace.as_secs());
     }
     if block_on_timeout(stopped, Duration::from_secs(5)).is_none() {

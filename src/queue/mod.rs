@@ -12,6 +12,12 @@
 //! - Queued + running jobs are bounded (`QueueError::Full` past the bound).
 //! - A job whose callers have all given up (deadline passed) is not started.
 //! - A job that panics answers `QueueError::Panicked`; its worker and its keys live on.
+//! - A job that does not come back (blocked in the kernel on a hung device or mount, a
+//!   hung exec) cannot stall the other keys: after `Limits::stuck_after` it no longer
+//!   counts as one of the `workers`, and the watchdog (watchdog.rs) starts a thread in
+//!   its place, up to `max_workers` threads in all. Its own lanes stay blocked behind
+//!   it (same-key work waits its turn), identical retries join it, and callers queued
+//!   behind it are answered `DeadlinePassed` as soon as their deadlines pass.
 //!
 //! It knows nothing of what the jobs do, nor of the crate's error type: a job's error
 //! type only has to take a `QueueError` (error.rs maps those to gRPC codes).
@@ -23,6 +29,10 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
+
+mod watchdog;
+
+pub use watchdog::Stuck;
 
 use parking_lot::{Condvar, Mutex};
 
@@ -61,11 +71,19 @@ pub struct JobSpec {
     pub keys: Vec<String>,
     pub fingerprint: Option<String>,
     pub expired: Option<Expired>,
+    /// What the job is, for the logs when it gets stuck (e.g. `NodeStageVolume
+    /// volume="v1"`); the keys when empty.
+    pub label: String,
 }
 
 impl JobSpec {
     pub fn keys(keys: Vec<String>) -> Self {
-        JobSpec { keys, fingerprint: None, expired: None }
+        JobSpec { keys, fingerprint: None, expired: None, label: String::new() }
+    }
+
+    pub fn label(mut self, label: impl Into<String>) -> Self {
+        self.label = label.into();
+        self
     }
 
     pub fn fingerprint(mut self, fp: impl Into<String>) -> Self {
@@ -90,6 +108,7 @@ struct Waiter {
 
 struct Job {
     keys: Vec<String>,
+    label: String,
     fingerprint: Option<(String, TypeId)>,
     /// `None` once a worker has taken it.
     work: Option<Work>,
@@ -106,21 +125,61 @@ struct State {
     lanes: HashMap<String, VecDeque<u64>>,
     ready: VecDeque<u64>,
     by_fingerprint: HashMap<(String, TypeId), u64>,
-    running: usize,
+    /// The jobs a worker has taken, by id: since when, and whether the watchdog has
+    /// counted it stuck.
+    running: HashMap<u64, Running>,
+    /// Worker threads alive, and how many of them are held by stuck jobs.
+    threads: usize,
+    stuck: usize,
+    /// Names the next worker thread.
+    next_thread: usize,
     closed: bool,
+}
+
+struct Running {
+    since: Instant,
+    stuck: bool,
+    /// When the watchdog last logged it.
+    logged: Option<Instant>,
+}
+
+/// The pool's size and bounds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Threads that run jobs while none is stuck.
+    pub workers: usize,
+    /// Threads in all, stuck ones included: the pool grows no further.
+    pub max_workers: usize,
+    /// Jobs queued or running before `QueueError::Full`.
+    pub max_jobs: usize,
+    /// How long a job may run before it counts as stuck and a thread is started in its
+    /// place.
+    pub stuck_after: Duration,
+}
+
+impl Limits {
+    /// `workers` threads, up to four times as many while jobs are stuck, jobs stuck
+    /// after 3 s.
+    pub fn new(workers: usize, max_jobs: usize) -> Limits {
+        let workers = workers.max(1);
+        Limits { workers, max_workers: workers * 4, max_jobs, stuck_after: Duration::from_secs(3) }
+    }
 }
 
 struct Shared {
     state: Mutex<State>,
     work_ready: Condvar,
     idle: Condvar,
-    max_jobs: usize,
+    /// Wakes the watchdog at shutdown.
+    watchdog_wake: Condvar,
+    limits: Limits,
 }
 
 /// The queue. Dropping it does not stop the workers: call `shutdown`.
 pub struct Queue {
     shared: Arc<Shared>,
-    workers: Mutex<Vec<JoinHandle<()>>>,
+    /// The watchdog's thread; workers are not joined (a stuck one may never return).
+    watchdog: Mutex<Option<JoinHandle<()>>>,
 }
 
 fn fail_as<T: Send + 'static, E: From<QueueError> + Send + 'static>(err: QueueError) -> AnyResult {
@@ -128,29 +187,46 @@ fn fail_as<T: Send + 'static, E: From<QueueError> + Send + 'static>(err: QueueEr
 }
 
 impl Queue {
-    /// Starts `workers` threads; at most `max_jobs` jobs may be queued or running.
+    /// Starts `workers` threads (`Limits::new`); at most `max_jobs` jobs may be queued
+    /// or running.
     pub fn new(workers: usize, max_jobs: usize) -> Queue {
+        Queue::with_limits(Limits::new(workers, max_jobs))
+    }
+
+    /// Starts `limits.workers` threads and the watchdog.
+    pub fn with_limits(limits: Limits) -> Queue {
+        let limits = Limits {
+            workers: limits.workers.max(1),
+            max_workers: limits.max_workers.max(limits.workers.max(1)),
+            max_jobs: limits.max_jobs.max(1),
+            stuck_after: limits.stuck_after,
+        };
         let shared = Arc::new(Shared {
             state: Mutex::new(State::default()),
             work_ready: Condvar::new(),
             idle: Condvar::new(),
-            max_jobs: max_jobs.max(1),
+            watchdog_wake: Condvar::new(),
+            limits,
         });
-        let handles = (0..workers.max(1))
-            .filter_map(|i| {
-                let shared = Arc::clone(&shared);
-                let spawned =
-                    std::thread::Builder::new().name(format!("rbd-csi-worker-{i}")).spawn(move || worker_loop(&shared));
-                match spawned {
-                    Ok(h) => Some(h),
-                    Err(e) => {
-                        log::error!("cannot start worker thread {i}: {e}");
-                        None
-                    }
-                }
-            })
-            .collect();
-        Queue { shared, workers: Mutex::new(handles) }
+        {
+            let mut st = shared.state.lock();
+            for _ in 0..limits.workers {
+                spawn_worker(&shared, &mut st);
+            }
+        }
+        let watchdog = watchdog::start(Arc::clone(&shared));
+        Queue { shared, watchdog: Mutex::new(watchdog) }
+    }
+
+    /// The jobs running past `stuck_after`, longest first: what an operator looks at
+    /// when a volume does not answer.
+    pub fn stuck(&self) -> Vec<Stuck> {
+        watchdog::stuck(&self.shared.state.lock())
+    }
+
+    /// Worker threads alive now (stuck ones included).
+    pub fn threads(&self) -> usize {
+        self.shared.state.lock().threads
     }
 
     /// Queues `work` under `spec`; `done` receives its result (or the queue's refusal),
@@ -172,6 +248,7 @@ impl Queue {
         let mut keys = spec.keys;
         keys.sort();
         keys.dedup();
+        let label = if spec.label.is_empty() { keys.join(",") } else { spec.label };
         let fingerprint = spec.fingerprint.map(|fp| (fp, TypeId::of::<Result<T, E>>()));
 
         let mut st = self.shared.state.lock();
@@ -194,9 +271,9 @@ impl Queue {
                 }
             }
         }
-        if st.jobs.len() >= self.shared.max_jobs {
+        if st.jobs.len() >= self.shared.limits.max_jobs {
             drop(st);
-            let err = QueueError::Full { limit: self.shared.max_jobs };
+            let err = QueueError::Full { limit: self.shared.limits.max_jobs };
             (waiter.deliver)(&Err::<T, E>(err.into()));
             return;
         }
@@ -211,7 +288,15 @@ impl Queue {
         }
         st.jobs.insert(
             id,
-            Job { keys, fingerprint, work: Some(work), fail: fail_as::<T, E>, waiters: vec![waiter], ready: false },
+            Job {
+                keys,
+                label,
+                fingerprint,
+                work: Some(work),
+                fail: fail_as::<T, E>,
+                waiters: vec![waiter],
+                ready: false,
+            },
         );
         if make_ready_if_head(&mut st, id) {
             self.shared.work_ready.notify_one();
@@ -235,6 +320,10 @@ impl Queue {
             out
         };
         self.shared.work_ready.notify_all();
+        self.shared.watchdog_wake.notify_all();
+        if let Some(h) = self.watchdog.lock().take() {
+            let _ = h.join();
+        }
         for (job, _) in cancelled {
             let result = (job.fail)(QueueError::ShuttingDown);
             for w in job.waiters {
@@ -243,14 +332,10 @@ impl Queue {
         }
         let deadline = Instant::now() + grace;
         let mut st = self.shared.state.lock();
-        while st.running > 0 {
+        while !st.running.is_empty() {
             if self.shared.idle.wait_until(&mut st, deadline).timed_out() {
                 return false;
             }
-        }
-        drop(st);
-        for h in self.workers.lock().drain(..) {
-            let _ = h.join();
         }
         true
     }
@@ -273,7 +358,31 @@ fn make_ready_if_head(st: &mut State, id: u64) -> bool {
     true
 }
 
-/// Removes a job from the tables and its lanes; returns the lanes' new heads.
+/// Marks ready the jobs that head all their lanes now that `job` left them; returns how
+/// many it marked.
+fn ready_new_heads(st: &mut State, job: &Job) -> usize {
+    let heads: Vec<u64> = job.keys.iter().filter_map(|k| st.lanes.get(k).and_then(|l| l.front().copied())).collect();
+    heads.into_iter().filter(|h| make_ready_if_head(st, *h)).count()
+}
+
+/// Starts one more worker thread (counted in `st.threads`).
+fn spawn_worker(shared: &Arc<Shared>, st: &mut State) -> bool {
+    let n = st.next_thread;
+    st.next_thread += 1;
+    let pool = Arc::clone(shared);
+    match std::thread::Builder::new().name(format!("rbd-csi-worker-{n}")).spawn(move || worker_loop(&pool)) {
+        Ok(_) => {
+            st.threads += 1;
+            true
+        }
+        Err(e) => {
+            log::error!("cannot start worker thread {n}: {e}");
+            false
+        }
+    }
+}
+
+/// Removes a job from the tables and its lanes.
 fn remove_job(st: &mut State, id: u64) -> Option<Job> {
     let job = st.jobs.remove(&id)?;
     if let Some(fp) = &job.fingerprint {
@@ -302,7 +411,7 @@ fn panic_message(payload: &(dyn Any + Send)) -> String {
     }
 }
 
-fn worker_loop(shared: &Shared) {
+fn worker_loop(shared: &Arc<Shared>) {
     loop {
         let (id, work, fail, all_expired) = {
             let mut st = shared.state.lock();
@@ -311,6 +420,7 @@ fn worker_loop(shared: &Shared) {
                     break id;
                 }
                 if st.closed {
+                    st.threads -= 1;
                     return;
                 }
                 shared.work_ready.wait(&mut st);
@@ -319,7 +429,7 @@ fn worker_loop(shared: &Shared) {
             let Some(work) = job.work.take() else { continue };
             let all_expired = job.waiters.iter().all(|w| w.expired.as_ref().is_some_and(|e| e()));
             let fail = job.fail;
-            st.running += 1;
+            st.running.insert(id, Running { since: Instant::now(), stuck: false, logged: None });
             (id, work, fail, all_expired)
         };
 
@@ -337,33 +447,39 @@ fn worker_loop(shared: &Shared) {
             }
         };
 
-        let waiters = {
+        let (waiters, leave) = {
             let mut st = shared.state.lock();
-            st.running -= 1;
             let job = remove_job(&mut st, id);
-            let mut woke = 0;
-            if let Some(job) = &job {
-                let heads: Vec<u64> =
-                    job.keys.iter().filter_map(|k| st.lanes.get(k).and_then(|l| l.front().copied())).collect();
-                for h in heads {
-                    if make_ready_if_head(&mut st, h) {
-                        woke += 1;
-                    }
+            if let Some(run) = st.running.remove(&id) {
+                if run.stuck {
+                    st.stuck -= 1;
+                    let label = job.as_ref().map_or("a job", |j| j.label.as_str());
+                    log::warn!("{label} came back after {} s", run.since.elapsed().as_secs());
                 }
             }
+            let woke = job.as_ref().map_or(0, |job| ready_new_heads(&mut st, job));
             for _ in 0..woke {
                 shared.work_ready.notify_one();
             }
-            if st.running == 0 {
+            if st.running.is_empty() {
                 shared.idle.notify_all();
             }
-            job.map(|j| j.waiters).unwrap_or_default()
+            // A thread started in a stuck job's place: once that job is back, the pool
+            // shrinks to its size again.
+            let leave = st.threads - st.stuck > shared.limits.workers;
+            if leave {
+                st.threads -= 1;
+            }
+            (job.map(|j| j.waiters).unwrap_or_default(), leave)
         };
         for w in waiters {
             let deliver = w.deliver;
             if catch_unwind(AssertUnwindSafe(|| deliver(result.as_ref()))).is_err() {
                 log::error!("reply callback panicked");
             }
+        }
+        if leave {
+            return;
         }
     }
 }

@@ -42,7 +42,7 @@ impl Queue {
 
     pub fn stats(&self) -> Stats {
         let st = self.shared.state.lock();
-        Stats { jobs: st.jobs.len(), running: st.running }
+        Stats { jobs: st.jobs.len(), running: st.running.len() }
     }
 }
 
@@ -418,5 +418,113 @@ fn an_identical_request_does_not_join_a_job_that_others_queued_behind() {
     let mut r: Vec<&str> = results.lock().iter().map(|r| r.clone().unwrap()).collect();
     r.sort();
     assert_eq!(r, vec!["A", "B", "C", "C"], "D got C's result");
+    assert!(q.shutdown(Duration::from_secs(5)));
+}
+
+/// A pool of `workers` threads whose jobs count stuck after 20 ms.
+fn quick_watchdog(workers: usize, max_workers: usize) -> Queue {
+    Queue::with_limits(Limits { workers, max_workers, max_jobs: 1000, stuck_after: Duration::from_millis(20) })
+}
+
+/// Submits a job on `key` that blocks until `gate` opens (a call hung in the kernel);
+/// `done` counts it when it answers.
+fn hang(q: &Queue, key: &str, gate: &Gate, done: &Arc<AtomicUsize>) {
+    let (gate, done) = (gate.clone(), Arc::clone(done));
+    q.submit(
+        JobSpec::key(key).label(format!("NodeStageVolume volume={key:?}")),
+        move || {
+            gate.wait();
+            Ok(())
+        },
+        move |_: Result<(), Error>| {
+            done.fetch_add(1, Ordering::SeqCst);
+        },
+    );
+}
+
+#[test]
+fn jobs_that_never_return_do_not_stall_other_volumes() {
+    // Twice as many hung jobs as workers: every first-generation worker is blocked.
+    let q = quick_watchdog(2, 8);
+    let gate = Gate::new();
+    let hung_done = Arc::new(AtomicUsize::new(0));
+    for i in 0..4 {
+        hang(&q, &format!("hung-{i}"), &gate, &hung_done);
+    }
+    let healthy = Arc::new(AtomicUsize::new(0));
+    for i in 0..20 {
+        let healthy = Arc::clone(&healthy);
+        q.submit(
+            JobSpec::key(format!("ok-{i}")),
+            || Ok(()),
+            move |r: Result<(), Error>| {
+                assert!(r.is_ok());
+                healthy.fetch_add(1, Ordering::SeqCst);
+            },
+        );
+    }
+    wait_for("20 healthy jobs beside 4 hung ones", || healthy.load(Ordering::SeqCst) == 20);
+    let stuck = q.stuck();
+    assert_eq!(stuck.len(), 4, "{stuck:?}");
+    assert!(stuck.iter().all(|s| s.label.starts_with("NodeStageVolume volume=\"hung-")), "{stuck:?}");
+    assert_eq!(q.threads(), 6, "4 stuck threads and 2 that serve");
+    assert_eq!(hung_done.load(Ordering::SeqCst), 0);
+    gate.open();
+    wait_for("the hung jobs to return", || hung_done.load(Ordering::SeqCst) == 4);
+    wait_for("the pool to shrink back", || q.threads() == 2);
+    assert!(q.stuck().is_empty());
+    assert!(q.shutdown(Duration::from_secs(5)));
+}
+
+#[test]
+fn the_pool_grows_no_further_than_max_workers() {
+    let q = quick_watchdog(1, 2);
+    let gate = Gate::new();
+    let hung_done = Arc::new(AtomicUsize::new(0));
+    for i in 0..3 {
+        hang(&q, &format!("hung-{i}"), &gate, &hung_done);
+    }
+    let healthy = Arc::new(AtomicUsize::new(0));
+    let h = Arc::clone(&healthy);
+    q.submit(
+        JobSpec::key("ok"),
+        || Ok(()),
+        move |_: Result<(), Error>| {
+            h.fetch_add(1, Ordering::SeqCst);
+        },
+    );
+    wait_for("two stuck jobs", || q.stuck().len() == 2);
+    // Both threads are held: nothing else can run, however long it waits.
+    thread::sleep(Duration::from_millis(200));
+    assert_eq!(q.threads(), 2);
+    assert_eq!(healthy.load(Ordering::SeqCst), 0);
+    gate.open();
+    wait_for("everything", || healthy.load(Ordering::SeqCst) == 1 && hung_done.load(Ordering::SeqCst) == 3);
+    wait_for("the pool to shrink back", || q.threads() == 1);
+    assert!(q.shutdown(Duration::from_secs(5)));
+}
+
+#[test]
+fn callers_queued_behind_a_stuck_job_are_answered_when_their_deadline_passes() {
+    let q = quick_watchdog(2, 8);
+    let gate = Gate::new();
+    let hung_done = Arc::new(AtomicUsize::new(0));
+    hang(&q, "vol-a", &gate, &hung_done);
+    let gave_up = Arc::new(AtomicBool::new(false));
+    let answer = Arc::new(Mutex::new(None));
+    let (g, a) = (Arc::clone(&gave_up), Arc::clone(&answer));
+    q.submit(
+        JobSpec::key("vol-a").expired(Box::new(move || g.load(Ordering::SeqCst))),
+        || Ok(()),
+        move |r: Result<(), Error>| *a.lock() = Some(r),
+    );
+    wait_for("vol-a's first job to count stuck", || q.stuck().len() == 1);
+    assert!(answer.lock().is_none(), "same-volume work waits its turn");
+    gave_up.store(true, Ordering::SeqCst);
+    wait_for("the queued caller's answer", || answer.lock().is_some());
+    assert_eq!(*answer.lock(), Some(Err(Error::from(QueueError::DeadlinePassed))));
+    assert_eq!(q.stats(), Stats { jobs: 1, running: 1 }, "only the stuck job is left");
+    gate.open();
+    wait_for("the hung job", || hung_done.load(Ordering::SeqCst) == 1);
     assert!(q.shutdown(Duration::from_secs(5)));
 }

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use grpcio::{RpcContext, UnarySink};
 use protobuf::MessageField;
 
-use super::{enqueue, reply_now, Call, Driver};
+use super::{enqueue_on, reply_now, Call, Driver};
 use crate::csi::plugin_capability::{service, volume_expansion, Service, VolumeExpansion};
 use crate::csi::*;
 use crate::generated::csi_grpc::Identity;
@@ -65,7 +65,7 @@ impl Identity for IdentityService {
     fn probe(&mut self, ctx: RpcContext, req: ProbeRequest, sink: UnarySink<ProbeResponse>) {
         let d = Arc::clone(&self.driver);
         let call = Call::new("Probe", "", "@probe".to_string(), &req);
-        enqueue(&self.driver, &ctx, sink, call, move || {
+        enqueue_on(&self.driver.probe_queue, &ctx, sink, call, move || {
             let mut ready = protobuf::well_known_types::wrappers::BoolValue::new();
             match d.ready() {
                 Ok(()) => ready.value = true,

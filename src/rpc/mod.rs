@@ -26,13 +26,16 @@ use crate::backend::Backend;
 use crate::error::{code_name, status, Error};
 use crate::node::NodeOps;
 use crate::options::ServeOptions;
-use crate::queue::{JobSpec, Queue};
+use crate::queue::{JobSpec, Limits, Queue};
 use crate::{json, oneshot};
 
 /// Everything the services share.
 pub struct Driver {
     pub opts: ServeOptions,
     pub queue: Queue,
+    /// Probe's own queue and thread: a liveness probe is answered while every worker
+    /// is busy or stuck (and a stuck readiness check holds only this one).
+    pub probe_queue: Queue,
     pub backend: Backend,
     /// The node path; `None` when this process does not serve the Node service or the
     /// backend has no node side yet.
@@ -41,8 +44,15 @@ pub struct Driver {
 
 impl Driver {
     pub fn new(opts: ServeOptions, backend: Backend, node: Option<Arc<NodeOps>>) -> Arc<Driver> {
-        let queue = Queue::new(opts.workers, opts.max_queued);
-        Arc::new(Driver { opts, queue, backend, node })
+        let queue = Queue::with_limits(Limits {
+            workers: opts.workers,
+            max_workers: opts.max_workers,
+            max_jobs: opts.max_queued,
+            stuck_after: opts.stuck_after,
+        });
+        let probe_queue =
+            Queue::with_limits(Limits { workers: 1, max_workers: 2, max_jobs: 64, stuck_after: opts.stuck_after });
+        Arc::new(Driver { opts, queue, probe_queue, backend, node })
     }
 
     /// Probe's readiness: the backend can reach its storage, and the node has what it
@@ -56,6 +66,12 @@ impl Driver {
 /// The queue key of a volume (or snapshot) id.
 pub fn vol_key(id: &str) -> String {
     format!("vol:{id}")
+}
+
+/// The queue key of NodeGetVolumeStats for a volume: a lane apart from the volume's
+/// own, since stats only reads (the stash and mount records are replaced atomically).
+pub fn stats_key(id: &str) -> String {
+    format!("stats:{id}")
 }
 
 /// The queue key of a CO-chosen name.
@@ -135,12 +151,22 @@ where
     Resp: Clone + Send + 'static,
     W: FnOnce() -> Result<Resp, Error> + Send + 'static,
 {
+    enqueue_on(&d.queue, ctx, sink, call, work)
+}
+
+/// Runs `work` on `queue` and replies with its result.
+pub fn enqueue_on<Resp, W>(queue: &Queue, ctx: &RpcContext, sink: UnarySink<Resp>, call: Call, work: W)
+where
+    Resp: Clone + Send + 'static,
+    W: FnOnce() -> Result<Resp, Error> + Send + 'static,
+{
     let start = Instant::now();
     let deadline = ctx.deadline();
     let spec = JobSpec {
         keys: call.keys,
         fingerprint: call.fingerprint,
         expired: Some(Box::new(move || deadline.exceeded())),
+        label: format!("{} volume={:?}", call.method, call.volume),
     };
     let (tx, rx) = oneshot::channel();
     let (method, volume) = (call.method, call.volume);
@@ -150,7 +176,7 @@ where
         log::debug!("rpc={method} volume={shown:?} executing");
         work()
     };
-    d.queue.submit(spec, work, move |r| tx.send(r));
+    queue.submit(spec, work, move |r| tx.send(r));
     ctx.spawn(async move {
         let r = rx.await.unwrap_or_else(|| Err(Error::internal("operation ended without a result")));
         send(sink, method, volume, start, r).await

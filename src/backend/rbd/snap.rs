@@ -74,7 +74,7 @@ impl RbdController {
     /// The journal entry of snapshot `uuid` (`csi.snap.<uuid>` beside the images).
     fn snap_record(&self, images: &Target, uuid: &str) -> Result<SnapRecord, Error> {
         let keys = [SOURCE, SOURCEID, IMAGENAME, SNAPNAME, JOURNAL_POOL_KEY, IMAGEID];
-        let mut values = self.ceph.omap_get(images, &snap_object(&uuid), &keys)?.into_iter();
+        let mut values = self.ceph.omap_get(images, &snap_object(uuid), &keys)?.into_iter();
         let mut next = || values.next().flatten();
         Ok(SnapRecord {
             source: next(),
