@@ -14,7 +14,7 @@ pub mod paths;
 pub mod probe;
 pub mod publish;
 mod stash;
-mod stats;
+pub mod stats;
 mod unstage;
 
 use std::collections::HashMap;
@@ -26,6 +26,7 @@ use nix::mount::MsFlags;
 use crate::error::{Error, NodeError, PathKind};
 use crate::exec::Runner;
 use crate::kvfile;
+use crate::sys::bounded::Bounded;
 use crate::sys::mountinfo::{self, MountEntry};
 use crate::sys::{DevId, FsKind, Sys};
 pub use paths::PathPolicy;
@@ -112,6 +113,8 @@ pub struct NodeOps {
     pub attacher: Arc<dyn Attacher>,
     state_dir: PathBuf,
     paths: PathPolicy,
+    /// Stats checks that may block in the kernel (`stats_within`).
+    checks: Bounded,
 }
 
 /// A file name for a volume id (ids are validated to [A-Za-z0-9._-], but be safe).
@@ -129,7 +132,7 @@ impl NodeOps {
     ) -> Result<NodeOps, String> {
         std::fs::create_dir_all(state_dir).map_err(|e| format!("cannot create {}: {e}", state_dir.display()))?;
         kvfile::remove_leftovers(state_dir);
-        Ok(NodeOps { sys, runner, attacher, state_dir: state_dir.to_path_buf(), paths })
+        Ok(NodeOps { sys, runner, attacher, state_dir: state_dir.to_path_buf(), paths, checks: Bounded::new() })
     }
 
     /// Whether the node can serve every capability it advertises: the mkfs programs

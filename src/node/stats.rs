@@ -2,10 +2,17 @@
 
 use std::os::unix::fs::FileTypeExt;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
 
 use super::NodeOps;
 use crate::error::{Error, NodeError};
+use crate::sys::bounded::Outcome;
 use crate::sys::{mountinfo, FsKind, FsUsage, MountEntry};
+
+/// How long NodeGetVolumeStats waits for the kernel's answers about a volume path
+/// before it reports the volume not responding.
+pub const STATS_WITHIN: Duration = Duration::from_secs(5);
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct VolumeCondition {
@@ -17,6 +24,8 @@ pub struct VolumeCondition {
 pub enum Stats {
     Filesystem(FsUsage, VolumeCondition),
     Block(u64, VolumeCondition),
+    /// The kernel did not answer (a hung mount or device under the path): no usage.
+    NotResponding(VolumeCondition),
 }
 
 fn healthy() -> VolumeCondition {
@@ -24,6 +33,26 @@ fn healthy() -> VolumeCondition {
 }
 
 impl NodeOps {
+    /// `stats`, on a thread of its own so that a path the kernel hangs on (a dead
+    /// mount under it, a device that does not answer) holds neither the worker nor the
+    /// caller past `within`: the volume is then reported abnormal, "not responding".
+    /// While that check is still blocked, later calls for the path answer at once.
+    pub fn stats_within(self: &Arc<Self>, volume_id: &str, path: &Path, within: Duration) -> Result<Stats, Error> {
+        let (ops, id, at) = (Arc::clone(self), volume_id.to_string(), path.to_path_buf());
+        match self.checks.run(&path.display().to_string(), within, move || ops.stats(&id, &at)) {
+            Outcome::Done(r) => r,
+            Outcome::TimedOut { blocked_for } => Ok(Stats::NotResponding(VolumeCondition {
+                abnormal: true,
+                message: format!(
+                    "{} is not responding: a check of it has been blocked in the kernel for {} s \
+                     (a hung mount or device under it?)",
+                    path.display(),
+                    blocked_for.as_secs()
+                ),
+            })),
+        }
+    }
+
     /// Usage and condition of the volume at `path` (its staging path, a publish
     /// target, or a published block device node). NOT_FOUND unless `path` is there
     /// and is this volume: the stash says which device it is.

@@ -8,7 +8,7 @@ use grpcio::{RpcContext, UnarySink};
 use protobuf::MessageField;
 
 use super::validate::{self, required_capability};
-use super::{reply_now, vol_key, Call, Driver};
+use super::{reply_now, stats_key, vol_key, Call, Driver};
 use crate::backend::CLAIMED_FOR;
 use crate::csi::node_service_capability::{rpc, RPC};
 use crate::csi::volume_usage::Unit;
@@ -16,6 +16,7 @@ use crate::csi::*;
 use crate::error::Error;
 use crate::generated::csi_grpc::Node;
 use crate::node::publish::PublishRequest;
+use crate::node::stats::STATS_WITHIN;
 use crate::node::{Access, NodeOps, StageRequest, Stats};
 
 #[derive(Clone)]
@@ -223,10 +224,13 @@ impl Node for NodeService {
                 let ops = this.ops()?;
                 validate::id(&req.volume_id, "volume_id")?;
                 let path = this.volume_path(&req.volume_path)?;
-                let call = Call::new("NodeGetVolumeStats", &req.volume_id, vol_key(&req.volume_id), &req);
+                // Stats only reads, so it has a lane of its own: it is answered while
+                // another call on the volume is stuck (then most likely "not responding").
+                let call = Call::new("NodeGetVolumeStats", &req.volume_id, stats_key(&req.volume_id), &req);
                 Ok((call, move || {
                     let mut resp = NodeGetVolumeStatsResponse::new();
-                    match ops.stats(&req.volume_id, &path)? {
+                    match ops.stats_within(&req.volume_id, &path, STATS_WITHIN)? {
+                        Stats::NotResponding(c) => resp.volume_condition = condition(&c),
                         Stats::Block(size, c) => {
                             resp.usage.push(usage(Unit::BYTES, size, 0, 0));
                             resp.volume_condition = condition(&c);

@@ -2,6 +2,7 @@
 //! tested against a fake (`fake::FakeSys`) that models a mount table and devices.
 //! The real implementation (`real::RealSys`) calls the kernel through nix.
 
+pub mod bounded;
 pub mod mountinfo;
 pub mod paths;
 pub mod real;
