@@ -6,7 +6,7 @@ set -euo pipefail
 need=()
 for pair in cmake:cmake g++:g++ make:make mkfs.ext4:e2fsprogs mkfs.xfs:xfsprogs \
             losetup:util-linux unshare:util-linux python3:python3 blkid:util-linux \
-            readelf:binutils file:file bc:bc systemd-analyze:systemd; do
+            readelf:binutils file:file bc:bc systemd-analyze:systemd bindfs:bindfs; do
   cmd=${pair%%:*} pkg=${pair#*:}
   command -v "$cmd" >/dev/null 2>&1 || need+=("$pkg")
 done
