@@ -106,7 +106,7 @@ fn serve_options() -> Options {
     o.optopt(
         "",
         "stuck-after",
-        "seconds an operation may run before another worker thread takes its place (default 3)",
+        "seconds an operation may run before another worker thread takes its place (default 2)",
         "SECS",
     );
     o.optopt("", "max-workers", "worker threads in all while operations are stuck (default 4 x --workers)", "N");
@@ -225,7 +225,7 @@ pub fn parse_serve(args: &[String]) -> Result<Option<ServeOptions>, String> {
         config: PathBuf::from(m.opt_str("config").unwrap_or_else(|| DEFAULT_CONFIG.to_string())),
         workers,
         max_workers: number(&m, "max-workers", workers * 4)?.max(workers),
-        stuck_after: seconds(&m, "stuck-after", Duration::from_secs(3))?,
+        stuck_after: seconds(&m, "stuck-after", Duration::from_secs(2))?,
         grpc_threads: number(&m, "grpc-threads", 2)?,
         max_queued: number(&m, "max-queued", 1024)?,
         log_level,

@@ -159,10 +159,10 @@ pub struct Limits {
 
 impl Limits {
     /// `workers` threads, up to four times as many while jobs are stuck, jobs stuck
-    /// after 3 s.
+    /// after 2 s.
     pub fn new(workers: usize, max_jobs: usize) -> Limits {
         let workers = workers.max(1);
-        Limits { workers, max_workers: workers * 4, max_jobs, stuck_after: Duration::from_secs(3) }
+        Limits { workers, max_workers: workers * 4, max_jobs, stuck_after: Duration::from_secs(2) }
     }
 }
 
