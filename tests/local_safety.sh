@@ -236,4 +236,19 @@ check "no loop device left" [ -z "$(our_loops)" ]
 check "no mount left" [ -z "$(our_mounts)" ]
 check "no files left" [ -z "$(find "$T/data/volumes" "$T/data/snapshots" "$T/data/node" -type f)" ]
 stop_server "$SERVER_PID"
+
+# A full data dir (a 48 MiB tmpfs): a snapshot that cannot be copied is
+# RESOURCE_EXHAUSTED (the CO retries it), not INTERNAL, and leaves no file behind.
+mkdir -p "$T/small"
+mount -t tmpfs -o size=48m tmpfs "$T/small"
+start_server "$T/full.log" --endpoint "$EP" --data-dir "$T/small/data" --allowed-path-prefix "$K"
+v=$(json_get "$(csi "$EP" CreateVolume --name full --required-bytes 40M --access-type block)" 'j["volume"]["volume_id"]')
+head -c 30M /dev/urandom | dd of="$T/small/data/volumes/$v.img" conv=notrunc status=none
+check "a snapshot that does not fit: RESOURCE_EXHAUSTED" expect_code 8 csi "$EP" CreateSnapshot --name full-snap --source-volume-id "$v"
+check "  the message names the write that failed" grep -q 'No space left on device' "$T/last.err"
+check "  no snapshot file left" [ -z "$(find "$T/small/data/snapshots" -type f)" ]
+check "  no snapshot listed" [ "$(csi "$EP" ListSnapshots | python3 -c 'import json,sys; print(len(json.load(sys.stdin).get("entries", [])))')" = 0 ]
+csi_ok "$EP" DeleteVolume --volume-id "$v"
+stop_server "$SERVER_PID"
+umount "$T/small"
 finish

@@ -95,7 +95,7 @@ impl Error {
                 QueueError::ShuttingDown => RpcStatusCode::UNAVAILABLE,
                 QueueError::Panicked(_) => RpcStatusCode::INTERNAL,
             },
-            Error::Sys { .. } => RpcStatusCode::INTERNAL,
+            Error::Sys { errno, .. } => sys_code(*errno),
             Error::Ceph(f) => match f.cause {
                 CephCause::Denied | CephCause::Busy => RpcStatusCode::FAILED_PRECONDITION,
                 CephCause::Missing => RpcStatusCode::NOT_FOUND,
@@ -167,6 +167,19 @@ impl fmt::Display for Error {
 }
 
 impl std::error::Error for Error {}
+
+/// The gRPC code of a failed syscall, by its errno: no room is RESOURCE_EXHAUSTED (a
+/// CO retries it, and CreateVolume's spec says so for capacity); a device or mount that
+/// went away under the call is UNAVAILABLE (retryable); the rest is the driver's or
+/// the system's fault, INTERNAL. What a call found by design (a path that is not the
+/// volume's, a device gone) is a `NodeError`, decided by `node_code`.
+fn sys_code(errno: i32) -> RpcStatusCode {
+    match errno {
+        libc::ENOSPC | libc::EDQUOT => RpcStatusCode::RESOURCE_EXHAUSTED,
+        libc::ENOTCONN | libc::ESHUTDOWN | libc::ETIMEDOUT | libc::ENXIO | libc::ENODEV => RpcStatusCode::UNAVAILABLE,
+        _ => RpcStatusCode::INTERNAL,
+    }
+}
 
 /// The gRPC code of what a node call found (the CSI spec's NodeStage, NodePublish,
 /// NodeUnpublish, NodeUnstage, NodeExpandVolume and NodeGetVolumeStats errors).
@@ -253,6 +266,17 @@ mod tests {
         let e = Error::sys("mount", "/a/b", nix::errno::Errno::ENOENT);
         assert_eq!(e.code(), RpcStatusCode::INTERNAL);
         assert_eq!(e.to_string(), "mount /a/b: No such file or directory (errno 2)");
+    }
+
+    #[test]
+    fn sys_errors_are_told_by_errno() {
+        let code = |errno| Error::Sys { op: "write".into(), path: "/v.img".into(), errno }.code();
+        assert_eq!(code(libc::ENOSPC), RpcStatusCode::RESOURCE_EXHAUSTED);
+        assert_eq!(code(libc::EDQUOT), RpcStatusCode::RESOURCE_EXHAUSTED);
+        assert_eq!(code(libc::ENOTCONN), RpcStatusCode::UNAVAILABLE);
+        assert_eq!(code(libc::ENXIO), RpcStatusCode::UNAVAILABLE);
+        assert_eq!(code(libc::EINVAL), RpcStatusCode::INTERNAL);
+        assert_eq!(code(libc::EIO), RpcStatusCode::INTERNAL);
     }
 
     #[test]
