@@ -22,14 +22,7 @@ export RBD_CSI_BIN=$bundle/rbd-csi N=$N
 GUEST
 cat >>"$bundle/tests/guest.sh" <<'GUEST'
 . "$(dirname "${RIG_SCRIPT:-$0}")/lib.sh"
-modprobe rbd
-CLUSTER=$(dirname "${RIG_SCRIPT:-$0}")/../scripts/ceph-cluster.sh
-on_exit "'$CLUSTER' down '$T/cl' >/dev/null 2>&1"
-CEPH_OBJECTSTORE=memstore CEPH_OSD_SIZE=3G CEPH_NO_INSTALL=1 CEPH_POOLS=rbd "$CLUSTER" up "$T/cl" >"$T/cluster.log" 2>&1
-eval "$("$CLUSTER" env "$T/cl")"
-KEY=$("$CLUSTER" user "$T/cl" csi rbd 2>>"$T/cluster.log" | tail -n1)
-printf '[{"clusterID":"%s","monitors":["v1:%s"]}]\n' "$CEPH_FSID" "$CEPH_MON_V1" >"$T/config.json"
-( umask 077; printf 'userID=csi\nuserKey=%s\n' "$KEY" >"$T/secrets" )
+guest_cluster "$(dirname "${RIG_SCRIPT:-$0}")/../scripts/ceph-cluster.sh" "$T/cl"
 EP=$T/s.sock
 start_server "$T/log" --endpoint "$EP" --backend rbd --mode all --config "$T/config.json" --data-dir "$T/d" --nodeid node-a
 S=(--secrets-file "$T/secrets")

@@ -96,6 +96,22 @@ expect_code() {
 # has_cap N: this process has capability number N in its effective set.
 has_cap() { local eff; eff=$(awk '/^CapEff/ {print $2}' /proc/self/status); (( (16#$eff >> $1) & 1 )); }
 
+# guest_cluster SCRIPT DIR: for the scripts that run in the User-Mode Linux guest, a
+# memstore Ceph cluster in DIR (SCRIPT: scripts/ceph-cluster.sh), down again at exit;
+# its env exported, the csi user's key in $KEY and $T/secrets, a config.json naming it
+# in $T/config.json. A cluster that does not come up ends the test.
+guest_cluster() {
+  local cluster=$1 dir=$2
+  modprobe rbd
+  on_exit "'$cluster' down '$dir' >/dev/null 2>&1"
+  CEPH_OBJECTSTORE=memstore CEPH_OSD_SIZE=3G CEPH_NO_INSTALL=1 CEPH_POOLS=rbd "$cluster" up "$dir" >"$T/cluster.log" 2>&1 ||
+    { tail -20 "$T/cluster.log"; fail "cluster up in the guest"; finish; exit; }
+  eval "$("$cluster" env "$dir")"
+  KEY=$("$cluster" user "$dir" csi rbd 2>>"$T/cluster.log" | tail -n1)
+  printf '[{"clusterID":"%s","monitors":["v1:%s"]}]\n' "$CEPH_FSID" "$CEPH_MON_V1" >"$T/config.json"
+  ( umask 077; printf 'userID=csi\nuserKey=%s\n' "$KEY" >"$T/secrets" )
+}
+
 finish() {
   echo "$PASSED passed, $FAILED failed"
   [ "$FAILED" -eq 0 ]

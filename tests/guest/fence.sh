@@ -7,16 +7,7 @@
 # with the publish_context) is played through `rbd-csi client`.
 HERE=$(cd "$(dirname "${RIG_SCRIPT:-$0}")" && pwd)
 . "$HERE/../lib.sh"
-modprobe rbd
-CLUSTER=$HERE/../../scripts/ceph-cluster.sh
-CL=$T/cluster
-on_exit "'$CLUSTER' down '$CL' >/dev/null 2>&1"
-CEPH_OBJECTSTORE=memstore CEPH_OSD_SIZE=3G CEPH_NO_INSTALL=1 CEPH_POOLS=rbd "$CLUSTER" up "$CL" >"$T/cluster.log" 2>&1 ||
-  { tail -20 "$T/cluster.log"; fail "cluster up in the guest"; finish; }
-eval "$("$CLUSTER" env "$CL")"
-KEY=$("$CLUSTER" user "$CL" csi rbd 2>>"$T/cluster.log" | tail -n1)
-printf '[{"clusterID":"%s","monitors":["v1:%s"]}]\n' "$CEPH_FSID" "$CEPH_MON_V1" >"$T/config.json"
-( umask 077; printf 'userID=csi\nuserKey=%s\n' "$KEY" >"$T/secrets" )
+guest_cluster "$HERE/../../scripts/ceph-cluster.sh" "$T/cluster"
 admin() { "$@" --conf "$CEPH_CONF" --id admin; }
 ( umask 077; printf 'userID=admin\nuserKey=%s\n' "$(admin ceph auth get-key client.admin)" >"$T/admin-secrets" )
 # blocklist: the client addresses on the OSD blocklist (port 0: kernel and librados
