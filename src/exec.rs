@@ -12,6 +12,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::error::Error;
+use crate::metrics::{self, ExecOutcome};
 
 /// The descriptor number a command's secret (`Cmd::secret`) has in the child: it
 /// reads it as `/proc/self/fd/3`.
@@ -135,9 +136,12 @@ impl Runner for RealRunner {
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
-            .map_err(|e| match e.kind() {
-                std::io::ErrorKind::NotFound => missing(&cmd.program, "this call runs it"),
-                _ => Error::Internal(format!("cannot run {}: {e}", cmd.program)),
+            .map_err(|e| {
+                metrics::global().exec(&cmd.program, ExecOutcome::NotStarted, start.elapsed());
+                match e.kind() {
+                    std::io::ErrorKind::NotFound => missing(&cmd.program, "this call runs it"),
+                    _ => Error::Internal(format!("cannot run {}: {e}", cmd.program)),
+                }
             })?;
         // Drain pipes on threads so a chatty child cannot block on a full pipe.
         let mut out_pipe = child.stdout.take();
@@ -161,6 +165,7 @@ impl Runner for RealRunner {
                 Ok(Some(st)) => break st,
                 Ok(None) if start.elapsed() >= cmd.timeout => {
                     kill_group(child, &shown);
+                    metrics::global().exec(&cmd.program, ExecOutcome::TimedOut, start.elapsed());
                     return Err(Error::Unavailable(format!("{shown}: timed out after {:?}", cmd.timeout)));
                 }
                 Ok(None) => std::thread::sleep(Duration::from_millis(5)),
@@ -171,6 +176,8 @@ impl Runner for RealRunner {
         let stderr = err_t.join().unwrap_or_default();
         let code = status.code().unwrap_or(128 + std::os::unix::process::ExitStatusExt::signal(&status).unwrap_or(0));
         log::debug!("exec: {shown}: exit {code} in {:?}", start.elapsed());
+        let outcome = if code == 0 { ExecOutcome::Ok } else { ExecOutcome::Failed };
+        metrics::global().exec(&cmd.program, outcome, start.elapsed());
         Ok(Output { status: code, stdout, stderr })
     }
 }

@@ -73,6 +73,8 @@ pub struct ServeOptions {
     pub log_level: String,
     pub allowed_path_prefixes: Vec<PathBuf>,
     pub shutdown_grace: Duration,
+    /// Where /metrics and /healthz are served over HTTP; None: not at all.
+    pub metrics_addr: Option<std::net::SocketAddr>,
     /// rbd backend, node: "rbd", "sysfs" or "auto".
     pub mapper: String,
     /// rbd backend, controller: "librados", "cli" or "auto".
@@ -110,6 +112,12 @@ fn serve_options() -> Options {
         "SECS",
     );
     o.optopt("", "max-workers", "worker threads in all while operations are stuck (default 4 x --workers)", "N");
+    o.optopt(
+        "",
+        "metrics-addr",
+        "serve Prometheus /metrics and /healthz over HTTP on ADDR:PORT, e.g. 127.0.0.1:9808 (default: off)",
+        "ADDR",
+    );
     o.optopt("", "grpc-threads", "gRPC completion-queue threads; they never block (default 2)", "N");
     o.optopt("", "max-queued", "queued + running operations before RESOURCE_EXHAUSTED (default 1024)", "N");
     o.optopt("", "log-level", "error, warn, info, debug or trace (default info)", "LEVEL");
@@ -227,6 +235,10 @@ pub fn parse_serve(args: &[String]) -> Result<Option<ServeOptions>, String> {
         max_workers: number(&m, "max-workers", workers * 4)?.max(workers),
         stuck_after: seconds(&m, "stuck-after", Duration::from_secs(2))?,
         grpc_threads: number(&m, "grpc-threads", 2)?,
+        metrics_addr: match m.opt_str("metrics-addr") {
+            None => None,
+            Some(a) => Some(a.parse().map_err(|_| format!("--metrics-addr must be ADDR:PORT, not {a:?}"))?),
+        },
         max_queued: number(&m, "max-queued", 1024)?,
         log_level,
         allowed_path_prefixes: prefixes,
@@ -307,6 +319,7 @@ mod tests {
             (vec!["--workers", "0"], "--workers"),
             (vec!["--max-queued", "x"], "--max-queued"),
             (vec!["--stuck-after", "0"], "--stuck-after"),
+            (vec!["--metrics-addr", "9808"], "--metrics-addr"),
             (vec!["--stuck-after", "soon"], "--stuck-after"),
             (vec!["--max-workers", "-1"], "--max-workers"),
             (vec!["--log-level", "loud"], "--log-level"),

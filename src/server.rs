@@ -7,13 +7,15 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use grpcio::{EnvBuilder, ServerBuilder, ServerCredentials};
+use grpcio::{CallOption, ChannelBuilder, EnvBuilder, ServerBuilder, ServerCredentials};
 use nix::sys::signal::{SigSet, SigmaskHow, Signal};
 use nix::sys::stat::{umask, Mode};
 
 use crate::backend;
+use crate::csi::ProbeRequest;
 use crate::exec::RealRunner;
-use crate::generated::csi_grpc::{create_controller, create_identity, create_node};
+use crate::generated::csi_grpc::{create_controller, create_identity, create_node, IdentityClient};
+use crate::metrics::{self, Info};
 use crate::node::{NodeOps, PathPolicy};
 use crate::oneshot::block_on_timeout;
 use crate::options::ServeOptions;
@@ -136,6 +138,9 @@ pub fn serve(opts: ServeOptions) -> Result<(), String> {
         .map_err(|e| format!("cannot chmod {}: {e}", socket.display()))?;
     server.start();
     log::info!("listening on unix://{}", socket.display());
+    if let Some(addr) = driver.opts.metrics_addr {
+        start_metrics(addr, &driver, &socket)?;
+    }
 
     let sig = signals.wait().map_err(|e| format!("sigwait: {e}"))?;
     log::info!("{sig:?}: stopping; letting running operations finish (up to {}s)", grace.as_secs());
@@ -202,4 +207,47 @@ mod tests {
         assert!(fresh.parent().unwrap().is_dir());
         std::fs::remove_dir_all(&d).unwrap();
     }
+}
+
+/// How long /healthz waits for its Probe through the gRPC socket.
+const HEALTH_PROBE_WITHIN: Duration = Duration::from_secs(3);
+
+/// Serves /metrics and /healthz on `addr` (`--metrics-addr`). Health is a Probe
+/// through the real gRPC socket answered in time, and a queue not wedged (fewer free
+/// worker threads than --workers: the pool at --max-workers with stuck operations).
+fn start_metrics(addr: std::net::SocketAddr, driver: &Arc<Driver>, socket: &Path) -> Result<(), String> {
+    let d = Arc::clone(driver);
+    let render = Box::new(move || {
+        metrics::global().render(&Info {
+            driver: d.opts.driver_name.clone(),
+            mode: format!("{:?}", d.opts.mode).to_lowercase(),
+            backend: d.backend.name,
+            ceph_client: d.backend.ceph_client,
+            queue: d.queue.gauges(),
+            stuck: d.queue.stuck(),
+        })
+    });
+    let env = Arc::new(EnvBuilder::new().cq_count(1).name_prefix("rbd-csi-health").build());
+    let client = IdentityClient::new(ChannelBuilder::new(env).connect(&format!("unix:{}", socket.display())));
+    let d = Arc::clone(driver);
+    let health = Box::new(move || {
+        let answer = client.probe_opt(&ProbeRequest::new(), CallOption::default().timeout(HEALTH_PROBE_WITHIN));
+        let resp =
+            answer.map_err(|e| format!("Probe through {} got no answer in time: {e}", d.opts.socket.display()))?;
+        let g = d.queue.gauges();
+        if d.queue.starved() {
+            return Err(format!(
+                "wedged: {} of {} worker threads are held by stuck operations (--max-workers {}); other volumes wait",
+                g.stuck, g.threads, d.opts.max_workers
+            ));
+        }
+        let ready = resp.ready.as_ref().map_or(true, |r| r.value);
+        Ok(format!(
+            "ok: Probe answered, ready {ready}; {} operations running, {} queued, {} stuck",
+            g.running, g.queued, g.stuck
+        ))
+    });
+    let bound = metrics::http::start(addr, render, health)?;
+    log::info!("metrics on http://{bound}/metrics, health on http://{bound}/healthz");
+    Ok(())
 }

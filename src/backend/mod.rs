@@ -195,6 +195,8 @@ pub struct Backend {
     /// Whether to advertise VOLUME_ACCESSIBILITY_CONSTRAINTS: volumes may not be
     /// reachable from every node, so the CO must match topologies.
     pub accessibility_constraints: bool,
+    /// How the controller reaches Ceph ("librados", "cli"); "" without one.
+    pub ceph_client: &'static str,
 }
 
 impl Backend {
@@ -229,6 +231,7 @@ pub fn open(opts: &ServeOptions, sys: Arc<dyn Sys>) -> Result<Backend, String> {
                 topology: Some(topo.clone()),
                 volume_topology: Some(topo),
                 accessibility_constraints: true,
+                ceph_client: "",
             })
         }
         BackendKind::Rbd => {
@@ -238,9 +241,11 @@ pub fn open(opts: &ServeOptions, sys: Arc<dyn Sys>) -> Result<Backend, String> {
             let config = opts.config.clone();
             // The controller execs the CLIs when it does not use librados.
             let mut needs_cli = false;
+            let mut ceph_client = "";
             let controller: Option<Arc<dyn ControllerOps>> = if opts.mode.has_controller() {
                 let ceph = crate::ceph::client(&opts.ceph_client)?;
                 needs_cli = ceph.kind() == "cli";
+                ceph_client = ceph.kind();
                 Some(Arc::new(rbd::RbdController::new(config.clone(), ceph)))
             } else {
                 None
@@ -283,6 +288,7 @@ pub fn open(opts: &ServeOptions, sys: Arc<dyn Sys>) -> Result<Backend, String> {
                 accessibility_constraints,
                 topology: opts.node_topology.clone(),
                 volume_topology: None,
+                ceph_client,
             })
         }
     }

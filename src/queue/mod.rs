@@ -133,7 +133,24 @@ struct State {
     stuck: usize,
     /// Names the next worker thread.
     next_thread: usize,
+    /// Submissions that joined an identical job, and jobs queued behind another one
+    /// on one of their keys (what the metrics count).
+    joined: u64,
+    waited: u64,
     closed: bool,
+}
+
+/// The queue's numbers now, for the metrics.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Gauges {
+    /// Jobs waiting for a worker (behind another job on a key, or for a thread).
+    pub queued: usize,
+    pub running: usize,
+    /// Running past `stuck_after`.
+    pub stuck: usize,
+    pub threads: usize,
+    pub joined: u64,
+    pub waited: u64,
 }
 
 struct Running {
@@ -229,6 +246,25 @@ impl Queue {
         self.shared.state.lock().threads
     }
 
+    /// Whether fewer than `workers` threads are free of stuck jobs: the pool is at
+    /// `max_workers` and other work waits (what /healthz reports as wedged).
+    pub fn starved(&self) -> bool {
+        let st = self.shared.state.lock();
+        st.threads - st.stuck < self.shared.limits.workers
+    }
+
+    pub fn gauges(&self) -> Gauges {
+        let st = self.shared.state.lock();
+        Gauges {
+            queued: st.jobs.values().filter(|j| j.work.is_some()).count(),
+            running: st.running.len(),
+            stuck: st.stuck,
+            threads: st.threads,
+            joined: st.joined,
+            waited: st.waited,
+        }
+    }
+
     /// Queues `work` under `spec`; `done` receives its result (or the queue's refusal),
     /// on a worker thread or, for an immediate refusal, on the caller's thread.
     /// `done` never runs while the queue's lock is held.
@@ -266,6 +302,7 @@ impl Queue {
                 if st.jobs.get(&id).is_some_and(last_everywhere) {
                     if let Some(job) = st.jobs.get_mut(&id) {
                         job.waiters.push(waiter);
+                        st.joined += 1;
                         return;
                     }
                 }
@@ -300,6 +337,8 @@ impl Queue {
         );
         if make_ready_if_head(&mut st, id) {
             self.shared.work_ready.notify_one();
+        } else {
+            st.waited += 1;
         }
     }
 

@@ -102,8 +102,11 @@ impl Call {
     }
 }
 
-fn log_rpc(method: &str, volume: &str, code: RpcStatusCode, start: Instant, err: Option<&Error>) {
-    let ms = start.elapsed().as_secs_f64() * 1000.0;
+fn log_rpc(method: &'static str, volume: &str, code: RpcStatusCode, start: Instant, err: Option<&Error>) {
+    let took = start.elapsed();
+    let name = if err.is_none() { "OK".to_string() } else { code_name(code) };
+    crate::metrics::global().rpc(method, &name, took);
+    let ms = took.as_secs_f64() * 1000.0;
     match err {
         None => log::info!("rpc={method} volume={volume:?} code=OK duration_ms={ms:.3}"),
         Some(e) => log::info!("rpc={method} volume={volume:?} code={} duration_ms={ms:.3} error={e}", code_name(code)),
