@@ -14,6 +14,7 @@ pub mod generated;
 pub mod json;
 pub mod jsonparse;
 pub mod kvfile;
+pub mod logging;
 pub mod metrics;
 pub mod node;
 pub mod oneshot;

@@ -13,7 +13,7 @@ Commands:
 ";
 
 fn init_logging(level: &str) {
-    env_logger::Builder::new().parse_filters(level).format_timestamp_millis().format_target(false).init();
+    rbd_csi::logging::init(level, rbd_csi::logging::Format::Text);
 }
 
 fn main() -> ExitCode {
@@ -29,7 +29,7 @@ fn main() -> ExitCode {
                 ExitCode::SUCCESS
             }
             Ok(Some(opts)) => {
-                init_logging(&opts.log_level);
+                rbd_csi::logging::init(&opts.log_level, opts.log_format);
                 match rbd_csi::server::serve(opts) {
                     Ok(()) => ExitCode::SUCCESS,
                     Err(e) => {

@@ -71,6 +71,7 @@ pub struct ServeOptions {
     pub grpc_threads: usize,
     pub max_queued: usize,
     pub log_level: String,
+    pub log_format: crate::logging::Format,
     pub allowed_path_prefixes: Vec<PathBuf>,
     pub shutdown_grace: Duration,
     /// Where /metrics and /healthz are served over HTTP; None: not at all.
@@ -120,6 +121,7 @@ fn serve_options() -> Options {
     );
     o.optopt("", "grpc-threads", "gRPC completion-queue threads; they never block (default 2)", "N");
     o.optopt("", "max-queued", "queued + running operations before RESOURCE_EXHAUSTED (default 1024)", "N");
+    o.optopt("", "log-format", "text or json, one object a line (default text)", "F");
     o.optopt("", "log-level", "error, warn, info, debug or trace (default info)", "LEVEL");
     o.optmulti("", "allowed-path-prefix", "staging/target paths must be under one of these (repeatable)", "DIR");
     o.optopt("", "shutdown-grace", "seconds to let running operations finish on SIGTERM (default 30)", "SECS");
@@ -241,6 +243,7 @@ pub fn parse_serve(args: &[String]) -> Result<Option<ServeOptions>, String> {
         },
         max_queued: number(&m, "max-queued", 1024)?,
         log_level,
+        log_format: m.opt_str("log-format").as_deref().unwrap_or("text").parse()?,
         allowed_path_prefixes: prefixes,
         shutdown_grace: Duration::from_secs(grace as u64),
         mapper: match m.opt_str("mapper").unwrap_or_else(|| "auto".to_string()) {
@@ -319,6 +322,7 @@ mod tests {
             (vec!["--workers", "0"], "--workers"),
             (vec!["--max-queued", "x"], "--max-queued"),
             (vec!["--stuck-after", "0"], "--stuck-after"),
+            (vec!["--log-format", "xml"], "--log-format"),
             (vec!["--metrics-addr", "9808"], "--metrics-addr"),
             (vec!["--stuck-after", "soon"], "--stuck-after"),
             (vec!["--max-workers", "-1"], "--max-workers"),

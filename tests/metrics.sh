@@ -19,7 +19,7 @@ for _ in $(seq 1 100); do mountpoint -q "$F" && break; sleep 0.05; done
 
 EP=$T/csi.sock
 start_server "$T/server.log" --endpoint "$EP" --data-dir "$T/data" --allowed-path-prefix "$T" \
-  --workers 1 --max-workers 1 --stuck-after 1 --metrics-addr 127.0.0.1:0
+  --workers 1 --max-workers 1 --stuck-after 1 --metrics-addr 127.0.0.1:0 --log-level debug
 PORT=$(sed -n 's|.*metrics on http://127.0.0.1:\([0-9]*\)/metrics.*|\1|p' "$T/server.log" | head -n1)
 check "the log says where the metrics are" [ -n "$PORT" ]
 # get PATH: prints the status code, then the body.
@@ -49,6 +49,13 @@ csi_ok "$EP" NodeStageVolume --volume-id "$v" --staging-path "$K/s/$v" --fs-type
 csi_ok "$EP" NodeStageVolume --volume-id "$v" --staging-path "$K/s/$v" --fs-type ext4
 expect_code 5 csi "$EP" NodeStageVolume --volume-id lv-0000000000000000 --staging-path "$K/s/none" --fs-type ext4 || true
 csi_ok "$EP" NodeGetVolumeStats --volume-id "$v" --volume-path "$K/s/$v"
+# One request id through all the lines of one call's work.
+req=$(sed -n "s/.* req=\([0-9]*\) rpc=NodeStageVolume volume=\"$v\" executing.*/\1/p" "$T/server.log" | head -n1)
+check "the first stage's work carries a request id" [ -n "$req" ]
+check "  its mkfs line carries it" grep -q "req=$req formatted /dev/loop[0-9]* as ext4" "$T/server.log"
+check "  its exec line carries it" grep -q "req=$req exec: mkfs.ext4" "$T/server.log"
+check "  and so does its rpc line" grep -q "req=$req rpc=NodeStageVolume volume=\"$v\" code=OK" "$T/server.log"
+check "  and no other call's line" [ "$(grep -c "req=$req " "$T/server.log")" -ge 4 ] && ! grep "req=$req " "$T/server.log" | grep -q "rpc=CreateVolume"
 check "the whole page parses (prometheus_client)" bash -c "[ \"\$(PYTHONPATH=$PYDEPS python3 -c '
 import sys, urllib.request
 from prometheus_client.parser import text_string_to_metric_families
@@ -85,4 +92,15 @@ for x in "$v:$K/s/$v" "$w:$F/s/$w"; do
 done
 check "no loop device left" [ -z "$(our_loops)" ]
 stop_server "$SERVER_PID"
+
+# --log-format json: every line one object, the request id a field.
+start_server "$T/json.log" --endpoint "$EP" --data-dir "$T/data" --log-format json
+csi_ok "$EP" CreateVolume --name j1 --required-bytes 16M --fs-type ext4
+stop_server "$SERVER_PID"
+check "--log-format json: every line is a JSON object with time, level and msg" python3 -c '
+import json, sys
+lines = [json.loads(l) for l in open(sys.argv[1])]
+assert lines and all({"time", "level", "msg"} <= set(l) for l in lines), lines
+rpc = [l for l in lines if l["msg"].startswith("rpc=CreateVolume")]
+assert rpc and isinstance(rpc[0]["req"], int), rpc' "$T/json.log"
 finish

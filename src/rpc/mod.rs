@@ -24,6 +24,7 @@ use grpcio::{RpcContext, RpcStatusCode, UnarySink};
 
 use crate::backend::Backend;
 use crate::error::{code_name, status, Error};
+use crate::logging::{next_request_id, InRequest};
 use crate::node::NodeOps;
 use crate::options::ServeOptions;
 use crate::queue::{JobSpec, Limits, Queue};
@@ -102,7 +103,8 @@ impl Call {
     }
 }
 
-fn log_rpc(method: &'static str, volume: &str, code: RpcStatusCode, start: Instant, err: Option<&Error>) {
+fn log_rpc(req: u64, method: &'static str, volume: &str, code: RpcStatusCode, start: Instant, err: Option<&Error>) {
+    let _req = InRequest::enter(req);
     let took = start.elapsed();
     let name = if err.is_none() { "OK".to_string() } else { code_name(code) };
     crate::metrics::global().rpc(method, &name, took);
@@ -114,6 +116,7 @@ fn log_rpc(method: &'static str, volume: &str, code: RpcStatusCode, start: Insta
 }
 
 async fn send<Resp>(
+    req: u64,
     sink: UnarySink<Resp>,
     method: &'static str,
     volume: String,
@@ -122,13 +125,13 @@ async fn send<Resp>(
 ) {
     match r {
         Ok(resp) => {
-            log_rpc(method, &volume, RpcStatusCode::OK, start, None);
+            log_rpc(req, method, &volume, RpcStatusCode::OK, start, None);
             if let Err(e) = sink.success(resp).await {
                 log::debug!("rpc={method}: reply not delivered: {e}");
             }
         }
         Err(err) => {
-            log_rpc(method, &volume, err.code(), start, Some(&err));
+            log_rpc(req, method, &volume, err.code(), start, Some(&err));
             if let Err(e) = sink.fail(status(&err)).await {
                 log::debug!("rpc={method}: reply not delivered: {e}");
             }
@@ -145,7 +148,7 @@ pub fn reply_now<Resp: Send + 'static>(
     r: Result<Resp, Error>,
 ) {
     let start = Instant::now();
-    ctx.spawn(send(sink, method, volume.to_string(), start, r));
+    ctx.spawn(send(next_request_id(), sink, method, volume.to_string(), start, r));
 }
 
 /// Runs `work` on the serial queue and replies with its result.
@@ -174,7 +177,9 @@ where
     let (tx, rx) = oneshot::channel();
     let (method, volume) = (call.method, call.volume);
     let shown = volume.clone();
+    let req = next_request_id();
     let work = move || {
+        let _req = InRequest::enter(req);
         // One line per execution (coalesced callers share it): benchmarks count these.
         log::debug!("rpc={method} volume={shown:?} executing");
         work()
@@ -182,6 +187,6 @@ where
     queue.submit(spec, work, move |r| tx.send(r));
     ctx.spawn(async move {
         let r = rx.await.unwrap_or_else(|| Err(Error::internal("operation ended without a result")));
-        send(sink, method, volume, start, r).await
+        send(req, sink, method, volume, start, r).await
     });
 }
