@@ -58,11 +58,33 @@ for x in it:
 print("\n".join(res[1:] + ["--endpoint", t + "/p.sock", "--data-dir", t + "/d"]))
 ' "$json" "$T/run$i")
   mkdir -p "$T/run$i"
+  # A file that names a ceph-csi config.json means the rbd backend.
+  want=local
+  for x in "${a[@]}"; do case "$x" in --config | --config=*) want=rbd ;; esac; done
   if start_server "$T/run$i.log" "${a[@]}"; then
     pass "serve accepts: ${a[*]:0:6} ..."
+    got=$(json_get "$("$BIN" client --endpoint "$T/run$i/p.sock" GetPluginInfo)" 'j["manifest"]["backend"]')
+    check "  and serves the $want backend (got $got)" [ "$got" = "$want" ]
     stop_server "$SERVER_PID" || true
   else
     fail "serve accepts: ${a[*]}"
   fi
-done < <(cat "$T/argv.jsonl"; printf '%s\n' "$(python3 -c 'import json,sys; print(json.dumps(sys.argv[1:]))' "${serve_args[@]}")")
+done < <(cat "$T/argv.jsonl"; printf '%s\n' "$(python3 -c 'import json,sys; print(json.dumps(sys.argv[1:]))' "${serve_args[@]}")"
+  # The systemd units' ExecStart lines (%H: the host name).
+  for unit in "$PKG"/systemd/*.service; do
+    python3 -c 'import json,shlex,sys
+for l in open(sys.argv[1]):
+    if l.startswith("ExecStart="):
+        a = shlex.split(l[len("ExecStart="):].replace("%H", "node-x")); print(json.dumps(a[1:]))' "$unit"
+  done)
+
+# A ceph-csi volume sent to a plugin serving the local backend (a deployment missing
+# --backend rbd): NOT_FOUND, saying which backend serves and what to pass.
+start_server "$T/local.log" --endpoint "$T/l.sock" --data-dir "$T/ld" --allowed-path-prefix "$T"
+cephid=0001-0024-5a8c1bd8-3cf4-4b3e-9a43-0e6f27b7c0a1-0000000000000002-1b4e28ba-2fa1-11d2-883f-0016d3cca427
+check "a ceph-csi volume id on the local backend: NOT_FOUND" expect_code 5 "$BIN" client --endpoint "$T/l.sock" NodeStageVolume --volume-id "$cephid" --staging-path "$T/st" --fs-type ext4
+check "  naming the backend served and --backend rbd" grep -q 'this plugin serves --backend local (a Ceph RBD volume needs a plugin started with --backend rbd)' "$T/last.err"
+check "  (an id shaped like a local one is only not found)" expect_code 5 "$BIN" client --endpoint "$T/l.sock" ControllerExpandVolume --volume-id lv-0000000000000000 --required-bytes 1G
+check "  (without the hint)" bash -c "! grep -q 'backend rbd' '$T/last.err'"
+stop_server "$SERVER_PID"
 finish

@@ -17,6 +17,7 @@ job "rbd-csi-node" {
         args = [
           "serve",
           "--mode", "node",
+          "--backend", "rbd",
           "--nodeid", "${node.unique.name}",
           "--data-dir", "/var/lib/rbd-csi",
           "--config", "/etc/ceph-csi-config/config.json",

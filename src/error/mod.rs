@@ -106,7 +106,9 @@ impl Error {
             },
             Error::Node(e) => node_code(e),
             Error::Volume(e) => match e {
-                VolumeError::NoSuch { .. } | VolumeError::NoSuchSource { .. } => RpcStatusCode::NOT_FOUND,
+                VolumeError::NoSuch { .. } | VolumeError::OtherBackend { .. } | VolumeError::NoSuchSource { .. } => {
+                    RpcStatusCode::NOT_FOUND
+                }
                 VolumeError::NameTaken { .. } => RpcStatusCode::ALREADY_EXISTS,
                 VolumeError::ClaimedBy { .. } | VolumeError::InUse { .. } => RpcStatusCode::FAILED_PRECONDITION,
                 VolumeError::ClaimContended { .. } => RpcStatusCode::UNAVAILABLE,
@@ -334,6 +336,10 @@ mod tests {
         let cases = [
             (Error::no_such(Kind::Snapshot, "s1"), RpcStatusCode::NOT_FOUND),
             (VolumeError::NoSuchSource { id: v() }.into(), RpcStatusCode::NOT_FOUND),
+            (
+                VolumeError::OtherBackend { kind: Kind::Volume, id: v(), backend: "local" }.into(),
+                RpcStatusCode::NOT_FOUND,
+            ),
             (
                 VolumeError::NameTaken { kind: Kind::Volume, name: v(), differs: "x".into() }.into(),
                 RpcStatusCode::ALREADY_EXISTS,

@@ -25,6 +25,9 @@ impl Kind {
 pub enum VolumeError {
     /// No volume or snapshot has this id.
     NoSuch { kind: Kind, id: String },
+    /// The id is not of the backend this plugin serves (`backend`): a ceph-csi id sent
+    /// to a plugin started without `--backend rbd`, most likely.
+    OtherBackend { kind: Kind, id: String, backend: &'static str },
     /// The volume a clone or snapshot is to be made from does not exist.
     NoSuchSource { id: String },
     /// The request name names a volume or snapshot other than the one asked for
@@ -44,6 +47,13 @@ impl fmt::Display for VolumeError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             VolumeError::NoSuch { kind, id } => write!(f, "{} {id} does not exist", kind.as_str()),
+            VolumeError::OtherBackend { kind, id, backend } => write!(
+                f,
+                "{} {id} does not exist: it is no {backend} {} id, and this plugin serves --backend {backend} \
+                 (a Ceph RBD volume needs a plugin started with --backend rbd)",
+                kind.as_str(),
+                kind.as_str()
+            ),
             VolumeError::NoSuchSource { id } => write!(f, "source volume {id} does not exist"),
             VolumeError::NameTaken { kind, name, differs } => write!(f, "{} {name:?} exists {differs}", kind.as_str()),
             VolumeError::ClaimedBy { volume, node } => write!(

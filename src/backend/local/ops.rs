@@ -15,6 +15,20 @@ pub fn size_for(required: u64, limit: u64) -> Result<u64, Error> {
     crate::backend::size_for(required, limit, DEFAULT_SIZE)
 }
 
+/// `id` names no local volume (or snapshot): NOT_FOUND, and when it is not even shaped
+/// like a local id (`lv-…`, `ls-…`), the message says which backend this plugin serves.
+fn no_such(kind: ErrKind, id: &str) -> Error {
+    let local_shaped = id.starts_with(match kind {
+        ErrKind::Volume => "lv-",
+        ErrKind::Snapshot => "ls-",
+    });
+    if local_shaped {
+        Error::no_such(kind, id)
+    } else {
+        VolumeError::OtherBackend { kind, id: id.to_string(), backend: "local" }.into()
+    }
+}
+
 fn volume_info(item: &Item) -> VolumeInfo {
     VolumeInfo {
         id: item.id.clone(),
@@ -80,11 +94,11 @@ impl ControllerOps for Local {
         let from: Option<(PathBuf, u64)> = match &p.source {
             Source::Empty => None,
             Source::Snapshot(id) => {
-                let snap = self.snapshot(id).ok_or_else(|| Error::no_such(ErrKind::Snapshot, id))?;
+                let snap = self.snapshot(id).ok_or_else(|| no_such(ErrKind::Snapshot, id))?;
                 Some((self.snapshot_image(id), snap.size))
             }
             Source::Volume(id) => {
-                let vol = self.volume(id).ok_or_else(|| Error::no_such(ErrKind::Volume, id))?;
+                let vol = self.volume(id).ok_or_else(|| no_such(ErrKind::Volume, id))?;
                 nix::unistd::sync();
                 Some((self.image(id), vol.size))
             }
@@ -119,7 +133,7 @@ impl ControllerOps for Local {
     }
 
     fn expand_volume(&self, id: &str, required: u64, limit: u64, _secrets: &Secrets) -> Result<u64, Error> {
-        let mut item = self.volume(id).ok_or_else(|| Error::no_such(ErrKind::Volume, id))?;
+        let mut item = self.volume(id).ok_or_else(|| no_such(ErrKind::Volume, id))?;
         let size = size_for(required, limit)?;
         if size <= item.size {
             return Ok(item.size);
@@ -218,7 +232,7 @@ impl Attacher for LocalAttacher {
     ) -> Result<Attached, Error> {
         let file = self.local.image(volume_id);
         if self.local.volume(volume_id).is_none() || !file.exists() {
-            return Err(Error::no_such(ErrKind::Volume, volume_id));
+            return Err(no_such(ErrKind::Volume, volume_id));
         }
         if let Some(device) = self.sys.loop_find(&file)? {
             return Ok(Attached { device, fresh: false });
