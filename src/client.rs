@@ -87,7 +87,7 @@ fn client_options() -> Options {
 pub fn usage() -> String {
     let brief = format!(
         "Usage: rbd-csi client [options] METHOD\n\nCalls one CSI RPC and prints the reply as JSON. \
-         On error prints CODE: message to stderr and exits with the gRPC code number.\n\nMETHOD: {}",
+         On error prints CODE: message to stderr and exits with the gRPC code number (usage errors: 64).\n\nMETHOD: {}",
         METHODS.join(", ")
     );
     client_options().usage(&brief)
@@ -96,8 +96,12 @@ pub fn usage() -> String {
 /// A failure before or during the call: exit code and message.
 struct Failure(i32, String);
 
+/// The exit status of a usage error (sysexits' EX_USAGE): never a gRPC code's number
+/// (0–16), so a script that reads the status as the call's code is not misled.
+pub const USAGE_EXIT: i32 = 64;
+
 fn bad(msg: impl Into<String>) -> Failure {
-    Failure(2, msg.into())
+    Failure(USAGE_EXIT, msg.into())
 }
 
 /// Parses "1G", "512M", "4096" into bytes.
@@ -126,9 +130,31 @@ fn parse_kv(items: &[String], what: &str) -> Result<HashMap<String, String>, Fai
     Ok(map)
 }
 
+/// Kubernetes' short names for the access modes the CSI spec spells out.
+const MODE_ALIASES: [(&str, access_mode::Mode); 4] = [
+    ("RWO", access_mode::Mode::SINGLE_NODE_WRITER),
+    ("RWOP", access_mode::Mode::SINGLE_NODE_SINGLE_WRITER),
+    ("ROX", access_mode::Mode::MULTI_NODE_READER_ONLY),
+    ("RWX", access_mode::Mode::MULTI_NODE_MULTI_WRITER),
+];
+
 fn parse_mode(s: &str) -> Result<access_mode::Mode, Failure> {
-    <access_mode::Mode as protobuf::Enum>::from_str(&s.to_ascii_uppercase())
-        .ok_or_else(|| bad(format!("unknown access mode {s:?}")))
+    let upper = s.to_ascii_uppercase();
+    if let Some((_, mode)) = MODE_ALIASES.iter().find(|(alias, _)| *alias == upper) {
+        return Ok(*mode);
+    }
+    <access_mode::Mode as protobuf::Enum>::from_str(&upper).filter(|m| *m != access_mode::Mode::UNKNOWN).ok_or_else(
+        || {
+            // The generated enum's Debug form is the spec's name.
+            let names: Vec<String> = <access_mode::Mode as protobuf::Enum>::VALUES
+                .iter()
+                .filter(|m| **m != access_mode::Mode::UNKNOWN)
+                .map(|m| format!("{m:?}"))
+                .collect();
+            let aliases: Vec<&str> = MODE_ALIASES.iter().map(|(a, _)| *a).collect();
+            bad(format!("unknown access mode {s:?}: use one of {}, or {}", names.join(", "), aliases.join(", ")))
+        },
+    )
 }
 
 fn capability(
@@ -564,5 +590,10 @@ mod tests {
         assert!(caps[1].has_block());
         assert_eq!(caps[1].access_mode.mode.enum_value(), Ok(access_mode::Mode::MULTI_NODE_READER_ONLY));
         assert!(parse_mode("bogus").is_err());
+        assert_eq!(parse_mode("rwop").ok(), Some(access_mode::Mode::SINGLE_NODE_SINGLE_WRITER));
+        assert_eq!(parse_mode("RWX").ok(), Some(access_mode::Mode::MULTI_NODE_MULTI_WRITER));
+        let Err(Failure(code, msg)) = parse_mode("RWM") else { panic!("RWM accepted") };
+        assert_eq!(code, USAGE_EXIT);
+        assert!(msg.contains("SINGLE_NODE_WRITER") && msg.contains("RWOP") && !msg.contains("UNKNOWN"), "{msg}");
     }
 }

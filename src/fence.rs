@@ -46,14 +46,14 @@ pub fn usage(command: &str) -> String {
     options().usage(brief)
 }
 
-/// Runs `rbd-csi fence|unfence`; the exit status: 0, 2 for bad usage, else the gRPC
+/// Runs `rbd-csi fence|unfence`; the exit status: 0, 64 for bad usage, else the gRPC
 /// code's number of the failure.
 pub fn run(command: &str, args: &[String], init_logging: impl FnOnce(&str)) -> i32 {
     let m = match options().parse(args) {
         Ok(m) => m,
         Err(e) => {
             eprintln!("rbd-csi {command}: {e}\n\n{}", usage(command));
-            return 2;
+            return crate::client::USAGE_EXIT;
         }
     };
     if m.opt_present("help") {
@@ -63,7 +63,7 @@ pub fn run(command: &str, args: &[String], init_logging: impl FnOnce(&str)) -> i
     let (volumes, node) = (m.opt_strs("volume-id"), m.opt_str("node-id").unwrap_or_default());
     let Some(secrets_path) = m.opt_str("secrets-file") else {
         eprintln!("rbd-csi {command}: --secrets-file is required\n\n{}", usage(command));
-        return 2;
+        return crate::client::USAGE_EXIT;
     };
     let pool = match (command, m.opt_str("cluster-id"), m.opt_str("pool")) {
         ("fence", Some(cluster), Some(pool)) if volumes.is_empty() => Some((cluster, pool)),
@@ -74,14 +74,14 @@ pub fn run(command: &str, args: &[String], init_logging: impl FnOnce(&str)) -> i
             "rbd-csi {command}: --node-id and --volume-id (fence: or --cluster-id and --pool) are required\n\n{}",
             usage(command)
         );
-        return 2;
+        return crate::client::USAGE_EXIT;
     }
     init_logging(&m.opt_str("log-level").unwrap_or_else(|| "info".into()));
     let secrets = match crate::client::secrets_file(&secrets_path) {
         Ok(s) => s,
         Err(e) => {
             eprintln!("rbd-csi {command}: {e}");
-            return 2;
+            return crate::client::USAGE_EXIT;
         }
     };
     let config = PathBuf::from(m.opt_str("config").unwrap_or_else(|| crate::options::DEFAULT_CONFIG.into()));

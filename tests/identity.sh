@@ -25,7 +25,10 @@ check "Probe ready" [ "$(json_get "$out" 'j["ready"]')" = True ]
 
 check "unimplemented RPC answers UNIMPLEMENTED (12)" expect_code 12 csi "$EP" ControllerModifyVolume --volume-id x
 check "unimplemented message names the code" grep -q UNIMPLEMENTED "$T/last.err"
-check "unknown method is a usage error (2)" expect_code 2 csi "$EP" NoSuchMethod
+check "unknown method is a usage error (64, no gRPC code)" expect_code 64 csi "$EP" NoSuchMethod
+check "an unknown access mode is a usage error (64)" expect_code 64 csi "$EP" ValidateVolumeCapabilities --volume-id x --access-mode RWM
+check "  listing the valid names" grep -q 'use one of SINGLE_NODE_WRITER, .*, or RWO, RWOP, ROX, RWX' "$T/last.err"
+check "Kubernetes' RWOP is taken for SINGLE_NODE_SINGLE_WRITER (the call reaches the plugin)" expect_code 5 csi "$EP" ValidateVolumeCapabilities --volume-id lv-0000000000000000 --access-mode RWOP --fs-type ext4
 
 check "socket is 0660" [ "$(stat -c %a "$EP")" = 660 ]
 check "the socket's directory the driver made lets the socket's group reach it (0755)" [ "$(stat -c %a "$T/run")" = 755 ]

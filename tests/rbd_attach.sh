@@ -237,7 +237,7 @@ unwatch
 check "  unfence node-n" [ "$(unfence "$N1" node-n 2>>"$T/fence.err")" = "{\"unfenced\": [\"$WATCH_ADDR\"]}" ]
 check "  the blocklist is empty again" [ -z "$(blocklist)" ]
 for v in "$N1" "$N2" "$OTHER"; do csi_ok "$EP" ControllerUnpublishVolume --volume-id "$v" "${S[@]}"; csi_ok "$EP" DeleteVolume --volume-id "$v" "${S[@]}"; done
-check "fence without secrets: usage error (2)" expect_code 2 "$BIN" fence --volume-id "$F" --node-id node-a
+check "fence without secrets: usage error (64)" expect_code 64 "$BIN" fence --volume-id "$F" --node-id node-a
 check "delete of the fenced volume" csi_ok "$EP" DeleteVolume --volume-id "$F" "${S[@]}"
 admin rados -p rbd rm rbd-csi.fenced
 
