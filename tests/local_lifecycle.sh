@@ -194,6 +194,19 @@ for pair in "$V1:$S1" "$V2:$K/stage/$V2" "$V3:$K/stage/$V3" "$VX:$SX" "$VX2:$K/s
 done
 for s in "$SN1" "$SNX"; do check "delete snapshot $s twice" twice dsnap DeleteSnapshot --snapshot-id "$s"; done
 out=$(csi "$EP" ListVolumes)
+# Without a capacity range, a restore and a clone are their source's size (the default
+# of 1 GiB would not hold a 1.5 GiB source).
+big=$(json_get "$(csi "$EP" CreateVolume --name big --required-bytes 1536M --fs-type ext4)" 'j["volume"]["volume_id"]')
+bsnap=$(json_get "$(csi "$EP" CreateSnapshot --name big-snap --source-volume-id "$big")" 'j["snapshot"]["snapshot_id"]')
+out=$(csi "$EP" CreateVolume --name big-restore --from-snapshot "$bsnap" --fs-type ext4)
+check "a restore without a size is its snapshot's size" [ "$(json_get "$out" 'j["volume"]["capacity_bytes"]')" = $((1536 << 20)) ]
+csi_ok "$EP" DeleteVolume --volume-id "$(json_get "$out" 'j["volume"]["volume_id"]')"
+out=$(csi "$EP" CreateVolume --name big-clone --from-volume "$big" --fs-type ext4)
+check "a clone without a size is its source's size" [ "$(json_get "$out" 'j["volume"]["capacity_bytes"]')" = $((1536 << 20)) ]
+csi_ok "$EP" DeleteVolume --volume-id "$(json_get "$out" 'j["volume"]["volume_id"]')"
+csi_ok "$EP" DeleteSnapshot --snapshot-id "$bsnap"
+csi_ok "$EP" DeleteVolume --volume-id "$big"
+out=$(csi "$EP" ListVolumes)
 check "no volumes left" [ "$out" = "{}" ]
 check "no snapshots left" [ "$(csi "$EP" ListSnapshots)" = "{}" ]
 check "no loop device left" [ -z "$(our_loops)" ]

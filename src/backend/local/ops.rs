@@ -103,6 +103,12 @@ impl ControllerOps for Local {
                 Some((self.image(id), vol.size))
             }
         };
+        // No capacity range: a clone or restore is the size of its source.
+        let size = match &from {
+            Some((_, src_size)) if p.required_bytes == 0 && p.limit_bytes == 0 => *src_size,
+            _ => size,
+        };
+        let item = Item { size, ..item };
         if let Some((_, src_size)) = &from {
             if size < *src_size {
                 return Err(Error::OutOfRange(format!(
