@@ -10,6 +10,8 @@ job "rbd-csi-controller" {
 
     task "plugin" {
       driver = "raw_exec"
+      # Longer than the plugin's --shutdown-grace (30 s): running operations finish.
+      kill_timeout = "45s"
 
       config {
         command = "/usr/local/bin/rbd-csi"
@@ -30,7 +32,8 @@ job "rbd-csi-controller" {
 
       resources {
         cpu    = 100
-        memory = 64
+        # librados and librbd take ~41 MiB of it.
+        memory = 128
       }
     }
   }

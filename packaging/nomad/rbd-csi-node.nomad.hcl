@@ -1,4 +1,8 @@
 # rbd-csi node plugin as a host process (raw_exec) on every Nomad client.
+# Prerequisites: the raw_exec plugin enabled in the client config (plugin "raw_exec"
+# { config { enabled = true } }), the Nomad client running as root (the plugin mounts
+# and maps), the static binary at /usr/local/bin/rbd-csi, mkfs.ext4/mkfs.xfs, and the
+# kernel's rbd module (plus ceph-common's `rbd`, or --mapper sysfs).
 # Nomad passes the socket path in CSI_ENDPOINT (rbd-csi serve reads it when --endpoint
 # is not given). Staging and target paths are built by Nomad from
 # stage_publish_base_dir; for a host-run plugin that must be the host path
@@ -11,6 +15,8 @@ job "rbd-csi-node" {
   group "node" {
     task "plugin" {
       driver = "raw_exec"
+      # Longer than the plugin's --shutdown-grace (30 s): running operations finish.
+      kill_timeout = "45s"
 
       config {
         command = "/usr/local/bin/rbd-csi"

@@ -92,6 +92,10 @@ for kind in ("DaemonSet", "Deployment"):
             check(f"{name}/{c['name']}: --csi-address is the plugin's socket via the same volume",
                   addr is not None and cm.get(os.path.dirname(addr)) == sock_vol and os.path.basename(addr) == os.path.basename(endpoint),
                   f"{addr} vs {endpoint}")
+            if kind == "Deployment":
+                t = flag(c["args"], "timeout")
+                check(f"{name}/{c['name']}: --timeout of at least 60 s (the 10-15 s defaults cut clones and fences short)",
+                      t is not None and t.endswith("s") and int(t[:-1]) >= 60, str(t))
             reg = flag(c["args"], "kubelet-registration-path")
             if reg is not None:
                 host = vols[sock_vol]["hostPath"]["path"]
@@ -101,6 +105,8 @@ for kind in ("DaemonSet", "Deployment"):
         for v in vols.values():
             if "configMap" in v:
                 check(f"{name}: config map {v['configMap']['name']} exists", (ns, v["configMap"]["name"]) in configmaps)
+        if spec.get("hostNetwork"):
+            check(f"{name}: hostNetwork with dnsPolicy ClusterFirstWithHostNet", spec.get("dnsPolicy") == "ClusterFirstWithHostNet")
         if kind == "DaemonSet":
             kmounts = [m for m in plugin["volumeMounts"] if m["mountPath"] == "/var/lib/kubelet"]
             check(f"{name}: kubelet dir mounted Bidirectional", kmounts and kmounts[0].get("mountPropagation") == "Bidirectional")
@@ -174,6 +180,13 @@ for path in sorted(glob.glob(os.path.join(root, "nomad", "*.hcl"))):
                             mode = args[args.index("--mode") + 1]
                             check(f"{jname}: --mode matches csi_plugin type", mode == unquote(plug["type"]))
                             check(f"{jname}: no --endpoint (Nomad passes CSI_ENDPOINT)", "--endpoint" not in args)
+                            grace = int(args[args.index("--shutdown-grace") + 1]) if "--shutdown-grace" in args else 30
+                            kill = unquote(tbody.get("kill_timeout", "5s"))
+                            check(f"{jname}: kill_timeout ({kill}) is longer than --shutdown-grace ({grace} s)",
+                                  kill.endswith("s") and int(kill[:-1]) > grace)
+                            if mode == "controller":
+                                mem = tbody["resources"][0]["memory"]
+                                check(f"{jname}: memory ({mem} MB) leaves room for librados (~41 MiB)", mem >= 128)
                             base = unquote(plug.get("stage_publish_base_dir", ""))
                             if mode == "node":
                                 check(f"{jname}: stage_publish_base_dir is <data_dir>/client/csi/node/<plugin id>",
