@@ -157,8 +157,36 @@ impl LibRados {
     /// remove`, which the caps `mgr 'profile rbd pool=…'` allow).
     pub(super) fn mgr_trash_remove(&self, io: &IoCtx, t: &Target, image_id: &str) -> Result<(), Error> {
         let spec = t.spec(image_id);
-        self.command(&io.conn, Daemon::Mgr, &trash_remove_command(&spec))
+        self.mgr_command(io, t, &trash_remove_command(&spec))
             .map_err(|(r, text)| fail(&format!("mgr task to remove {spec}{text}"), r))
+    }
+
+    /// A mgr command, on the connection's own mgr connection. librados (16.2) keeps a
+    /// mgr command that timed out pending and resends it when the mgr is back; its
+    /// reply is then written into the caller's freed buffers and the process crashes
+    /// (seen here: a mgr stopped with SIGSTOP, then resumed). So such a connection is
+    /// shut down at once (which drops its pending commands), commands take turns on it
+    /// (none is in flight when it goes), and a command that waited its turn behind one
+    /// that timed out fails at once.
+    fn mgr_command(&self, io: &IoCtx, t: &Target, json: &str) -> Result<(), (c_int, String)> {
+        let mut slot = io.conn.mgr.lock();
+        if io.conn.mgr_down_since.lock().is_some_and(|since| since.elapsed() < RETRY_MGR) {
+            return Err((-libc::ETIMEDOUT, " (the mgr did not answer a moment ago)".into()));
+        }
+        let conn = match slot.take() {
+            Some(conn) => conn,
+            None => Box::new(
+                Conn::open(self.api, t.cluster, t.creds).map_err(|(e, _)| (-libc::ENOTCONN, format!(" ({e})")))?,
+            ),
+        };
+        let r = self.command(&conn, Daemon::Mgr, json);
+        if matches!(r, Err((e, _)) if e == -libc::ETIMEDOUT) {
+            *io.conn.mgr_down_since.lock() = Some(Instant::now());
+            drop(conn);
+        } else {
+            *slot = Some(conn);
+        }
+        r
     }
 
     /// Sends a JSON command to the monitors or the mgr: Err(negative errno, " (its

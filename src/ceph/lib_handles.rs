@@ -23,6 +23,8 @@ pub(super) struct Conn {
     pub(super) last_used: Mutex<Instant>,
     /// When a mgr task last timed out: trashed images are removed inline for a while.
     pub(super) mgr_down_since: Mutex<Option<Instant>>,
+    /// A connection of its own for mgr commands, one at a time (`LibRados::mgr_command`).
+    pub(super) mgr: Mutex<Option<Box<Conn>>>,
 }
 
 // SAFETY: librados cluster handles are thread-safe (librados.h: "The rados_t and
@@ -52,7 +54,13 @@ impl Conn {
         let r = unsafe { (api.rados_create2)(&mut handle, ceph.as_ptr(), name.as_ptr(), 0) };
         check(|| "rados_create2".to_string(), r)?;
         // From here on Drop shuts the handle down, connected or not.
-        let conn = Conn { api, handle, last_used: Mutex::new(Instant::now()), mgr_down_since: Mutex::new(None) };
+        let conn = Conn {
+            api,
+            handle,
+            last_used: Mutex::new(Instant::now()),
+            mgr_down_since: Mutex::new(None),
+            mgr: Mutex::new(None),
+        };
         let key = creds.key_text();
         let mons = cluster.monitors.join(",");
         let connect_timeout = CONNECT_TIMEOUT_SECS.to_string();
