@@ -38,6 +38,7 @@ done
 run RBD_CSI_CEPH_CLIENT=cli bash tests/rbd_controller.sh
 run RBD_CSI_CEPH_CLIENT=cli bash tests/rbd_attach.sh
 run RBD_CSI_CEPH_CLIENT=cli bash tests/rbd_lifecycle.sh
+run RBD_CSI_CEPH_CLIENT=cli DEGRADED_OPS=100 bash tests/rbd_degraded.sh
 echo
 [ $failed -gt 0 ] && echo "failed: ${failed_names[*]}"
 echo "shell: $passed passed, $failed failed"
