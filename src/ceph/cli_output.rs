@@ -88,6 +88,7 @@ mod tests {
             (17, "rbd: create error: (17) File exists", CephCause::Exists),
             (16, "rbd: error: image still has watchers", CephCause::Busy),
             (39, "rbd: image has snapshots", CephCause::Busy),
+            (30, "rbd: failed to create snapshot: (30) Read-only file system", CephCause::Locked),
             (1, "rbd: (1) Operation not permitted", CephCause::Denied),
             (13, "rbd: (13) Permission denied", CephCause::Denied),
             (110, "rbd: (110) Connection timed out", CephCause::Unreachable),

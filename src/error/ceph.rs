@@ -14,6 +14,10 @@ pub enum CephCause {
     Exists,
     /// In use: watchers, children, snapshots, a lock (EBUSY, ENOTEMPTY).
     Busy,
+    /// Another client holds the image's exclusive lock and will not hand it over
+    /// (EROFS): a krbd mapping made with the `exclusive` map option refuses every other
+    /// client the lock, and a snapshot or a resize needs it.
+    Locked,
     /// The cluster cannot be reached or will not let this user in (ETIMEDOUT,
     /// ENOTCONN, ESHUTDOWN, ECONNREFUSED; a failed authentication).
     Unreachable,
@@ -32,6 +36,7 @@ impl CephCause {
             libc::ENOENT => CephCause::Missing,
             libc::EEXIST => CephCause::Exists,
             libc::EBUSY | libc::ENOTEMPTY => CephCause::Busy,
+            libc::EROFS => CephCause::Locked,
             libc::ETIMEDOUT | libc::ENOTCONN | libc::ESHUTDOWN | libc::ECONNREFUSED => CephCause::Unreachable,
             libc::ENOSPC | libc::EDQUOT => CephCause::Full,
             _ => CephCause::Other,
@@ -52,8 +57,13 @@ pub struct CephFailure {
 impl fmt::Display for CephFailure {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}: {}", self.op, self.detail)?;
-        if self.cause == CephCause::Denied {
-            f.write_str(": permission denied (check the user's caps)")?;
+        match self.cause {
+            CephCause::Denied => f.write_str(": permission denied (check the user's caps)")?,
+            CephCause::Locked => f.write_str(
+                ": another client holds the image's exclusive lock and will not release it (a mapping made with \
+                 mapOptions exclusive?): unstage the volume first",
+            )?,
+            _ => {}
         }
         Ok(())
     }

@@ -97,7 +97,7 @@ impl Error {
             },
             Error::Sys { errno, .. } => sys_code(*errno),
             Error::Ceph(f) => match f.cause {
-                CephCause::Denied | CephCause::Busy => RpcStatusCode::FAILED_PRECONDITION,
+                CephCause::Denied | CephCause::Busy | CephCause::Locked => RpcStatusCode::FAILED_PRECONDITION,
                 CephCause::Missing => RpcStatusCode::NOT_FOUND,
                 CephCause::Exists => RpcStatusCode::ALREADY_EXISTS,
                 CephCause::Unreachable => RpcStatusCode::UNAVAILABLE,
@@ -290,6 +290,7 @@ mod tests {
             (libc::EEXIST, RpcStatusCode::ALREADY_EXISTS),
             (libc::EBUSY, RpcStatusCode::FAILED_PRECONDITION),
             (libc::ENOTEMPTY, RpcStatusCode::FAILED_PRECONDITION),
+            (libc::EROFS, RpcStatusCode::FAILED_PRECONDITION),
             (libc::ETIMEDOUT, RpcStatusCode::UNAVAILABLE),
             (libc::ESHUTDOWN, RpcStatusCode::UNAVAILABLE),
             (libc::ENOSPC, RpcStatusCode::RESOURCE_EXHAUSTED),

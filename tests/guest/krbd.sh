@@ -239,6 +239,22 @@ for mapper in rbd sysfs; do
   check "$mapper: legacy delete" csi_ok "$EP" DeleteVolume --volume-id "$V" --secrets-file "$T/secrets"
   swap_checks ext4
   swap_checks block
+  # mapOptions exclusive (a user's opt-in): the kernel keeps the lock from every other
+  # client, so a snapshot and a resize of the staged volume are refused, clearly.
+  out=$(csi "$EP" CreateVolume --name "$mapper-excl" --required-bytes 256M --fs-type ext4 "${P[@]}" \
+    --param imageFeatures=layering,exclusive-lock --param mapOptions=krbd:exclusive)
+  V=$(json_get "$out" 'j["volume"]["volume_id"]')
+  CTX=$(json_get "$out" '" ".join("--context %s=%s" % kv for kv in j["volume"]["volume_context"].items())')
+  # shellcheck disable=SC2086
+  check "$mapper: stage with mapOptions exclusive" csi_ok "$EP" NodeStageVolume --volume-id "$V" --staging-path "$K/x" --fs-type ext4 $CTX --secrets-file "$T/secrets"
+  check "$mapper: a snapshot of it while staged: FAILED_PRECONDITION" expect_code 9 csi "$EP" CreateSnapshot --name "$mapper-excl-snap" --source-volume-id "$V" --secrets-file "$T/secrets"
+  check "  saying who holds the lock and what to do" grep -q "exclusive lock and will not release it .*unstage the volume first" "$T/last.err"
+  check "$mapper: a resize of it while staged: FAILED_PRECONDITION" expect_code 9 csi "$EP" ControllerExpandVolume --volume-id "$V" --required-bytes 512M "${P[@]}"
+  check "$mapper: unstage" csi_ok "$EP" NodeUnstageVolume --volume-id "$V" --staging-path "$K/x"
+  check "$mapper: the snapshot is taken once unstaged" csi_ok "$EP" CreateSnapshot --name "$mapper-excl-snap" --source-volume-id "$V" --secrets-file "$T/secrets"
+  S=$(json_get "$(csi "$EP" CreateSnapshot --name "$mapper-excl-snap" --source-volume-id "$V" --secrets-file "$T/secrets")" 'j["snapshot"]["snapshot_id"]')
+  csi_ok "$EP" DeleteSnapshot --snapshot-id "$S" --secrets-file "$T/secrets"
+  csi_ok "$EP" DeleteVolume --volume-id "$V" --secrets-file "$T/secrets"
   check "$mapper: nothing mapped at the end" [ "$(mappings)" = 0 ]
   check "$mapper: no map record left" [ -z "$(ls -A "$T/data-$mapper/maps")" ]
   check "$mapper: the key is not in the logs" bash -c "! cat '$T'/$mapper*.log | grep -qF -f <(printf '%s\n' \"\$(grep userKey '$T/secrets' | cut -d= -f2-)\")"
