@@ -262,16 +262,20 @@ check "step 3: degraded calls were seen (outages hit calls)" [ "$RETRIES" -gt 0 
 
 # Step 4: the pool over its quota.
 FTMO=10
+# full_args CALL: the request of step 4's CALL (create, snapshot, restore) in args.
+full_args() {
+  case $1 in
+    create) args=(CreateVolume --name full-new --required-bytes 64M "${P[@]}") ;;
+    snapshot) args=(CreateSnapshot --name full-snap --source-volume-id "$SRC" --secrets-file "$T/secrets") ;;
+    restore) args=(CreateVolume --name full-restore --required-bytes 64M "${P[@]}" --from-snapshot "$SNAP") ;;
+  esac
+}
 log "step 4: pool rbd over its quota (deadline $FTMO s)"
 admin ceph osd pool set-quota rbd max_objects 1 >/dev/null
 for _ in $(seq 1 60); do admin ceph health detail | grep -q POOL_FULL && break; sleep 1; done
 check "the pool is reported full" bash -c "ceph --conf '$CEPH_CONF' --id admin health detail 2>/dev/null | grep -q POOL_FULL"
 for call in create snapshot restore; do
-  case $call in
-    create) args=(CreateVolume --name full-new --required-bytes 64M "${P[@]}") ;;
-    snapshot) args=(CreateSnapshot --name full-snap --source-volume-id "$SRC" --secrets-file "$T/secrets") ;;
-    restore) args=(CreateVolume --name full-restore --required-bytes 64M "${P[@]}" --from-snapshot "$SNAP") ;;
-  esac
+  full_args "$call"
   t0=$(now_ms) rc=0
   dcsi "$FTMO" "${args[@]}" >/dev/null 2>"$T/full.err" || rc=$?
   ms=$(($(now_ms) - t0))
@@ -282,11 +286,7 @@ admin ceph osd pool set-quota rbd max_objects 0 >/dev/null
 for _ in $(seq 1 60); do admin ceph health detail | grep -q POOL_FULL || break; sleep 1; done
 check "quota lifted: the cluster answers" cluster_back
 for call in create snapshot restore; do
-  case $call in
-    create) args=(CreateVolume --name full-new --required-bytes 64M "${P[@]}") ;;
-    snapshot) args=(CreateSnapshot --name full-snap --source-volume-id "$SRC" --secrets-file "$T/secrets") ;;
-    restore) args=(CreateVolume --name full-restore --required-bytes 64M "${P[@]}" --from-snapshot "$SNAP") ;;
-  esac
+  full_args "$call"
   if attempt "${args[@]}"; then
     pass "quota lifted: $call retried succeeds"
     if [ "$call" = snapshot ]; then attempt DeleteSnapshot --snapshot-id "$(sid "$REPLY_OUT")" --secrets-file "$T/secrets"
