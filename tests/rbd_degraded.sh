@@ -146,7 +146,7 @@ for c in "${CASES[@]}"; do
       sleep 1
     done
     log "  $c back: $call -> $(code_name "$rc") after $tries tries, $((SECONDS - t0)) s"
-    check "$c back: $call retried succeeds" [ "$rc" = 0 ] || cat "$T/$c.$call.err"
+    check "$c back: $call retried succeeds" [ "$rc" = 0 ] || { cat "$T/$c.$call.err"; grep -v 'code=OK' "$T/server.log" | tail -40 | sed 's/^/# server: /'; }
     case $call in
       create | restore) MADE[$c.$call]=$(vid "$(cat "$T/$c.$call.out")") ;;
       snapshot) MADE[$c.$call]=$(sid "$(cat "$T/$c.$call.out")") ;;
