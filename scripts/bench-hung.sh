@@ -24,10 +24,12 @@ K=$((2 * W))
 T=$(mktemp -d /tmp/rbd-csi-bench-hung.XXXXXX)
 PID= FUSE_PID=
 cleanup() {
-  [ -n "$FUSE_PID" ] && kill -CONT "$FUSE_PID" 2>/dev/null
-  [ -n "$PID" ] && { kill -9 "$PID"; wait "$PID"; } 2>/dev/null
+  # The server goes first: a stage still blocked under FUSE must not go on (and attach
+  # a loop device) once the daemon runs again. Every step may fail (set -e is on).
+  if [ -n "$PID" ]; then { kill -9 "$PID"; wait "$PID"; } 2>/dev/null || true; fi
+  if [ -n "$FUSE_PID" ]; then kill -CONT "$FUSE_PID" 2>/dev/null || true; fi
   umount -l "$T/fuse" 2>/dev/null || true
-  [ -n "$FUSE_PID" ] && kill "$FUSE_PID" 2>/dev/null
+  if [ -n "$FUSE_PID" ]; then kill "$FUSE_PID" 2>/dev/null || true; fi
   wait 2>/dev/null || true
   awk -v t="$T" 'index($5, t "/") == 1 {print $5}' /proc/self/mountinfo | sort -r | xargs -r -n1 umount -l 2>/dev/null || true
   for f in /sys/block/loop*/loop/backing_file; do

@@ -18,7 +18,9 @@ mkdir -p "$K" "$T/real/t" "$T/real/s" "$F"
 bindfs -f "$T/real" "$F" 2>"$T/bindfs.log" &
 FUSE_PID=$!
 # Cleanup runs with the daemon stopped or not: let it run, then unmount it.
-on_exit "kill -CONT $FUSE_PID 2>/dev/null; umount -l '$F' 2>/dev/null; kill $FUSE_PID 2>/dev/null"
+# The servers go first: a call still blocked under FUSE must not go on (and attach a
+# loop device) once the daemon runs again.
+on_exit "kill_servers; kill -CONT $FUSE_PID 2>/dev/null; umount -l '$F' 2>/dev/null; kill $FUSE_PID 2>/dev/null"
 for _ in $(seq 1 100); do mountpoint -q "$F" && break; sleep 0.05; done
 check "bindfs serves $F" mountpoint -q "$F"
 

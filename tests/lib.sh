@@ -39,6 +39,14 @@ cleanup() {
 }
 trap cleanup EXIT
 
+# kill_servers: every server this test started, killed -9 and reaped now (cleanup does
+# it too, but after the on_exit commands).
+kill_servers() {
+  local p
+  for p in "${SERVER_PIDS[@]:-}"; do [ -n "$p" ] && { kill -9 "$p"; wait "$p"; } 2>/dev/null; done
+  return 0
+}
+
 # on_exit CMD: run CMD (a string) when the test exits, before the temp dir goes.
 on_exit() { CLEANUPS=("$1" "${CLEANUPS[@]:-}"); }
 
