@@ -153,6 +153,13 @@ pub struct Gauges {
     pub waited: u64,
 }
 
+impl State {
+    /// Worker threads not held by a stuck job.
+    fn serving(&self) -> usize {
+        self.threads - self.stuck
+    }
+}
+
 struct Running {
     since: Instant,
     stuck: bool,
@@ -241,16 +248,11 @@ impl Queue {
         watchdog::stuck(&self.shared.state.lock())
     }
 
-    /// Worker threads alive now (stuck ones included).
-    pub fn threads(&self) -> usize {
-        self.shared.state.lock().threads
-    }
-
     /// Whether fewer than `workers` threads are free of stuck jobs: the pool is at
     /// `max_workers` and other work waits (what /healthz reports as wedged).
     pub fn starved(&self) -> bool {
         let st = self.shared.state.lock();
-        st.threads - st.stuck < self.shared.limits.workers
+        st.serving() < self.shared.limits.workers
     }
 
     pub fn gauges(&self) -> Gauges {
@@ -505,7 +507,7 @@ fn worker_loop(shared: &Arc<Shared>) {
             }
             // A thread started in a stuck job's place: once that job is back, the pool
             // shrinks to its size again.
-            let leave = st.threads - st.stuck > shared.limits.workers;
+            let leave = st.serving() > shared.limits.workers;
             if leave {
                 st.threads -= 1;
             }

@@ -40,6 +40,11 @@ impl Queue {
         rx.recv().unwrap_or_else(|_| Err(Error::internal("queue dropped the job")))
     }
 
+    /// Worker threads alive now (stuck ones included).
+    pub fn threads(&self) -> usize {
+        self.shared.state.lock().threads
+    }
+
     pub fn stats(&self) -> Stats {
         let st = self.shared.state.lock();
         Stats { jobs: st.jobs.len(), running: st.running.len() }

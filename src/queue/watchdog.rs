@@ -65,12 +65,12 @@ fn watch(shared: &Arc<Shared>) {
                 return;
             }
             count_stuck(&mut st, limits.stuck_after);
-            while st.threads - st.stuck < limits.workers && st.threads < limits.max_workers {
+            while st.serving() < limits.workers && st.threads < limits.max_workers {
                 if !spawn_worker(shared, &mut st) {
                     break;
                 }
             }
-            let starved = st.threads - st.stuck < limits.workers;
+            let starved = st.serving() < limits.workers;
             if starved && !at_cap_logged {
                 log::error!(
                     "{} of {} worker threads are held by stuck jobs (--max-workers): other volumes wait",

@@ -111,7 +111,7 @@ fn log_rpc(req: u64, method: &'static str, volume: &str, code: RpcStatusCode, st
     let ms = took.as_secs_f64() * 1000.0;
     match err {
         None => log::info!("rpc={method} volume={volume:?} code=OK duration_ms={ms:.3}"),
-        Some(e) => log::info!("rpc={method} volume={volume:?} code={} duration_ms={ms:.3} error={e}", code_name(code)),
+        Some(e) => log::info!("rpc={method} volume={volume:?} code={name} duration_ms={ms:.3} error={e}"),
     }
 }
 

@@ -79,16 +79,18 @@ impl Bounded {
             }
         }
     }
-
-    /// Keys whose checks are blocked now.
-    pub fn blocked(&self) -> usize {
-        self.in_flight.lock().len()
-    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    impl Bounded {
+        /// Keys whose checks are blocked now.
+        fn blocked(&self) -> usize {
+            self.in_flight.lock().len()
+        }
+    }
 
     #[test]
     fn a_blocked_check_times_out_and_holds_its_key_until_it_returns() {
